@@ -1,0 +1,803 @@
+//===- GraphOps.cpp - graph dialect operations ---------------------------===//
+//
+// Result-type inference doubles as the shape verifier of every compute op:
+// it runs when an op is built, parsed and verified, and it names the operand
+// and the dimensions that disagree.
+//
+//===----------------------------------------------------------------------===//
+
+#include "graph/GraphDialect.h"
+#include "graph/GraphUtils.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/FunctionImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <numeric>
+
+using namespace mlir;
+using namespace slapo::graph;
+
+namespace {
+
+bool isDynamic(int64_t dim) { return ShapedType::isDynamic(dim); }
+
+/// Two dimensions agree when they are equal or either is not known yet.
+bool dimsAgree(int64_t a, int64_t b) {
+  return a == b || isDynamic(a) || isDynamic(b);
+}
+
+/// The better-known of two agreeing dimensions.
+int64_t mergeDims(int64_t a, int64_t b) { return isDynamic(a) ? b : a; }
+
+std::string dimStr(int64_t dim) {
+  return isDynamic(dim) ? std::string("?") : std::to_string(dim);
+}
+
+/// Shape checks for one op, reported the way ODS-generated checks are:
+/// "'graph.linear' op <message>".
+class ShapeCheck {
+public:
+  ShapeCheck(std::optional<Location> loc, StringRef opName)
+      : loc(loc), opName(opName) {}
+
+  template <typename... Args>
+  LogicalResult fail(Args &&...args) {
+    return emitOptionalError(loc, "'graph.", opName, "' op ",
+                             std::forward<Args>(args)...);
+  }
+
+  /// The ranked tensor type of `value`, or an error naming `what`.
+  FailureOr<RankedTensorType> tensor(Value value, StringRef what) {
+    auto type = dyn_cast_or_null<RankedTensorType>(value ? value.getType()
+                                                         : Type());
+    if (!type) {
+      (void)fail(what, " must be a ranked tensor");
+      return failure();
+    }
+    return type;
+  }
+
+  FailureOr<RankedTensorType> tensorOfRank(Value value, StringRef what,
+                                           int64_t rank) {
+    FailureOr<RankedTensorType> type = tensor(value, what);
+    if (failed(type))
+      return failure();
+    if (type->getRank() != rank) {
+      (void)fail(what, " must have rank ", rank, ", got ", type->getRank(),
+                 " (", shapeToString(type->getShape()), ")");
+      return failure();
+    }
+    return type;
+  }
+
+  LogicalResult sameElementType(RankedTensorType a, StringRef aName,
+                                RankedTensorType b, StringRef bName) {
+    if (a.getElementType() == b.getElementType())
+      return success();
+    return fail(bName, " has element type ", b.getElementType(), " but ",
+                aName, " has ", a.getElementType());
+  }
+
+  /// Normalises a possibly negative axis of a rank-`rank` tensor.
+  FailureOr<int64_t> axis(int64_t axis, int64_t rank) {
+    int64_t normalised = axis < 0 ? axis + rank : axis;
+    if (normalised < 0 || normalised >= rank) {
+      (void)fail("axis ", axis, " is out of range for rank ", rank);
+      return failure();
+    }
+    return normalised;
+  }
+
+  LogicalResult probability(double p, StringRef what) {
+    if (p >= 0.0 && p < 1.0)
+      return success();
+    return fail(what, " must be in [0, 1), got ", p);
+  }
+
+private:
+  std::optional<Location> loc;
+  StringRef opName;
+};
+
+} // namespace
+
+std::string slapo::graph::shapeToString(ArrayRef<int64_t> shape) {
+  std::string out = "[";
+  for (auto [i, dim] : llvm::enumerate(shape)) {
+    if (i)
+      out += ", ";
+    out += dimStr(dim);
+  }
+  return out + "]";
+}
+
+//===----------------------------------------------------------------------===//
+// ModelOp
+//===----------------------------------------------------------------------===//
+
+ParseResult ModelOp::parse(OpAsmParser &parser, OperationState &result) {
+  auto buildType = [](Builder &builder, ArrayRef<Type> inputs,
+                      ArrayRef<Type> results, function_interface_impl::VariadicFlag,
+                      std::string &) {
+    return builder.getFunctionType(inputs, results);
+  };
+  return function_interface_impl::parseFunctionOp(
+      parser, result, /*allowVariadic=*/false,
+      getFunctionTypeAttrName(result.name), buildType,
+      getArgAttrsAttrName(result.name), getResAttrsAttrName(result.name));
+}
+
+void ModelOp::print(OpAsmPrinter &printer) {
+  function_interface_impl::printFunctionOp(
+      printer, *this, /*isVariadic=*/false, getFunctionTypeAttrName(),
+      getArgAttrsAttrName(), getResAttrsAttrName());
+}
+
+/// The body's outputs must match the declared result types.
+static LogicalResult verifyOutputs(Operation *op, Block &body,
+                                   TypeRange resultTypes) {
+  auto output = dyn_cast<OutputOp>(body.getTerminator());
+  if (!output)
+    return op->emitOpError("body must end with graph.output");
+  if (output.getValues().getTypes() != resultTypes)
+    return output.emitOpError("yields ")
+           << output.getValues().getTypes() << " but the enclosing "
+           << op->getName() << " declares results " << resultTypes;
+  return success();
+}
+
+LogicalResult ModelOp::verifyRegions() {
+  Block &body = getBody().front();
+  if (body.getArgumentTypes() != TypeRange(getArgumentTypes()))
+    return emitOpError("entry block arguments do not match the signature");
+  if (failed(verifyOutputs(*this, body, getResultTypes())))
+    return failure();
+
+  // Paths are unique, and every param_ref names a graph.param of its type.
+  llvm::StringMap<Operation *> byPath;
+  WalkResult unique = walk([&](Operation *op) {
+    if (!isa<GraphModuleOp, ParamOp>(op))
+      return WalkResult::advance();
+    std::string path = getPath(op);
+    auto [it, inserted] = byPath.try_emplace(path, op);
+    if (inserted)
+      return WalkResult::advance();
+    InFlightDiagnostic diag = op->emitOpError("path '") << path << "' is already taken";
+    diag.attachNote(it->second->getLoc()) << "first defined here";
+    return WalkResult::interrupt();
+  });
+  if (unique.wasInterrupted())
+    return failure();
+  WalkResult refs = walk([&](ParamRefOp ref) {
+    auto param = dyn_cast_or_null<ParamOp>(byPath.lookup(ref.getTarget()));
+    if (!param) {
+      ref.emitOpError("refers to '")
+          << ref.getTarget() << "', which is not a parameter of model @"
+          << getSymName();
+      return WalkResult::interrupt();
+    }
+    if (param.getType() != ref.getType()) {
+      ref.emitOpError("has type ")
+          << ref.getType() << " but the parameter '" << ref.getTarget()
+          << "' has type " << param.getType();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return failure(refs.wasInterrupted());
+}
+
+//===----------------------------------------------------------------------===//
+// ModuleOp:  %r = graph.module @name(%arg = %operand, ...) : (T...) -> R {...}
+//===----------------------------------------------------------------------===//
+
+ParseResult GraphModuleOp::parse(OpAsmParser &parser, OperationState &result) {
+  StringAttr name;
+  if (parser.parseSymbolName(name, getNameAttrName(result.name),
+                             result.attributes))
+    return failure();
+
+  SmallVector<OpAsmParser::Argument> arguments;
+  SmallVector<OpAsmParser::UnresolvedOperand> operands;
+  auto parseBinding = [&]() -> ParseResult {
+    OpAsmParser::Argument argument;
+    OpAsmParser::UnresolvedOperand operand;
+    if (parser.parseArgument(argument) || parser.parseEqual() ||
+        parser.parseOperand(operand))
+      return failure();
+    arguments.push_back(argument);
+    operands.push_back(operand);
+    return success();
+  };
+  if (parser.parseCommaSeparatedList(OpAsmParser::Delimiter::Paren,
+                                     parseBinding))
+    return failure();
+
+  SMLoc typeLoc = parser.getCurrentLocation();
+  FunctionType type;
+  if (parser.parseColonType(type))
+    return failure();
+  if (type.getNumInputs() != arguments.size())
+    return parser.emitError(typeLoc)
+           << "module binds " << arguments.size() << " values but its type has "
+           << type.getNumInputs() << " inputs";
+  for (auto [argument, argType] : llvm::zip(arguments, type.getInputs()))
+    argument.type = argType;
+  if (parser.resolveOperands(operands, type.getInputs(), typeLoc,
+                             result.operands))
+    return failure();
+  result.addTypes(type.getResults());
+
+  if (parser.parseOptionalAttrDictWithKeyword(result.attributes))
+    return failure();
+  return parser.parseRegion(*result.addRegion(), arguments);
+}
+
+void GraphModuleOp::print(OpAsmPrinter &printer) {
+  printer << ' ';
+  printer.printSymbolName(getName());
+  printer << '(';
+  llvm::interleaveComma(
+      llvm::zip(getBody().getArguments(), getInputs()), printer,
+      [&](auto pair) {
+        printer << std::get<0>(pair) << " = " << std::get<1>(pair);
+      });
+  printer << ") : ";
+  printer.printFunctionalType(getInputs().getTypes(), getResultTypes());
+  printer.printOptionalAttrDictWithKeyword((*this)->getAttrs(),
+                                           {getNameAttrName()});
+  printer << ' ';
+  printer.printRegion(getBody(), /*printEntryBlockArgs=*/false,
+                      /*printBlockTerminators=*/true);
+}
+
+LogicalResult GraphModuleOp::verifyRegions() {
+  if (getName().empty() || getName().contains('.'))
+    return emitOpError("name '")
+           << getName()
+           << "' must be one non-empty path component (no '.')";
+  Block &body = getBody().front();
+  if (body.getArgumentTypes() != getInputs().getTypes())
+    return emitOpError("body arguments ")
+           << body.getArgumentTypes() << " do not match the operands "
+           << getInputs().getTypes();
+  return verifyOutputs(*this, body, getResultTypes());
+}
+
+//===----------------------------------------------------------------------===//
+// ParamOp, ReshapeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ParamOp::verify() {
+  auto type = getType();
+  if (!type.hasStaticShape())
+    return emitOpError("parameter shape must be static, got ")
+           << shapeToString(type.getShape());
+  if (!isa<FloatType>(type.getElementType()))
+    return emitOpError("parameter element type must be a float, got ")
+           << type.getElementType();
+  if (getName().empty() || getName().contains('.'))
+    return emitOpError("name '")
+           << getName() << "' must be one non-empty path component (no '.')";
+  return success();
+}
+
+LogicalResult ReshapeOp::verify() {
+  auto in = getInput().getType();
+  auto out = getResult().getType();
+  if (in.getElementType() != out.getElementType())
+    return emitOpError("cannot change the element type from ")
+           << in.getElementType() << " to " << out.getElementType();
+  // Dynamic dimensions are carried through as a common leading prefix.
+  auto dynamicPrefix = [](ArrayRef<int64_t> shape) -> std::optional<size_t> {
+    size_t prefix = 0;
+    while (prefix < shape.size() && isDynamic(shape[prefix]))
+      ++prefix;
+    if (llvm::any_of(shape.drop_front(prefix), isDynamic))
+      return std::nullopt;
+    return prefix;
+  };
+  std::optional<size_t> inPrefix = dynamicPrefix(in.getShape());
+  std::optional<size_t> outPrefix = dynamicPrefix(out.getShape());
+  if (!inPrefix || !outPrefix || *inPrefix != *outPrefix)
+    return emitOpError("dynamic dimensions must be the same leading prefix "
+                       "of both shapes, got ")
+           << shapeToString(in.getShape()) << " -> "
+           << shapeToString(out.getShape());
+  auto product = [](ArrayRef<int64_t> dims) {
+    return std::accumulate(dims.begin(), dims.end(), int64_t{1},
+                           std::multiplies<int64_t>());
+  };
+  int64_t inCount = product(in.getShape().drop_front(*inPrefix));
+  int64_t outCount = product(out.getShape().drop_front(*outPrefix));
+  if (inCount != outCount)
+    return emitOpError("cannot reshape ")
+           << shapeToString(in.getShape()) << " to "
+           << shapeToString(out.getShape()) << ": " << inCount
+           << " elements per row become " << outCount;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Compute ops: result types and shape checks
+//===----------------------------------------------------------------------===//
+
+/// Inference runs while parsing, before attributes are verified: check that
+/// required attributes are present and well-typed before reading them.
+template <typename AdaptorT>
+static LogicalResult verifyAttributes(MLIRContext *context,
+                                      std::optional<Location> loc,
+                                      AdaptorT &adaptor) {
+  return adaptor.verify(loc ? *loc : UnknownLoc::get(context));
+}
+
+LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "embedding");
+  auto ids = check.tensor(adaptor.getIds(), "ids");
+  auto table = check.tensorOfRank(adaptor.getTable(), "table", 2);
+  if (failed(ids) || failed(table))
+    return failure();
+  SmallVector<int64_t> shape(ids->getShape());
+  shape.push_back(table->getDimSize(1));
+  inferred.push_back(RankedTensorType::get(shape, table->getElementType()));
+  return success();
+}
+
+LogicalResult PositionIdsOp::inferReturnTypes(MLIRContext *context,
+                                              std::optional<Location> loc,
+                                              Adaptor adaptor,
+                                              SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "position_ids");
+  auto ids = check.tensorOfRank(adaptor.getIds(), "ids", 2);
+  if (failed(ids))
+    return failure();
+  if (adaptor.getOffset() < 0)
+    return check.fail("offset must be non-negative, got ", adaptor.getOffset());
+  inferred.push_back(*ids);
+  return success();
+}
+
+LogicalResult LinearOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "linear");
+  auto input = check.tensor(adaptor.getInput(), "input");
+  auto weight = check.tensorOfRank(adaptor.getWeight(), "weight", 2);
+  if (failed(input) || failed(weight))
+    return failure();
+  if (input->getRank() < 1)
+    return check.fail("input must have at least one axis");
+  if (failed(check.sameElementType(*input, "input", *weight, "weight")))
+    return failure();
+  bool inOut = adaptor.getInOut();
+  int64_t inFeatures = weight->getDimSize(inOut ? 0 : 1);
+  int64_t outFeatures = weight->getDimSize(inOut ? 1 : 0);
+  int64_t given = input->getShape().back();
+  if (!dimsAgree(given, inFeatures))
+    return check.fail("input has ", dimStr(given), " features but the weight ",
+                      shapeToString(weight->getShape()), " (",
+                      inOut ? "[in, out]" : "[out, in]", ") expects ",
+                      inFeatures);
+  if (Value biasValue = adaptor.getBias()) {
+    auto bias = check.tensorOfRank(biasValue, "bias", 1);
+    if (failed(bias) ||
+        failed(check.sameElementType(*input, "input", *bias, "bias")))
+      return failure();
+    if (bias->getDimSize(0) != outFeatures)
+      return check.fail("bias has ", bias->getDimSize(0),
+                        " elements but the layer has ", outFeatures,
+                        " output features");
+  }
+  SmallVector<int64_t> shape(input->getShape());
+  shape.back() = outFeatures;
+  inferred.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}
+
+LogicalResult MatmulOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "matmul");
+  auto lhs = check.tensor(adaptor.getLhs(), "lhs");
+  auto rhs = check.tensor(adaptor.getRhs(), "rhs");
+  if (failed(lhs) || failed(rhs) ||
+      failed(check.sameElementType(*lhs, "lhs", *rhs, "rhs")))
+    return failure();
+  int64_t rank = lhs->getRank();
+  if (rank < 2 || rhs->getRank() != rank)
+    return check.fail("operands must have the same rank >= 2, got ",
+                      shapeToString(lhs->getShape()), " and ",
+                      shapeToString(rhs->getShape()));
+  SmallVector<int64_t> shape;
+  for (int64_t i = 0; i < rank - 2; ++i) {
+    int64_t a = lhs->getDimSize(i), b = rhs->getDimSize(i);
+    if (!dimsAgree(a, b))
+      return check.fail("batch dimension ", i, " differs: ", a, " vs ", b);
+    shape.push_back(mergeDims(a, b));
+  }
+  bool transposeB = adaptor.getTransposeB();
+  int64_t k = lhs->getDimSize(rank - 1);
+  int64_t rhsK = rhs->getDimSize(transposeB ? rank - 1 : rank - 2);
+  if (!dimsAgree(k, rhsK))
+    return check.fail("contracting dimensions differ: lhs ",
+                      shapeToString(lhs->getShape()), " and rhs ",
+                      shapeToString(rhs->getShape()),
+                      transposeB ? " (transpose_b)" : "");
+  shape.push_back(lhs->getDimSize(rank - 2));
+  shape.push_back(rhs->getDimSize(transposeB ? rank - 2 : rank - 1));
+  inferred.push_back(RankedTensorType::get(shape, lhs->getElementType()));
+  return success();
+}
+
+/// A per-feature vector (norm scale or shift) must be [D] for input [..., D].
+static LogicalResult checkFeatureVector(ShapeCheck &check, RankedTensorType input,
+                                        Value vector, StringRef what) {
+  auto type = check.tensorOfRank(vector, what, 1);
+  if (failed(type) || failed(check.sameElementType(input, "input", *type, what)))
+    return failure();
+  if (!dimsAgree(type->getDimSize(0), input.getShape().back()))
+    return check.fail(what, " has ", type->getDimSize(0),
+                      " elements but the input has ",
+                      dimStr(input.getShape().back()), " features");
+  return success();
+}
+
+LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "layer_norm");
+  auto input = check.tensor(adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  if (input->getRank() < 1)
+    return check.fail("input must have at least one axis");
+  ValueRange affine = adaptor.getAffine();
+  if (!affine.empty() && affine.size() != 2)
+    return check.fail("takes gamma and beta together or neither, got ",
+                      affine.size(), " affine operands");
+  if (!affine.empty() &&
+      (failed(checkFeatureVector(check, *input, affine[0], "gamma")) ||
+       failed(checkFeatureVector(check, *input, affine[1], "beta"))))
+    return failure();
+  if (!(adaptor.getEpsilon().convertToDouble() > 0.0))
+    return check.fail("epsilon must be positive");
+  inferred.push_back(*input);
+  return success();
+}
+
+LogicalResult RmsNormOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "rms_norm");
+  auto input = check.tensor(adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  if (input->getRank() < 1)
+    return check.fail("input must have at least one axis");
+  if (failed(checkFeatureVector(check, *input, adaptor.getWeight(), "weight")))
+    return failure();
+  if (!(adaptor.getEpsilon().convertToDouble() > 0.0))
+    return check.fail("epsilon must be positive");
+  inferred.push_back(*input);
+  return success();
+}
+
+LogicalResult SoftmaxOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "softmax");
+  auto input = check.tensor(adaptor.getInput(), "input");
+  if (failed(input) || failed(check.axis(adaptor.getAxis(), input->getRank())))
+    return failure();
+  inferred.push_back(*input);
+  return success();
+}
+
+LogicalResult AttentionOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "attention");
+  auto q = check.tensorOfRank(adaptor.getQuery(), "query", 4);
+  auto k = check.tensorOfRank(adaptor.getKey(), "key", 4);
+  auto v = check.tensorOfRank(adaptor.getValue(), "value", 4);
+  if (failed(q) || failed(k) || failed(v) ||
+      failed(check.sameElementType(*q, "query", *k, "key")) ||
+      failed(check.sameElementType(*q, "query", *v, "value")))
+    return failure();
+  auto qs = q->getShape(), ks = k->getShape(), vs = v->getShape();
+  if (!dimsAgree(qs[0], ks[0]) || !dimsAgree(ks[0], vs[0]))
+    return check.fail("batch sizes differ: query ", shapeToString(qs),
+                      ", key ", shapeToString(ks), ", value ",
+                      shapeToString(vs));
+  if (ks[1] != vs[1] || !dimsAgree(ks[2], vs[2]))
+    return check.fail("key ", shapeToString(ks), " and value ",
+                      shapeToString(vs),
+                      " must have the same heads and length");
+  if (isDynamic(qs[1]) || isDynamic(ks[1]) || ks[1] == 0 ||
+      qs[1] % ks[1] != 0)
+    return check.fail("query heads (", dimStr(qs[1]),
+                      ") must be a static multiple of key/value heads (",
+                      dimStr(ks[1]), ")");
+  if (!dimsAgree(qs[3], ks[3]))
+    return check.fail("query head size ", dimStr(qs[3]),
+                      " differs from key head size ", dimStr(ks[3]));
+  if (!(adaptor.getScale().convertToDouble() > 0.0))
+    return check.fail("scale must be positive");
+  if (failed(check.probability(adaptor.getDropout().convertToDouble(),
+                               "dropout")))
+    return failure();
+  inferred.push_back(RankedTensorType::get(
+      {mergeDims(qs[0], ks[0]), qs[1], qs[2], vs[3]}, q->getElementType()));
+  return success();
+}
+
+LogicalResult RopeOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                       Adaptor adaptor,
+                                       SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "rope");
+  auto input = check.tensorOfRank(adaptor.getInput(), "input", 4);
+  if (failed(input))
+    return failure();
+  int64_t headSize = input->getDimSize(3);
+  if (isDynamic(headSize) || headSize % 2 != 0)
+    return check.fail("head size must be static and even, got ",
+                      dimStr(headSize));
+  if (!(adaptor.getTheta().convertToDouble() > 0.0))
+    return check.fail("theta must be positive");
+  inferred.push_back(*input);
+  return success();
+}
+
+/// Ops whose result is the input type unchanged.
+template <typename AdaptorT>
+static LogicalResult inferSameAsInput(std::optional<Location> loc, StringRef name,
+                                      AdaptorT adaptor,
+                                      SmallVectorImpl<Type> &inferred) {
+  ShapeCheck check(loc, name);
+  auto input = check.tensor(adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  inferred.push_back(*input);
+  return success();
+}
+
+LogicalResult ReluOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                       Adaptor adaptor,
+                                       SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  return inferSameAsInput(loc, "relu", adaptor, inferred);
+}
+
+LogicalResult SiluOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                       Adaptor adaptor,
+                                       SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  return inferSameAsInput(loc, "silu", adaptor, inferred);
+}
+
+LogicalResult GeluOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                       Adaptor adaptor,
+                                       SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  return inferSameAsInput(loc, "gelu", adaptor, inferred);
+}
+
+LogicalResult ScaleOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  return inferSameAsInput(loc, "scale", adaptor, inferred);
+}
+
+LogicalResult DropoutOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "dropout");
+  if (failed(check.probability(adaptor.getProbability().convertToDouble(),
+                               "probability")))
+    return failure();
+  return inferSameAsInput(loc, "dropout", adaptor, inferred);
+}
+
+/// NumPy broadcasting over trailing axes; a static 1 stretches.
+static LogicalResult inferBroadcast(std::optional<Location> loc, StringRef name,
+                                    Value lhsValue, Value rhsValue,
+                                    SmallVectorImpl<Type> &inferred) {
+  ShapeCheck check(loc, name);
+  auto lhs = check.tensor(lhsValue, "lhs");
+  auto rhs = check.tensor(rhsValue, "rhs");
+  if (failed(lhs) || failed(rhs) ||
+      failed(check.sameElementType(*lhs, "lhs", *rhs, "rhs")))
+    return failure();
+  ArrayRef<int64_t> a = lhs->getShape(), b = rhs->getShape();
+  size_t rank = std::max(a.size(), b.size());
+  SmallVector<int64_t> shape(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da == 1)
+      shape[i] = db;
+    else if (db == 1)
+      shape[i] = da;
+    else if (dimsAgree(da, db))
+      shape[i] = mergeDims(da, db);
+    else
+      return check.fail("shapes ", shapeToString(a), " and ", shapeToString(b),
+                        " do not broadcast");
+  }
+  inferred.push_back(RankedTensorType::get(shape, lhs->getElementType()));
+  return success();
+}
+
+LogicalResult AddOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                      Adaptor adaptor,
+                                      SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  return inferBroadcast(loc, "add", adaptor.getLhs(), adaptor.getRhs(), inferred);
+}
+
+LogicalResult MulOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                      Adaptor adaptor,
+                                      SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  return inferBroadcast(loc, "mul", adaptor.getLhs(), adaptor.getRhs(), inferred);
+}
+
+LogicalResult TransposeOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "transpose");
+  auto input = check.tensor(adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  ArrayRef<int64_t> perm = adaptor.getPermutation();
+  int64_t rank = input->getRank();
+  SmallVector<bool> seen(rank, false);
+  if (static_cast<int64_t>(perm.size()) != rank)
+    return check.fail("permutation has ", perm.size(),
+                      " entries but the input has rank ", rank);
+  SmallVector<int64_t> shape;
+  for (int64_t axis : perm) {
+    if (axis < 0 || axis >= rank || seen[axis])
+      return check.fail("permutation must list each axis 0..", rank - 1,
+                        " exactly once");
+    seen[axis] = true;
+    shape.push_back(input->getDimSize(axis));
+  }
+  inferred.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}
+
+LogicalResult SplitOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "split");
+  auto input = check.tensor(adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  FailureOr<int64_t> axis = check.axis(adaptor.getAxis(), input->getRank());
+  if (failed(axis))
+    return failure();
+  ArrayRef<int64_t> sizes = adaptor.getSizes();
+  if (sizes.empty() || llvm::any_of(sizes, [](int64_t s) { return s <= 0; }))
+    return check.fail("sizes must be a non-empty list of positive sizes");
+  int64_t total = std::accumulate(sizes.begin(), sizes.end(), int64_t{0});
+  int64_t dim = input->getDimSize(*axis);
+  if (!dimsAgree(dim, total))
+    return check.fail("sizes add up to ", total, " but axis ", *axis,
+                      " has ", dim);
+  for (int64_t size : sizes) {
+    SmallVector<int64_t> shape(input->getShape());
+    shape[*axis] = size;
+    inferred.push_back(RankedTensorType::get(shape, input->getElementType()));
+  }
+  return success();
+}
+
+LogicalResult ConcatOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "concat");
+  ValueRange inputs = adaptor.getInputs();
+  if (inputs.empty())
+    return check.fail("needs at least one input");
+  auto first = check.tensor(inputs[0], "input #0");
+  if (failed(first))
+    return failure();
+  FailureOr<int64_t> axis = check.axis(adaptor.getAxis(), first->getRank());
+  if (failed(axis))
+    return failure();
+  SmallVector<int64_t> shape(first->getShape());
+  for (auto [i, value] : llvm::enumerate(inputs.drop_front())) {
+    std::string what = "input #" + std::to_string(i + 1);
+    auto type = check.tensor(value, what);
+    if (failed(type) || failed(check.sameElementType(*first, "input #0", *type, what)))
+      return failure();
+    if (type->getRank() != first->getRank())
+      return check.fail(what, " has rank ", type->getRank(), ", expected ",
+                        first->getRank());
+    for (int64_t d = 0; d < first->getRank(); ++d) {
+      int64_t dim = type->getDimSize(d);
+      if (d == *axis) {
+        shape[d] = (isDynamic(shape[d]) || isDynamic(dim))
+                       ? ShapedType::kDynamic
+                       : shape[d] + dim;
+      } else if (!dimsAgree(shape[d], dim)) {
+        return check.fail(what, " ", shapeToString(type->getShape()),
+                          " differs from input #0 ",
+                          shapeToString(first->getShape()),
+                          " outside the concatenation axis");
+      } else {
+        shape[d] = mergeDims(shape[d], dim);
+      }
+    }
+  }
+  inferred.push_back(RankedTensorType::get(shape, first->getElementType()));
+  return success();
+}
+
+LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *context,
+                                               std::optional<Location> loc,
+                                               Adaptor adaptor,
+                                               SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "cross_entropy");
+  auto logits = check.tensor(adaptor.getLogits(), "logits");
+  auto targets = check.tensor(adaptor.getTargets(), "targets");
+  if (failed(logits) || failed(targets))
+    return failure();
+  if (logits->getRank() < 1 || targets->getRank() != logits->getRank() - 1)
+    return check.fail("targets ", shapeToString(targets->getShape()),
+                      " must have the shape of logits ",
+                      shapeToString(logits->getShape()),
+                      " without the vocabulary axis");
+  for (int64_t d = 0; d < targets->getRank(); ++d)
+    if (!dimsAgree(targets->getDimSize(d), logits->getDimSize(d)))
+      return check.fail("targets ", shapeToString(targets->getShape()),
+                        " do not match logits ",
+                        shapeToString(logits->getShape()));
+  inferred.push_back(RankedTensorType::get({}, Float32Type::get(context)));
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "graph/GraphOps.cpp.inc"

@@ -1,0 +1,326 @@
+//===- GraphOps.td - graph dialect operations --------------*- tablegen -*-===//
+
+#ifndef SLAPO_GRAPH_OPS
+#define SLAPO_GRAPH_OPS
+
+include "graph/GraphDialect.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/IR/RegionKindInterface.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+include "mlir/Interfaces/FunctionInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class Graph_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Graph_Dialect, mnemonic, traits>;
+
+def FloatTensor : RankedTensorOf<[AnyFloat]>;
+def IdTensor : RankedTensorOf<[AnySignlessInteger]>;
+
+// Compute ops infer their result types from operands and attributes; the
+// shape checks live in inferReturnTypes, so they run both when an op is built
+// and when it is parsed or verified.
+class Graph_ComputeOp<string mnemonic, list<Trait> traits = []>
+    : Graph_Op<mnemonic, !listconcat(traits, [Pure, InferTypeOpAdaptor])>;
+
+//===----------------------------------------------------------------------===//
+// Structure
+//===----------------------------------------------------------------------===//
+
+def Graph_ModelOp : Graph_Op<"model", [
+    FunctionOpInterface, IsolatedFromAbove]> {
+  let summary = "a whole model: token ids and targets in, loss out";
+  let description = [{
+    The root of a model. Its block arguments are the model inputs (token ids
+    `[batch, seq]` and the targets of the same shape, `ignore_index` where no
+    loss is counted) and its `graph.output` yields the loss. The symbol name
+    is the model's name and is not part of any parameter path. `config` keeps
+    the facts of the Hugging Face config that later stages need.
+
+    ```mlir
+    graph.model @gpt2(%input_ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>)
+        -> tensor<f32> attributes {config = {model_type = "gpt2"}} {
+      ...
+      graph.output %loss : tensor<f32>
+    }
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name,
+                       TypeAttrOf<FunctionType>:$function_type,
+                       OptionalAttr<DictArrayAttr>:$arg_attrs,
+                       OptionalAttr<DictArrayAttr>:$res_attrs,
+                       OptionalAttr<DictionaryAttr>:$config);
+  let regions = (region SizedRegion<1>:$body);
+  let extraClassDeclaration = [{
+    ::mlir::Region *getCallableRegion() { return &getBody(); }
+    ::llvm::ArrayRef<::mlir::Type> getArgumentTypes() {
+      return getFunctionType().getInputs();
+    }
+    ::llvm::ArrayRef<::mlir::Type> getResultTypes() {
+      return getFunctionType().getResults();
+    }
+  }];
+  let hasCustomAssemblyFormat = 1;
+  let hasRegionVerifier = 1;
+}
+
+def Graph_GraphModuleOp : Graph_Op<"module", [
+    IsolatedFromAbove]> {
+  let summary = "a submodule of the model, named like its Hugging Face attribute";
+  let description = [{
+    Runs its body once on its operands, which become the body's arguments;
+    the body's `graph.output` gives the results. `name` is the module's
+    attribute name in its parent (`transformer`, `h`, `0`, `attn`), so the
+    dotted path of the enclosing module names is the one Hugging Face uses
+    (`transformer.h.0.attn`); paths are unique within a model. (Modules and
+    parameters are not MLIR symbols: they produce values.) The body is isolated from above: a module's
+    operands are everything it reads besides its own parameters.
+
+    ```mlir
+    %y = graph.module @c_proj(%x = %h) : (tensor<?x?x768xf32>) -> tensor<?x?x768xf32> {
+      %w = graph.param @weight {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<768x768xf32>
+      %b = graph.param @bias {init = #graph.init<zeros>, trainable = true} : tensor<768xf32>
+      %0 = graph.linear %x, %w, %b in_out : tensor<?x?x768xf32>, tensor<768x768xf32>, tensor<768xf32>
+      graph.output %0 : tensor<?x?x768xf32>
+    }
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$name, Variadic<AnyType>:$inputs);
+  let results = (outs Variadic<AnyType>:$outputs);
+  let regions = (region SizedRegion<1>:$body);
+  let hasCustomAssemblyFormat = 1;
+  let hasRegionVerifier = 1;
+}
+
+def Graph_OutputOp : Graph_Op<"output", [
+    Pure, ReturnLike, Terminator, ParentOneOf<["ModelOp", "GraphModuleOp"]>]> {
+  let summary = "the results of a model or module body";
+  let arguments = (ins Variadic<AnyType>:$values);
+  let assemblyFormat = "attr-dict ($values^ `:` type($values))?";
+}
+
+def Graph_ParamOp : Graph_Op<"param", [Pure, HasParent<"GraphModuleOp">]> {
+  let summary = "a named parameter of the enclosing module";
+  let description = [{
+    `@weight` inside `transformer.h.0.attn.c_attn` is the parameter
+    `transformer.h.0.attn.c_attn.weight`. `init` says how it is initialised;
+    `trainable = false` freezes it (no gradient, no optimizer state).
+  }];
+  let arguments = (ins SymbolNameAttr:$name, Graph_InitAttr:$init,
+                       BoolAttr:$trainable);
+  let results = (outs AnyRankedTensor:$value);
+  let assemblyFormat = "$name attr-dict `:` type($value)";
+  let hasVerifier = 1;
+}
+
+def Graph_ParamRefOp : Graph_Op<"param_ref", [Pure]> {
+  let summary = "a use of a parameter owned by another module (tied weights)";
+  let description = [{
+    Reads the parameter with the given dotted path, e.g. GPT-2's `lm_head`
+    reads `"transformer.wte.weight"`. It is the same tensor, counted once, and
+    its gradient accumulates over every use.
+  }];
+  let arguments = (ins StrAttr:$target);
+  let results = (outs AnyRankedTensor:$value);
+  let assemblyFormat = "$target attr-dict `:` type($value)";
+}
+
+//===----------------------------------------------------------------------===//
+// Compute
+//===----------------------------------------------------------------------===//
+
+def Graph_EmbeddingOp : Graph_ComputeOp<"embedding"> {
+  let summary = "rows of a table picked by token ids: [...] x [V, D] -> [..., D]";
+  let arguments = (ins IdTensor:$ids, FloatTensor:$table);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$ids `,` $table attr-dict `:` type($ids) `,` type($table)";
+}
+
+def Graph_PositionIdsOp : Graph_ComputeOp<"position_ids"> {
+  let summary = "offset + arange(seq) for every row of [batch, seq] token ids";
+  let arguments = (ins IdTensor:$ids, DefaultValuedAttr<I64Attr, "0">:$offset);
+  let results = (outs IdTensor:$result);
+  let assemblyFormat = "$ids attr-dict `:` type($ids)";
+}
+
+def Graph_LinearOp : Graph_ComputeOp<"linear"> {
+  let summary = "x W^T + b over the last axis";
+  let description = [{
+    `input [..., in]`, `weight [out, in]` (nn.Linear) or, with `in_out`,
+    `weight [in, out]` (GPT-2's Conv1D), optional `bias [out]`; the result is
+    `[..., out]`. Kept as one op so schedules can shard it or attach LoRA.
+  }];
+  let arguments = (ins FloatTensor:$input, FloatTensor:$weight,
+                       Optional<FloatTensor>:$bias, UnitAttr:$in_out);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? (`in_out` $in_out^)? attr-dict
+    `:` type($input) `,` type($weight) (`,` type($bias)^)?
+  }];
+}
+
+def Graph_MatmulOp : Graph_ComputeOp<"matmul"> {
+  let summary = "batched matrix product [..., M, K] x [..., K, N] -> [..., M, N]";
+  let description = [{
+    With `transpose_b` the right operand is `[..., N, K]`. Batch dimensions
+    must agree exactly (no broadcasting).
+  }];
+  let arguments = (ins FloatTensor:$lhs, FloatTensor:$rhs, UnitAttr:$transpose_b);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs (`transpose_b` $transpose_b^)? attr-dict `:` type($lhs) `,` type($rhs)
+  }];
+}
+
+def Graph_LayerNormOp : Graph_ComputeOp<"layer_norm"> {
+  let summary = "layer normalisation over the last axis, optionally affine";
+  let description = [{
+    `(x - mean) / sqrt(var + epsilon) * gamma + beta` with the biased variance.
+    `gamma` and `beta` (both `[D]`) are given together or not at all.
+  }];
+  let arguments = (ins FloatTensor:$input, Variadic<FloatTensor>:$affine,
+                       F64Attr:$epsilon);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = [{
+    $input (`,` $affine^)? attr-dict `:` type($input) (`,` type($affine)^)?
+  }];
+  let extraClassDeclaration = [{
+    ::mlir::Value getGamma() { return getAffine().empty() ? nullptr : getAffine()[0]; }
+    ::mlir::Value getBeta() { return getAffine().empty() ? nullptr : getAffine()[1]; }
+  }];
+}
+
+def Graph_RmsNormOp : Graph_ComputeOp<"rms_norm"> {
+  let summary = "x / sqrt(mean(x^2) + epsilon) * weight over the last axis";
+  let arguments = (ins FloatTensor:$input, FloatTensor:$weight, F64Attr:$epsilon);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$input `,` $weight attr-dict `:` type($input) `,` type($weight)";
+}
+
+def Graph_SoftmaxOp : Graph_ComputeOp<"softmax"> {
+  let summary = "softmax along one axis (negative counts from the end)";
+  let arguments = (ins FloatTensor:$input, DefaultValuedAttr<I64Attr, "-1">:$axis);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Graph_AttentionOp : Graph_ComputeOp<"attention"> {
+  let summary = "scaled dot-product attention, optionally causal, with GQA";
+  let description = [{
+    `q [B, H, T, D]`, `k [B, Hkv, S, D]`, `v [B, Hkv, S, Dv]` with `H` a
+    multiple of `Hkv` (grouped-query attention: head `h` reads kv head
+    `h / (H / Hkv)`). Computes `softmax(q k^T * scale + causal mask)`, applies
+    dropout with probability `dropout` to the probabilities, and multiplies
+    by `v`: the result is `[B, H, T, Dv]`.
+  }];
+  let arguments = (ins FloatTensor:$query, FloatTensor:$key, FloatTensor:$value,
+                       F64Attr:$scale, UnitAttr:$causal,
+                       DefaultValuedAttr<F64Attr, "0.0">:$dropout);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`causal` $causal^)? attr-dict
+    `:` type($query) `,` type($key) `,` type($value)
+  }];
+}
+
+def Graph_RopeOp : Graph_ComputeOp<"rope"> {
+  let summary = "rotary position embedding (rotate-half form) on [B, H, T, D]";
+  let description = [{
+    Position `t` rotates the pair `(x[i], x[i + D/2])` by `t * theta^(-2i/D)`,
+    as Hugging Face LLaMA does. Positions are `0 .. T-1`.
+  }];
+  let arguments = (ins FloatTensor:$input, F64Attr:$theta);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+class Graph_UnaryOp<string mnemonic, string what>
+    : Graph_ComputeOp<mnemonic> {
+  let summary = what;
+  let arguments = (ins FloatTensor:$input);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Graph_ReluOp : Graph_UnaryOp<"relu", "max(x, 0)">;
+def Graph_SiluOp : Graph_UnaryOp<"silu", "x * sigmoid(x)">;
+
+def Graph_GeluOp : Graph_ComputeOp<"gelu"> {
+  let summary = "GELU, exact (erf) or with `tanh` the tanh form GPT-2 uses";
+  let arguments = (ins FloatTensor:$input, UnitAttr:$tanh);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$input (`tanh` $tanh^)? attr-dict `:` type($input)";
+}
+
+def Graph_ScaleOp : Graph_ComputeOp<"scale"> {
+  let summary = "x * factor";
+  let arguments = (ins FloatTensor:$input, F64Attr:$factor);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Graph_DropoutOp : Graph_ComputeOp<"dropout"> {
+  let summary = "zero each element with probability p, scale the rest by 1/(1-p)";
+  let arguments = (ins FloatTensor:$input, F64Attr:$probability);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+class Graph_BinaryOp<string mnemonic, string what> : Graph_ComputeOp<mnemonic> {
+  let summary = what # ", broadcasting trailing axes like NumPy";
+  let arguments = (ins FloatTensor:$lhs, FloatTensor:$rhs);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs)";
+}
+
+def Graph_AddOp : Graph_BinaryOp<"add", "elementwise sum">;
+def Graph_MulOp : Graph_BinaryOp<"mul", "elementwise product">;
+
+def Graph_ReshapeOp : Graph_Op<"reshape", [Pure]> {
+  let summary = "the same elements in another shape";
+  let description = [{
+    Static dimensions must hold the same number of elements. Dynamic
+    dimensions (batch, sequence) may only be carried through: they form a
+    leading prefix of both shapes, in the same positions.
+  }];
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Graph_TransposeOp : Graph_ComputeOp<"transpose"> {
+  let summary = "permute axes: result dim i is input dim permutation[i]";
+  let arguments = (ins AnyRankedTensor:$input, DenseI64ArrayAttr:$permutation);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Graph_SplitOp : Graph_ComputeOp<"split"> {
+  let summary = "cut one axis into consecutive pieces of the given sizes";
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis,
+                       DenseI64ArrayAttr:$sizes);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Graph_ConcatOp : Graph_ComputeOp<"concat"> {
+  let summary = "join tensors along one axis";
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$inputs attr-dict `:` type($inputs)";
+}
+
+def Graph_CrossEntropyOp : Graph_ComputeOp<"cross_entropy"> {
+  let summary = "mean cross-entropy of logits [..., V] against target ids [...]";
+  let description = [{
+    Targets equal to `ignore_index` are not counted; the mean is over counted
+    targets (Hugging Face semantics). The loss is an f32 scalar.
+  }];
+  let arguments = (ins FloatTensor:$logits, IdTensor:$targets,
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
+  let results = (outs 0DTensorOf<[F32]>:$loss);
+  let assemblyFormat = "$logits `,` $targets attr-dict `:` type($logits) `,` type($targets)";
+}
+
+#endif // SLAPO_GRAPH_OPS

@@ -1,0 +1,32 @@
+//===- GraphUtils.h - queries over graph-dialect models --------*- C++ -*-===//
+#ifndef SLAPO_GRAPH_GRAPHUTILS_H
+#define SLAPO_GRAPH_GRAPHUTILS_H
+
+#include "mlir/IR/Operation.h"
+#include "llvm/ADT/ArrayRef.h"
+
+#include <cstdint>
+#include <string>
+
+namespace slapo::graph {
+class ModelOp;
+class ParamOp;
+
+/// "[?, 12, 64]" for diagnostics.
+std::string shapeToString(llvm::ArrayRef<int64_t> shape);
+
+/// The dotted Hugging Face path of an op inside a model: the symbol names of
+/// the enclosing graph.module ops, outermost first, then the op's own name
+/// if it is a module or parameter ("transformer.h.0.attn.c_attn.weight").
+std::string getPath(mlir::Operation *op);
+
+/// Total element count of the model's parameters; tied uses (param_ref) are
+/// not counted again.
+int64_t countParameters(ModelOp model);
+
+/// The same, restricted to trainable parameters.
+int64_t countTrainableParameters(ModelOp model);
+
+} // namespace slapo::graph
+
+#endif // SLAPO_GRAPH_GRAPHUTILS_H

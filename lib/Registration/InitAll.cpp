@@ -1,0 +1,14 @@
+//===- InitAll.cpp - register every slapo dialect and pass ---------------===//
+
+#include "slapo/InitAll.h"
+
+#include "graph/GraphDialect.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+void slapo::registerAllDialects(mlir::DialectRegistry &registry) {
+  registry.insert<slapo::graph::GraphDialect>();
+}
+
+void slapo::registerAllPasses() { mlir::registerTransformsPasses(); }

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian package slapo needs to build and test. Idempotent.
+# Usage: scripts/setup.sh            (as root, or with sudo available)
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build ccache git python3 python3-venv
+  # MLIR / LLVM 22 (all four are needed), lit and FileCheck come with llvm-22-tools
+  libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
+  # plan file format, unit tests, runtime
+  flatbuffers-compiler libflatbuffers-dev libgtest-dev
+  libopenblas-dev libopenmpi-dev openmpi-bin
+  # zlib/zstd/libedit etc. that LLVM's cmake config links against
+  zlib1g-dev libzstd-dev libedit-dev libxml2-dev libcurl4-openssl-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#packages[@]} Debian packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
