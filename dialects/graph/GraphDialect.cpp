@@ -50,7 +50,7 @@ Attribute InitAttr::parse(AsmParser &parser, Type) {
   if (parser.parseGreater())
     return {};
   return parser.getChecked<InitAttr>(parser.getContext(), *kind,
-                                    llvm::APFloat(stddev));
+                                     llvm::APFloat(stddev));
 }
 
 void InitAttr::print(AsmPrinter &printer) const {
@@ -66,6 +66,7 @@ LogicalResult InitAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (kind == InitKind::normal && !(stddev > 0.0))
     return emitError() << "normal initializer needs std > 0, got " << stddev;
   if (kind != InitKind::normal && stddev != 0.0)
-    return emitError() << stringifyInitKind(kind) << " initializer takes no std";
+    return emitError() << stringifyInitKind(kind)
+                       << " initializer takes no std";
   return success();
 }

@@ -44,16 +44,15 @@ public:
   ShapeCheck(std::optional<Location> loc, StringRef opName)
       : loc(loc), opName(opName) {}
 
-  template <typename... Args>
-  LogicalResult fail(Args &&...args) {
+  template <typename... Args> LogicalResult fail(Args &&...args) {
     return emitOptionalError(loc, "'graph.", opName, "' op ",
                              std::forward<Args>(args)...);
   }
 
   /// The ranked tensor type of `value`, or an error naming `what`.
   FailureOr<RankedTensorType> tensor(Value value, StringRef what) {
-    auto type = dyn_cast_or_null<RankedTensorType>(value ? value.getType()
-                                                         : Type());
+    auto type =
+        dyn_cast_or_null<RankedTensorType>(value ? value.getType() : Type());
     if (!type) {
       (void)fail(what, " must be a ranked tensor");
       return failure();
@@ -78,8 +77,8 @@ public:
                                 RankedTensorType b, StringRef bName) {
     if (a.getElementType() == b.getElementType())
       return success();
-    return fail(bName, " has element type ", b.getElementType(), " but ",
-                aName, " has ", a.getElementType());
+    return fail(bName, " has element type ", b.getElementType(), " but ", aName,
+                " has ", a.getElementType());
   }
 
   /// Normalises a possibly negative axis of a rank-`rank` tensor.
@@ -121,8 +120,8 @@ std::string slapo::graph::shapeToString(ArrayRef<int64_t> shape) {
 
 ParseResult ModelOp::parse(OpAsmParser &parser, OperationState &result) {
   auto buildType = [](Builder &builder, ArrayRef<Type> inputs,
-                      ArrayRef<Type> results, function_interface_impl::VariadicFlag,
-                      std::string &) {
+                      ArrayRef<Type> results,
+                      function_interface_impl::VariadicFlag, std::string &) {
     return builder.getFunctionType(inputs, results);
   };
   return function_interface_impl::parseFunctionOp(
@@ -166,7 +165,8 @@ LogicalResult ModelOp::verifyRegions() {
     auto [it, inserted] = byPath.try_emplace(path, op);
     if (inserted)
       return WalkResult::advance();
-    InFlightDiagnostic diag = op->emitOpError("path '") << path << "' is already taken";
+    InFlightDiagnostic diag = op->emitOpError("path '")
+                              << path << "' is already taken";
     diag.attachNote(it->second->getLoc()) << "first defined here";
     return WalkResult::interrupt();
   });
@@ -241,11 +241,11 @@ void GraphModuleOp::print(OpAsmPrinter &printer) {
   printer << ' ';
   printer.printSymbolName(getName());
   printer << '(';
-  llvm::interleaveComma(
-      llvm::zip(getBody().getArguments(), getInputs()), printer,
-      [&](auto pair) {
-        printer << std::get<0>(pair) << " = " << std::get<1>(pair);
-      });
+  llvm::interleaveComma(llvm::zip(getBody().getArguments(), getInputs()),
+                        printer, [&](auto pair) {
+                          printer << std::get<0>(pair) << " = "
+                                  << std::get<1>(pair);
+                        });
   printer << ") : ";
   printer.printFunctionalType(getInputs().getTypes(), getResultTypes());
   printer.printOptionalAttrDictWithKeyword((*this)->getAttrs(),
@@ -258,8 +258,7 @@ void GraphModuleOp::print(OpAsmPrinter &printer) {
 LogicalResult GraphModuleOp::verifyRegions() {
   if (getName().empty() || getName().contains('.'))
     return emitOpError("name '")
-           << getName()
-           << "' must be one non-empty path component (no '.')";
+           << getName() << "' must be one non-empty path component (no '.')";
   Block &body = getBody().front();
   if (body.getArgumentTypes() != getInputs().getTypes())
     return emitOpError("body arguments ")
@@ -326,6 +325,13 @@ LogicalResult ReshapeOp::verify() {
 // Compute ops: result types and shape checks
 //===----------------------------------------------------------------------===//
 
+/// Inference also runs while parsing, before default values are filled in:
+/// read optional attributes through their Attr getters. (This also reads
+/// I64Attr values signed; their plain getters return uint64_t.)
+static int64_t signedOr(IntegerAttr attr, int64_t fallback) {
+  return attr ? attr.getInt() : fallback;
+}
+
 /// Inference runs while parsing, before attributes are verified: check that
 /// required attributes are present and well-typed before reading them.
 template <typename AdaptorT>
@@ -335,7 +341,8 @@ static LogicalResult verifyAttributes(MLIRContext *context,
   return adaptor.verify(loc ? *loc : UnknownLoc::get(context));
 }
 
-LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *context,
+                                            std::optional<Location> loc,
                                             Adaptor adaptor,
                                             SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -361,13 +368,15 @@ LogicalResult PositionIdsOp::inferReturnTypes(MLIRContext *context,
   auto ids = check.tensorOfRank(adaptor.getIds(), "ids", 2);
   if (failed(ids))
     return failure();
-  if (adaptor.getOffset() < 0)
-    return check.fail("offset must be non-negative, got ", adaptor.getOffset());
+  int64_t offset = signedOr(adaptor.getOffsetAttr(), 0);
+  if (offset < 0)
+    return check.fail("offset must be non-negative, got ", offset);
   inferred.push_back(*ids);
   return success();
 }
 
-LogicalResult LinearOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult LinearOp::inferReturnTypes(MLIRContext *context,
+                                         std::optional<Location> loc,
                                          Adaptor adaptor,
                                          SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -406,7 +415,8 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *context, std::optional<Loc
   return success();
 }
 
-LogicalResult MatmulOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult MatmulOp::inferReturnTypes(MLIRContext *context,
+                                         std::optional<Location> loc,
                                          Adaptor adaptor,
                                          SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -444,10 +454,12 @@ LogicalResult MatmulOp::inferReturnTypes(MLIRContext *context, std::optional<Loc
 }
 
 /// A per-feature vector (norm scale or shift) must be [D] for input [..., D].
-static LogicalResult checkFeatureVector(ShapeCheck &check, RankedTensorType input,
-                                        Value vector, StringRef what) {
+static LogicalResult checkFeatureVector(ShapeCheck &check,
+                                        RankedTensorType input, Value vector,
+                                        StringRef what) {
   auto type = check.tensorOfRank(vector, what, 1);
-  if (failed(type) || failed(check.sameElementType(input, "input", *type, what)))
+  if (failed(type) ||
+      failed(check.sameElementType(input, "input", *type, what)))
     return failure();
   if (!dimsAgree(type->getDimSize(0), input.getShape().back()))
     return check.fail(what, " has ", type->getDimSize(0),
@@ -456,7 +468,8 @@ static LogicalResult checkFeatureVector(ShapeCheck &check, RankedTensorType inpu
   return success();
 }
 
-LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *context,
+                                            std::optional<Location> loc,
                                             Adaptor adaptor,
                                             SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -481,7 +494,8 @@ LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *context, std::optional<
   return success();
 }
 
-LogicalResult RmsNormOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult RmsNormOp::inferReturnTypes(MLIRContext *context,
+                                          std::optional<Location> loc,
                                           Adaptor adaptor,
                                           SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -500,20 +514,23 @@ LogicalResult RmsNormOp::inferReturnTypes(MLIRContext *context, std::optional<Lo
   return success();
 }
 
-LogicalResult SoftmaxOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult SoftmaxOp::inferReturnTypes(MLIRContext *context,
+                                          std::optional<Location> loc,
                                           Adaptor adaptor,
                                           SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
     return failure();
   ShapeCheck check(loc, "softmax");
   auto input = check.tensor(adaptor.getInput(), "input");
-  if (failed(input) || failed(check.axis(adaptor.getAxis(), input->getRank())))
+  if (failed(input) ||
+      failed(check.axis(signedOr(adaptor.getAxisAttr(), -1), input->getRank())))
     return failure();
   inferred.push_back(*input);
   return success();
 }
 
-LogicalResult AttentionOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult AttentionOp::inferReturnTypes(MLIRContext *context,
+                                            std::optional<Location> loc,
                                             Adaptor adaptor,
                                             SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -528,15 +545,13 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *context, std::optional<
     return failure();
   auto qs = q->getShape(), ks = k->getShape(), vs = v->getShape();
   if (!dimsAgree(qs[0], ks[0]) || !dimsAgree(ks[0], vs[0]))
-    return check.fail("batch sizes differ: query ", shapeToString(qs),
-                      ", key ", shapeToString(ks), ", value ",
-                      shapeToString(vs));
+    return check.fail("batch sizes differ: query ", shapeToString(qs), ", key ",
+                      shapeToString(ks), ", value ", shapeToString(vs));
   if (ks[1] != vs[1] || !dimsAgree(ks[2], vs[2]))
     return check.fail("key ", shapeToString(ks), " and value ",
                       shapeToString(vs),
                       " must have the same heads and length");
-  if (isDynamic(qs[1]) || isDynamic(ks[1]) || ks[1] == 0 ||
-      qs[1] % ks[1] != 0)
+  if (isDynamic(qs[1]) || isDynamic(ks[1]) || ks[1] == 0 || qs[1] % ks[1] != 0)
     return check.fail("query heads (", dimStr(qs[1]),
                       ") must be a static multiple of key/value heads (",
                       dimStr(ks[1]), ")");
@@ -545,15 +560,17 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *context, std::optional<
                       " differs from key head size ", dimStr(ks[3]));
   if (!(adaptor.getScale().convertToDouble() > 0.0))
     return check.fail("scale must be positive");
-  if (failed(check.probability(adaptor.getDropout().convertToDouble(),
-                               "dropout")))
+  FloatAttr dropout = adaptor.getDropoutAttr();
+  if (dropout &&
+      failed(check.probability(dropout.getValueAsDouble(), "dropout")))
     return failure();
   inferred.push_back(RankedTensorType::get(
       {mergeDims(qs[0], ks[0]), qs[1], qs[2], vs[3]}, q->getElementType()));
   return success();
 }
 
-LogicalResult RopeOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult RopeOp::inferReturnTypes(MLIRContext *context,
+                                       std::optional<Location> loc,
                                        Adaptor adaptor,
                                        SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -574,8 +591,8 @@ LogicalResult RopeOp::inferReturnTypes(MLIRContext *context, std::optional<Locat
 
 /// Ops whose result is the input type unchanged.
 template <typename AdaptorT>
-static LogicalResult inferSameAsInput(std::optional<Location> loc, StringRef name,
-                                      AdaptorT adaptor,
+static LogicalResult inferSameAsInput(std::optional<Location> loc,
+                                      StringRef name, AdaptorT adaptor,
                                       SmallVectorImpl<Type> &inferred) {
   ShapeCheck check(loc, name);
   auto input = check.tensor(adaptor.getInput(), "input");
@@ -585,7 +602,8 @@ static LogicalResult inferSameAsInput(std::optional<Location> loc, StringRef nam
   return success();
 }
 
-LogicalResult ReluOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult ReluOp::inferReturnTypes(MLIRContext *context,
+                                       std::optional<Location> loc,
                                        Adaptor adaptor,
                                        SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -593,7 +611,8 @@ LogicalResult ReluOp::inferReturnTypes(MLIRContext *context, std::optional<Locat
   return inferSameAsInput(loc, "relu", adaptor, inferred);
 }
 
-LogicalResult SiluOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult SiluOp::inferReturnTypes(MLIRContext *context,
+                                       std::optional<Location> loc,
                                        Adaptor adaptor,
                                        SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -601,7 +620,8 @@ LogicalResult SiluOp::inferReturnTypes(MLIRContext *context, std::optional<Locat
   return inferSameAsInput(loc, "silu", adaptor, inferred);
 }
 
-LogicalResult GeluOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult GeluOp::inferReturnTypes(MLIRContext *context,
+                                       std::optional<Location> loc,
                                        Adaptor adaptor,
                                        SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -609,7 +629,8 @@ LogicalResult GeluOp::inferReturnTypes(MLIRContext *context, std::optional<Locat
   return inferSameAsInput(loc, "gelu", adaptor, inferred);
 }
 
-LogicalResult ScaleOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult ScaleOp::inferReturnTypes(MLIRContext *context,
+                                        std::optional<Location> loc,
                                         Adaptor adaptor,
                                         SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -617,7 +638,8 @@ LogicalResult ScaleOp::inferReturnTypes(MLIRContext *context, std::optional<Loca
   return inferSameAsInput(loc, "scale", adaptor, inferred);
 }
 
-LogicalResult DropoutOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult DropoutOp::inferReturnTypes(MLIRContext *context,
+                                          std::optional<Location> loc,
                                           Adaptor adaptor,
                                           SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -659,23 +681,28 @@ static LogicalResult inferBroadcast(std::optional<Location> loc, StringRef name,
   return success();
 }
 
-LogicalResult AddOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult AddOp::inferReturnTypes(MLIRContext *context,
+                                      std::optional<Location> loc,
                                       Adaptor adaptor,
                                       SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
     return failure();
-  return inferBroadcast(loc, "add", adaptor.getLhs(), adaptor.getRhs(), inferred);
+  return inferBroadcast(loc, "add", adaptor.getLhs(), adaptor.getRhs(),
+                        inferred);
 }
 
-LogicalResult MulOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult MulOp::inferReturnTypes(MLIRContext *context,
+                                      std::optional<Location> loc,
                                       Adaptor adaptor,
                                       SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
     return failure();
-  return inferBroadcast(loc, "mul", adaptor.getLhs(), adaptor.getRhs(), inferred);
+  return inferBroadcast(loc, "mul", adaptor.getLhs(), adaptor.getRhs(),
+                        inferred);
 }
 
-LogicalResult TransposeOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult TransposeOp::inferReturnTypes(MLIRContext *context,
+                                            std::optional<Location> loc,
                                             Adaptor adaptor,
                                             SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -702,7 +729,8 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *context, std::optional<
   return success();
 }
 
-LogicalResult SplitOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult SplitOp::inferReturnTypes(MLIRContext *context,
+                                        std::optional<Location> loc,
                                         Adaptor adaptor,
                                         SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -720,8 +748,8 @@ LogicalResult SplitOp::inferReturnTypes(MLIRContext *context, std::optional<Loca
   int64_t total = std::accumulate(sizes.begin(), sizes.end(), int64_t{0});
   int64_t dim = input->getDimSize(*axis);
   if (!dimsAgree(dim, total))
-    return check.fail("sizes add up to ", total, " but axis ", *axis,
-                      " has ", dim);
+    return check.fail("sizes add up to ", total, " but axis ", *axis, " has ",
+                      dim);
   for (int64_t size : sizes) {
     SmallVector<int64_t> shape(input->getShape());
     shape[*axis] = size;
@@ -730,7 +758,8 @@ LogicalResult SplitOp::inferReturnTypes(MLIRContext *context, std::optional<Loca
   return success();
 }
 
-LogicalResult ConcatOp::inferReturnTypes(MLIRContext *context, std::optional<Location> loc,
+LogicalResult ConcatOp::inferReturnTypes(MLIRContext *context,
+                                         std::optional<Location> loc,
                                          Adaptor adaptor,
                                          SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
@@ -749,7 +778,8 @@ LogicalResult ConcatOp::inferReturnTypes(MLIRContext *context, std::optional<Loc
   for (auto [i, value] : llvm::enumerate(inputs.drop_front())) {
     std::string what = "input #" + std::to_string(i + 1);
     auto type = check.tensor(value, what);
-    if (failed(type) || failed(check.sameElementType(*first, "input #0", *type, what)))
+    if (failed(type) ||
+        failed(check.sameElementType(*first, "input #0", *type, what)))
       return failure();
     if (type->getRank() != first->getRank())
       return check.fail(what, " has rank ", type->getRank(), ", expected ",
@@ -774,10 +804,10 @@ LogicalResult ConcatOp::inferReturnTypes(MLIRContext *context, std::optional<Loc
   return success();
 }
 
-LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *context,
-                                               std::optional<Location> loc,
-                                               Adaptor adaptor,
-                                               SmallVectorImpl<Type> &inferred) {
+LogicalResult
+CrossEntropyOp::inferReturnTypes(MLIRContext *context,
+                                 std::optional<Location> loc, Adaptor adaptor,
+                                 SmallVectorImpl<Type> &inferred) {
   if (failed(verifyAttributes(context, loc, adaptor)))
     return failure();
   ShapeCheck check(loc, "cross_entropy");

@@ -4,6 +4,7 @@
 
 #include "mlir/IR/Operation.h"
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <cstdint>
 #include <string>
@@ -26,6 +27,16 @@ int64_t countParameters(ModelOp model);
 
 /// The same, restricted to trainable parameters.
 int64_t countTrainableParameters(ModelOp model);
+
+/// Prints a human-readable summary of the model, including the line
+/// "parameters: N" (tied weights counted once).
+void printSummary(ModelOp model, llvm::raw_ostream &os);
+
+/// Prints one line per parameter, in model order:
+///   "transformer.h.0.attn.c_attn.weight [768, 2304] f32 normal(0.02)
+///   trainable"
+/// and one per tied use: "lm_head.weight -> transformer.wte.weight".
+void printParameters(ModelOp model, llvm::raw_ostream &os);
 
 } // namespace slapo::graph
 

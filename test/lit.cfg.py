@@ -1,0 +1,40 @@
+# -*- Python -*- lit configuration for slapo's regression tests.
+import os
+import subprocess
+
+import lit.formats
+
+config.name = "slapo"
+# Run RUN lines with bash (pipefail): tests check exact exit codes.
+config.test_format = lit.formats.ShTest(execute_external=True)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.slapo_obj_root, "test")
+config.excludes = ["Inputs", "Utils", "CMakeLists.txt", "lit.cfg.py",
+                   "lit.site.cfg.py", "README.md"]
+
+config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
+config.environment["PATH"] = os.pathsep.join(
+    [config.slapo_tools_dir, config.llvm_tools_dir,
+     config.environment.get("PATH", "")])
+
+utils = os.path.join(config.test_source_root, "Utils")
+config.substitutions.append(("%models", os.path.join(config.slapo_src_root, "models")))
+config.substitutions.append(("%expect-exit", os.path.join(utils, "expect-exit")))
+
+# The reference oracle: Hugging Face transformers on PyTorch.
+python = config.reference_python
+if python and os.path.exists(python):
+    probe = subprocess.run(
+        [python, "-c", "import torch, transformers"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if probe.returncode == 0:
+        config.available_features.add("reference")
+        config.substitutions.append(("%reference-python", python))
+    else:
+        lit_config.note(f"{python} cannot import torch and transformers: "
+                        "reference tests are skipped")
+else:
+    lit_config.note("no reference Python (run scripts/setup-reference.sh): "
+                    "reference tests are skipped")
+config.substitutions.append(("%utils", utils))

@@ -1,0 +1,65 @@
+//===- slapo-import.cpp - Hugging Face config.json to graph IR -----------===//
+
+#include "graph/GraphDialect.h"
+#include "graph/GraphUtils.h"
+#include "slapo/Import/Importer.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+using namespace llvm;
+
+static cl::opt<std::string> configPath(
+    "config", cl::Required, cl::value_desc("config.json"),
+    cl::desc("Hugging Face config.json (model_type gpt2, opt or llama)"));
+static cl::opt<std::string> outputPath(
+    "o", cl::value_desc("model.mlir"),
+    cl::desc("write the graph IR here (default: stdout, unless --summary or "
+             "--params)"));
+static cl::opt<bool>
+    summary("summary", cl::desc("print a summary with the parameter count"));
+static cl::opt<bool>
+    params("params",
+           cl::desc("list every parameter: name, shape, dtype, init"));
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "slapo-import: a Hugging Face config.json as slapo graph IR\n");
+
+  Expected<slapo::import::ModelConfig> config =
+      slapo::import::loadModelConfig(configPath);
+  if (!config) {
+    errs() << "slapo-import: error: " << toString(config.takeError()) << "\n";
+    return 1;
+  }
+
+  mlir::MLIRContext context;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      slapo::import::importModel(context, *config);
+  if (!module)
+    return 1;
+
+  auto model = *module->getOps<slapo::graph::ModelOp>().begin();
+  if (summary)
+    slapo::graph::printSummary(model, outs());
+  if (params)
+    slapo::graph::printParameters(model, outs());
+  if ((summary || params) && outputPath.empty())
+    return 0;
+
+  std::string error;
+  std::unique_ptr<ToolOutputFile> output = mlir::openOutputFile(
+      outputPath.empty() ? std::string("-") : outputPath.getValue(), &error);
+  if (!output) {
+    errs() << "slapo-import: error: " << error << "\n";
+    return 1;
+  }
+  module->print(output->os());
+  output->keep();
+  return 0;
+}
