@@ -38,3 +38,8 @@ else:
     lit_config.note("no reference Python (run scripts/setup-reference.sh): "
                     "reference tests are skipped")
 config.substitutions.append(("%utils", utils))
+
+# In CI the reference comparisons must run, not skip.
+if os.environ.get("CI") == "true" and "reference" not in config.available_features:
+    lit_config.fatal("CI=true but the reference environment is missing: "
+                     "run scripts/setup-reference.sh")
