@@ -11,6 +11,7 @@ using namespace slapo::graph;
 
 #include "graph/GraphDialect.cpp.inc"
 #include "graph/GraphEnums.cpp.inc"
+#include "graph/GraphInterfaces.cpp.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "graph/GraphAttrs.cpp.inc"

@@ -18,6 +18,8 @@
 #define GET_ATTRDEF_CLASSES
 #include "graph/GraphAttrs.h.inc"
 
+#include "graph/GraphInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "graph/GraphOps.h.inc"
 

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GraphShapeCheck.h"
 #include "graph/GraphDialect.h"
 #include "graph/GraphUtils.h"
 
@@ -20,89 +21,7 @@
 
 using namespace mlir;
 using namespace slapo::graph;
-
-namespace {
-
-bool isDynamic(int64_t dim) { return ShapedType::isDynamic(dim); }
-
-/// Two dimensions agree when they are equal or either is not known yet.
-bool dimsAgree(int64_t a, int64_t b) {
-  return a == b || isDynamic(a) || isDynamic(b);
-}
-
-/// The better-known of two agreeing dimensions.
-int64_t mergeDims(int64_t a, int64_t b) { return isDynamic(a) ? b : a; }
-
-std::string dimStr(int64_t dim) {
-  return isDynamic(dim) ? std::string("?") : std::to_string(dim);
-}
-
-/// Shape checks for one op, reported the way ODS-generated checks are:
-/// "'graph.linear' op <message>".
-class ShapeCheck {
-public:
-  ShapeCheck(std::optional<Location> loc, StringRef opName)
-      : loc(loc), opName(opName) {}
-
-  template <typename... Args> LogicalResult fail(Args &&...args) {
-    return emitOptionalError(loc, "'graph.", opName, "' op ",
-                             std::forward<Args>(args)...);
-  }
-
-  /// The ranked tensor type of `value`, or an error naming `what`.
-  FailureOr<RankedTensorType> tensor(Value value, StringRef what) {
-    auto type =
-        dyn_cast_or_null<RankedTensorType>(value ? value.getType() : Type());
-    if (!type) {
-      (void)fail(what, " must be a ranked tensor");
-      return failure();
-    }
-    return type;
-  }
-
-  FailureOr<RankedTensorType> tensorOfRank(Value value, StringRef what,
-                                           int64_t rank) {
-    FailureOr<RankedTensorType> type = tensor(value, what);
-    if (failed(type))
-      return failure();
-    if (type->getRank() != rank) {
-      (void)fail(what, " must have rank ", rank, ", got ", type->getRank(),
-                 " (", shapeToString(type->getShape()), ")");
-      return failure();
-    }
-    return type;
-  }
-
-  LogicalResult sameElementType(RankedTensorType a, StringRef aName,
-                                RankedTensorType b, StringRef bName) {
-    if (a.getElementType() == b.getElementType())
-      return success();
-    return fail(bName, " has element type ", b.getElementType(), " but ", aName,
-                " has ", a.getElementType());
-  }
-
-  /// Normalises a possibly negative axis of a rank-`rank` tensor.
-  FailureOr<int64_t> axis(int64_t axis, int64_t rank) {
-    int64_t normalised = axis < 0 ? axis + rank : axis;
-    if (normalised < 0 || normalised >= rank) {
-      (void)fail("axis ", axis, " is out of range for rank ", rank);
-      return failure();
-    }
-    return normalised;
-  }
-
-  LogicalResult probability(double p, StringRef what) {
-    if (p >= 0.0 && p < 1.0)
-      return success();
-    return fail(what, " must be in [0, 1), got ", p);
-  }
-
-private:
-  std::optional<Location> loc;
-  StringRef opName;
-};
-
-} // namespace
+using namespace slapo::graph::detail;
 
 std::string slapo::graph::shapeToString(ArrayRef<int64_t> shape) {
   std::string out = "[";
@@ -279,7 +198,10 @@ LogicalResult ParamOp::verify() {
   if (!isa<FloatType>(type.getElementType()))
     return emitOpError("parameter element type must be a float, got ")
            << type.getElementType();
-  if (getName().empty() || getName().contains('.'))
+  // Inside a module a name is one path component; a flattened model keeps
+  // the whole dotted path.
+  bool flattened = isa<ModelOp>((*this)->getParentOp());
+  if (getName().empty() || (!flattened && getName().contains('.')))
     return emitOpError("name '")
            << getName() << "' must be one non-empty path component (no '.')";
   return success();
@@ -324,22 +246,6 @@ LogicalResult ReshapeOp::verify() {
 //===----------------------------------------------------------------------===//
 // Compute ops: result types and shape checks
 //===----------------------------------------------------------------------===//
-
-/// Inference also runs while parsing, before default values are filled in:
-/// read optional attributes through their Attr getters. (This also reads
-/// I64Attr values signed; their plain getters return uint64_t.)
-static int64_t signedOr(IntegerAttr attr, int64_t fallback) {
-  return attr ? attr.getInt() : fallback;
-}
-
-/// Inference runs while parsing, before attributes are verified: check that
-/// required attributes are present and well-typed before reading them.
-template <typename AdaptorT>
-static LogicalResult verifyAttributes(MLIRContext *context,
-                                      std::optional<Location> loc,
-                                      AdaptorT &adaptor) {
-  return adaptor.verify(loc ? *loc : UnknownLoc::get(context));
-}
 
 LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *context,
                                             std::optional<Location> loc,

@@ -10,6 +10,7 @@ include "mlir/Interfaces/ControlFlowInterfaces.td"
 include "mlir/Interfaces/FunctionInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
+include "graph/GraphInterfaces.td"
 
 class Graph_Op<string mnemonic, list<Trait> traits = []>
     : Op<Graph_Dialect, mnemonic, traits>;
@@ -22,6 +23,11 @@ def IdTensor : RankedTensorOf<[AnySignlessInteger]>;
 // and when it is parsed or verified.
 class Graph_ComputeOp<string mnemonic, list<Trait> traits = []>
     : Graph_Op<mnemonic, !listconcat(traits, [Pure, InferTypeOpAdaptor])>;
+
+// Forward ops that reverse-mode autodiff can differentiate.
+class Graph_DiffOp<string mnemonic, list<Trait> traits = []>
+    : Graph_ComputeOp<mnemonic, !listconcat(traits,
+        [DeclareOpInterfaceMethods<AdjointOpInterface>])>;
 
 //===----------------------------------------------------------------------===//
 // Structure
@@ -99,12 +105,15 @@ def Graph_OutputOp : Graph_Op<"output", [
   let assemblyFormat = "attr-dict ($values^ `:` type($values))?";
 }
 
-def Graph_ParamOp : Graph_Op<"param", [Pure, HasParent<"GraphModuleOp">]> {
+def Graph_ParamOp : Graph_Op<"param", [
+    Pure, ParentOneOf<["GraphModuleOp", "ModelOp"]>]> {
   let summary = "a named parameter of the enclosing module";
   let description = [{
     `@weight` inside `transformer.h.0.attn.c_attn` is the parameter
     `transformer.h.0.attn.c_attn.weight`. `init` says how it is initialised;
     `trainable = false` freezes it (no gradient, no optimizer state).
+    After `graph-flatten` parameters sit directly in the model and their
+    name is the whole dotted path.
   }];
   let arguments = (ins SymbolNameAttr:$name, Graph_InitAttr:$init,
                        BoolAttr:$trainable);
@@ -129,7 +138,7 @@ def Graph_ParamRefOp : Graph_Op<"param_ref", [Pure]> {
 // Compute
 //===----------------------------------------------------------------------===//
 
-def Graph_EmbeddingOp : Graph_ComputeOp<"embedding"> {
+def Graph_EmbeddingOp : Graph_DiffOp<"embedding"> {
   let summary = "rows of a table picked by token ids: [...] x [V, D] -> [..., D]";
   let arguments = (ins IdTensor:$ids, FloatTensor:$table);
   let results = (outs FloatTensor:$result);
@@ -143,7 +152,7 @@ def Graph_PositionIdsOp : Graph_ComputeOp<"position_ids"> {
   let assemblyFormat = "$ids attr-dict `:` type($ids)";
 }
 
-def Graph_LinearOp : Graph_ComputeOp<"linear"> {
+def Graph_LinearOp : Graph_DiffOp<"linear"> {
   let summary = "x W^T + b over the last axis";
   let description = [{
     `input [..., in]`, `weight [out, in]` (nn.Linear) or, with `in_out`,
@@ -159,7 +168,7 @@ def Graph_LinearOp : Graph_ComputeOp<"linear"> {
   }];
 }
 
-def Graph_MatmulOp : Graph_ComputeOp<"matmul"> {
+def Graph_MatmulOp : Graph_DiffOp<"matmul"> {
   let summary = "batched matrix product [..., M, K] x [..., K, N] -> [..., M, N]";
   let description = [{
     With `transpose_b` the right operand is `[..., N, K]`. Batch dimensions
@@ -172,7 +181,7 @@ def Graph_MatmulOp : Graph_ComputeOp<"matmul"> {
   }];
 }
 
-def Graph_LayerNormOp : Graph_ComputeOp<"layer_norm"> {
+def Graph_LayerNormOp : Graph_DiffOp<"layer_norm"> {
   let summary = "layer normalisation over the last axis, optionally affine";
   let description = [{
     `(x - mean) / sqrt(var + epsilon) * gamma + beta` with the biased variance.
@@ -190,21 +199,21 @@ def Graph_LayerNormOp : Graph_ComputeOp<"layer_norm"> {
   }];
 }
 
-def Graph_RmsNormOp : Graph_ComputeOp<"rms_norm"> {
+def Graph_RmsNormOp : Graph_DiffOp<"rms_norm"> {
   let summary = "x / sqrt(mean(x^2) + epsilon) * weight over the last axis";
   let arguments = (ins FloatTensor:$input, FloatTensor:$weight, F64Attr:$epsilon);
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$input `,` $weight attr-dict `:` type($input) `,` type($weight)";
 }
 
-def Graph_SoftmaxOp : Graph_ComputeOp<"softmax"> {
+def Graph_SoftmaxOp : Graph_DiffOp<"softmax"> {
   let summary = "softmax along one axis (negative counts from the end)";
   let arguments = (ins FloatTensor:$input, DefaultValuedAttr<I64Attr, "-1">:$axis);
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Graph_AttentionOp : Graph_ComputeOp<"attention"> {
+def Graph_AttentionOp : Graph_DiffOp<"attention"> {
   let summary = "scaled dot-product attention, optionally causal, with GQA";
   let description = [{
     `q [B, H, T, D]`, `k [B, Hkv, S, D]`, `v [B, Hkv, S, Dv]` with `H` a
@@ -215,7 +224,8 @@ def Graph_AttentionOp : Graph_ComputeOp<"attention"> {
   }];
   let arguments = (ins FloatTensor:$query, FloatTensor:$key, FloatTensor:$value,
                        F64Attr:$scale, UnitAttr:$causal,
-                       DefaultValuedAttr<F64Attr, "0.0">:$dropout);
+                       DefaultValuedAttr<F64Attr, "0.0">:$dropout,
+                       OptionalAttr<I64Attr>:$rng_stream);
   let results = (outs FloatTensor:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`causal` $causal^)? attr-dict
@@ -223,19 +233,20 @@ def Graph_AttentionOp : Graph_ComputeOp<"attention"> {
   }];
 }
 
-def Graph_RopeOp : Graph_ComputeOp<"rope"> {
+def Graph_RopeOp : Graph_DiffOp<"rope"> {
   let summary = "rotary position embedding (rotate-half form) on [B, H, T, D]";
   let description = [{
     Position `t` rotates the pair `(x[i], x[i + D/2])` by `t * theta^(-2i/D)`,
-    as Hugging Face LLaMA does. Positions are `0 .. T-1`.
+    as Hugging Face LLaMA does. Positions are `0 .. T-1`. With `inverse`
+    the rotation is by the negative angle (the adjoint).
   }];
-  let arguments = (ins FloatTensor:$input, F64Attr:$theta);
+  let arguments = (ins FloatTensor:$input, F64Attr:$theta, UnitAttr:$inverse);
   let results = (outs FloatTensor:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let assemblyFormat = "$input (`inverse` $inverse^)? attr-dict `:` type($input)";
 }
 
 class Graph_UnaryOp<string mnemonic, string what>
-    : Graph_ComputeOp<mnemonic> {
+    : Graph_DiffOp<mnemonic> {
   let summary = what;
   let arguments = (ins FloatTensor:$input);
   let results = (outs FloatTensor:$result);
@@ -245,28 +256,34 @@ class Graph_UnaryOp<string mnemonic, string what>
 def Graph_ReluOp : Graph_UnaryOp<"relu", "max(x, 0)">;
 def Graph_SiluOp : Graph_UnaryOp<"silu", "x * sigmoid(x)">;
 
-def Graph_GeluOp : Graph_ComputeOp<"gelu"> {
+def Graph_GeluOp : Graph_DiffOp<"gelu"> {
   let summary = "GELU, exact (erf) or with `tanh` the tanh form GPT-2 uses";
   let arguments = (ins FloatTensor:$input, UnitAttr:$tanh);
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$input (`tanh` $tanh^)? attr-dict `:` type($input)";
 }
 
-def Graph_ScaleOp : Graph_ComputeOp<"scale"> {
+def Graph_ScaleOp : Graph_DiffOp<"scale"> {
   let summary = "x * factor";
   let arguments = (ins FloatTensor:$input, F64Attr:$factor);
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Graph_DropoutOp : Graph_ComputeOp<"dropout"> {
+def Graph_DropoutOp : Graph_DiffOp<"dropout"> {
   let summary = "zero each element with probability p, scale the rest by 1/(1-p)";
-  let arguments = (ins FloatTensor:$input, F64Attr:$probability);
+  let description = [{
+    The mask is a pure function of the training step's seed, `rng_stream`
+    and the element index, so the backward pass (and recomputation) sees
+    the same mask. `graph-flatten` numbers the streams.
+  }];
+  let arguments = (ins FloatTensor:$input, F64Attr:$probability,
+                       OptionalAttr<I64Attr>:$rng_stream);
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-class Graph_BinaryOp<string mnemonic, string what> : Graph_ComputeOp<mnemonic> {
+class Graph_BinaryOp<string mnemonic, string what> : Graph_DiffOp<mnemonic> {
   let summary = what # ", broadcasting trailing axes like NumPy";
   let arguments = (ins FloatTensor:$lhs, FloatTensor:$rhs);
   let results = (outs FloatTensor:$result);
@@ -276,7 +293,8 @@ class Graph_BinaryOp<string mnemonic, string what> : Graph_ComputeOp<mnemonic> {
 def Graph_AddOp : Graph_BinaryOp<"add", "elementwise sum">;
 def Graph_MulOp : Graph_BinaryOp<"mul", "elementwise product">;
 
-def Graph_ReshapeOp : Graph_Op<"reshape", [Pure]> {
+def Graph_ReshapeOp : Graph_Op<"reshape", [
+    Pure, DeclareOpInterfaceMethods<AdjointOpInterface>]> {
   let summary = "the same elements in another shape";
   let description = [{
     Static dimensions must hold the same number of elements. Dynamic
@@ -289,14 +307,14 @@ def Graph_ReshapeOp : Graph_Op<"reshape", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Graph_TransposeOp : Graph_ComputeOp<"transpose"> {
+def Graph_TransposeOp : Graph_DiffOp<"transpose"> {
   let summary = "permute axes: result dim i is input dim permutation[i]";
   let arguments = (ins AnyRankedTensor:$input, DenseI64ArrayAttr:$permutation);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Graph_SplitOp : Graph_ComputeOp<"split"> {
+def Graph_SplitOp : Graph_DiffOp<"split"> {
   let summary = "cut one axis into consecutive pieces of the given sizes";
   let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis,
                        DenseI64ArrayAttr:$sizes);
@@ -304,14 +322,14 @@ def Graph_SplitOp : Graph_ComputeOp<"split"> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Graph_ConcatOp : Graph_ComputeOp<"concat"> {
+def Graph_ConcatOp : Graph_DiffOp<"concat"> {
   let summary = "join tensors along one axis";
   let arguments = (ins Variadic<AnyRankedTensor>:$inputs, I64Attr:$axis);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$inputs attr-dict `:` type($inputs)";
 }
 
-def Graph_CrossEntropyOp : Graph_ComputeOp<"cross_entropy"> {
+def Graph_CrossEntropyOp : Graph_DiffOp<"cross_entropy"> {
   let summary = "mean cross-entropy of logits [..., V] against target ids [...]";
   let description = [{
     Targets equal to `ignore_index` are not counted; the mean is over counted
@@ -322,5 +340,7 @@ def Graph_CrossEntropyOp : Graph_ComputeOp<"cross_entropy"> {
   let results = (outs 0DTensorOf<[F32]>:$loss);
   let assemblyFormat = "$logits `,` $targets attr-dict `:` type($logits) `,` type($targets)";
 }
+
+include "graph/GraphGradOps.td"
 
 #endif // SLAPO_GRAPH_OPS

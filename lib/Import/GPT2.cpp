@@ -32,9 +32,7 @@ static Value gpt2Attention(GraphBuilder &g, Value x, int64_t layer) {
         c.scaleAttnWeights ? 1.0 / std::sqrt(double(c.headDim)) : 1.0;
     if (c.scaleAttnByInverseLayerIdx)
       scale /= double(layer + 1);
-    Value attended = AttentionOp::create(
-        b, g.loc(), q, k, v, b.getF64FloatAttr(scale),
-        /*causal=*/b.getUnitAttr(), b.getF64FloatAttr(c.attentionDropout));
+    Value attended = g.attention(q, k, v, scale);
     Value merged = g.mergeHeads(attended);
     Value out = g.linear("c_proj", merged, d, d, true, /*inOut=*/true, projStd);
     return g.dropout(out, c.residualDropout);

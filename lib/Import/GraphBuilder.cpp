@@ -154,7 +154,8 @@ Value GraphBuilder::lmHeadLoss(Value hidden, Value targets, StringRef tiedTo) {
 Value GraphBuilder::dropout(Value x, double p) {
   if (p == 0.0)
     return x;
-  return DropoutOp::create(b, location, x, b.getF64FloatAttr(p));
+  return DropoutOp::create(b, location, x, b.getF64FloatAttr(p),
+                           /*rng_stream=*/IntegerAttr());
 }
 
 Value GraphBuilder::activation(Value x) {
@@ -177,6 +178,13 @@ Value GraphBuilder::add(Value a, Value c) {
 
 Value GraphBuilder::mul(Value a, Value c) {
   return MulOp::create(b, location, a, c);
+}
+
+Value GraphBuilder::attention(Value q, Value k, Value v, double scale) {
+  return AttentionOp::create(b, location, q, k, v, b.getF64FloatAttr(scale),
+                             /*causal=*/b.getUnitAttr(),
+                             b.getF64FloatAttr(cfg.attentionDropout),
+                             /*rng_stream=*/IntegerAttr());
 }
 
 Value GraphBuilder::splitHeads(Value x, int64_t heads) {

@@ -71,6 +71,10 @@ public:
   mlir::Value add(mlir::Value a, mlir::Value b);
   mlir::Value mul(mlir::Value a, mlir::Value b);
 
+  /// Causal attention with the config's attention dropout.
+  mlir::Value attention(mlir::Value q, mlir::Value k, mlir::Value v,
+                        double scale);
+
   /// [B, T, H*D] -> [B, H, T, D] and back.
   mlir::Value splitHeads(mlir::Value x, int64_t heads);
   mlir::Value mergeHeads(mlir::Value x);

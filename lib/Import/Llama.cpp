@@ -28,13 +28,14 @@ static Value llamaAttention(GraphBuilder &g, Value x) {
     Value v = g.linear("v_proj", args[0], d, kvWidth, bias);
     auto theta = b.getF64FloatAttr(c.ropeTheta);
     Value qHeads =
-        RopeOp::create(b, g.loc(), g.splitHeads(q, c.numHeads), theta);
+        RopeOp::create(b, g.loc(), g.splitHeads(q, c.numHeads), theta,
+                       /*inverse=*/UnitAttr());
     Value kHeads =
-        RopeOp::create(b, g.loc(), g.splitHeads(k, c.numKeyValueHeads), theta);
-    Value attended = AttentionOp::create(
-        b, g.loc(), qHeads, kHeads, g.splitHeads(v, c.numKeyValueHeads),
-        b.getF64FloatAttr(1.0 / std::sqrt(double(c.headDim))),
-        /*causal=*/b.getUnitAttr(), b.getF64FloatAttr(c.attentionDropout));
+        RopeOp::create(b, g.loc(), g.splitHeads(k, c.numKeyValueHeads), theta,
+                       /*inverse=*/UnitAttr());
+    Value attended =
+        g.attention(qHeads, kHeads, g.splitHeads(v, c.numKeyValueHeads),
+                    1.0 / std::sqrt(double(c.headDim)));
     return g.linear("o_proj", g.mergeHeads(attended), qWidth, d, bias);
   });
 }

@@ -27,11 +27,9 @@ static Value optAttention(GraphBuilder &g, Value x) {
     Value k = g.linear("k_proj", args[0], d, d, c.enableBias);
     Value v = g.linear("v_proj", args[0], d, d, c.enableBias);
     Value q = g.linear("q_proj", args[0], d, d, c.enableBias);
-    Value attended = AttentionOp::create(
-        b, g.loc(), g.splitHeads(q, c.numHeads), g.splitHeads(k, c.numHeads),
-        g.splitHeads(v, c.numHeads),
-        b.getF64FloatAttr(1.0 / std::sqrt(double(c.headDim))),
-        /*causal=*/b.getUnitAttr(), b.getF64FloatAttr(c.attentionDropout));
+    Value attended = g.attention(
+        g.splitHeads(q, c.numHeads), g.splitHeads(k, c.numHeads),
+        g.splitHeads(v, c.numHeads), 1.0 / std::sqrt(double(c.headDim)));
     return g.linear("out_proj", g.mergeHeads(attended), d, d, c.enableBias);
   });
 }

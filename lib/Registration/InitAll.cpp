@@ -3,6 +3,7 @@
 #include "slapo/InitAll.h"
 
 #include "graph/GraphDialect.h"
+#include "slapo/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -11,4 +12,7 @@ void slapo::registerAllDialects(mlir::DialectRegistry &registry) {
   registry.insert<slapo::graph::GraphDialect>();
 }
 
-void slapo::registerAllPasses() { mlir::registerTransformsPasses(); }
+void slapo::registerAllPasses() {
+  mlir::registerTransformsPasses();
+  slapo::registerSlapoPasses();
+}

@@ -362,11 +362,8 @@ graph.model @m(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 
 // -----
 
-graph.model @m(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
-  // expected-error @+1 {{'graph.param' op expects parent op 'graph.module'}}
-  %w = graph.param @weight {init = #graph.init<zeros>, trainable = true} : tensor<8xf32>
-  graph.output %x : tensor<?x8xf32>
-}
+// expected-error @+1 {{'graph.param' op expects parent op to be one of 'graph.module, graph.model'}}
+%w = graph.param @weight {init = #graph.init<zeros>, trainable = true} : tensor<8xf32>
 
 // -----
 
@@ -477,4 +474,53 @@ graph.model @m(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
     graph.output %z : tensor<?x8xf32>
   }
   graph.output %0 : tensor<?x8xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<2x3x4xf32>) -> tensor<3x4xf32> {
+  // expected-error @+1 {{'graph.sum_to' op cannot sum [2, 3, 4] to [5, 4]: it does not broadcast back}}
+  %0 = graph.sum_to %x : tensor<2x3x4xf32> -> tensor<5x4xf32>
+  graph.output %0 : tensor<5x4xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'graph.gradient' op first operand must be a graph.param}}
+  graph.gradient %x, %x : tensor<4xf32>
+  graph.output %x : tensor<4xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %w = graph.param @w {init = #graph.init<zeros>, trainable = true} : tensor<4xf32>
+  // expected-error @+1 {{'graph.adamw_update' op betas must be in [0, 1)}}
+  graph.adamw_update %w, %x {beta1 = 1.0 : f64, beta2 = 0.999 : f64, epsilon = 1.0e-8 : f64, weight_decay = 0.0 : f64} : tensor<4xf32>
+  graph.output %x : tensor<4xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'graph.activation_grad' op unknown activation 'tanh', expected relu, silu, gelu or gelu_tanh}}
+  %0 = graph.activation_grad %x, %x {activation = "tanh"} : tensor<4xf32>, tensor<4xf32>
+  graph.output %0 : tensor<4xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<4x8xf32>, %g: tensor<4x6xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{'graph.layer_norm_grad' op grad type 'tensor<4x6xf32>' must equal the input type 'tensor<4x8xf32>'}}
+  %0 = graph.layer_norm_grad %x, %g {epsilon = 1.0e-5 : f64} : tensor<4x8xf32>, tensor<4x6xf32>
+  graph.output %0 : tensor<4x8xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<4x8xf32>, %g: tensor<6xf32>) -> tensor<8x6xf32> {
+  // expected-error @+1 {{'graph.linear_grad_weight' op input [4, 8] and grad [6] must have the same rank >= 1}}
+  %0 = graph.linear_grad_weight %x, %g : tensor<4x8xf32>, tensor<6xf32>
+  graph.output %0 : tensor<8x6xf32>
 }

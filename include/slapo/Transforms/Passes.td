@@ -1,0 +1,56 @@
+//===- Passes.td - slapo graph passes ----------------------*- tablegen -*-===//
+
+#ifndef SLAPO_TRANSFORMS_PASSES
+#define SLAPO_TRANSFORMS_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def GraphFlatten : Pass<"graph-flatten", "mlir::ModuleOp"> {
+  let summary = "Inline the module hierarchy into one flat model body";
+  let description = [{
+    Replaces every `graph.module` by its body. Parameters move to the top of
+    the model and take their whole Hugging Face path as their name; tied
+    `graph.param_ref` uses become uses of the parameter itself. Each op's
+    location becomes the path of the module it came from, and every
+    dropout gets its own `rng_stream`.
+  }];
+  let dependentDialects = ["::slapo::graph::GraphDialect"];
+}
+
+def GraphSpecializeShapes : Pass<"graph-specialize-shapes", "mlir::ModuleOp"> {
+  let summary = "Fix the batch size and sequence length of a flat model";
+  let description = [{
+    Gives the model inputs the shape [batch, seq] and re-infers every
+    result type, so that no dynamic dimension remains. The sequence length
+    must fit the model's positions.
+  }];
+  let options = [
+    Option<"batch", "batch", "int64_t", "0", "rows per training step">,
+    Option<"seq", "seq", "int64_t", "0", "tokens per row">
+  ];
+}
+
+def GraphGenerateBackward : Pass<"graph-generate-backward", "mlir::ModuleOp"> {
+  let summary = "Append the backward pass: gradients of every trainable parameter";
+  let description = [{
+    Reverse-mode autodiff of a flat model's loss through AdjointOpInterface.
+    Only values that depend on a trainable parameter get gradients, so
+    frozen weights get none. Ends with one `graph.gradient` per trainable
+    parameter that the loss depends on.
+  }];
+}
+
+def GraphApplyOptimizer : Pass<"graph-apply-optimizer", "mlir::ModuleOp"> {
+  let summary = "Turn each parameter gradient into an optimizer update";
+  let options = [
+    Option<"optimizer", "optimizer", "std::string", "\"adamw\"",
+           "sgd (plain: no momentum, no weight decay) or adamw">,
+    Option<"beta1", "beta1", "double", "0.9", "AdamW beta1">,
+    Option<"beta2", "beta2", "double", "0.999", "AdamW beta2">,
+    Option<"epsilon", "epsilon", "double", "1e-8", "AdamW epsilon">,
+    Option<"weightDecay", "weight-decay", "double", "0.01",
+           "AdamW decoupled weight decay">
+  ];
+}
+
+#endif // SLAPO_TRANSFORMS_PASSES

@@ -1,0 +1,96 @@
+//===- Flatten.cpp - inline the module hierarchy --------------------------===//
+
+#include "graph/GraphUtils.h"
+#include "slapo/Transforms/Passes.h"
+
+#include "llvm/ADT/StringMap.h"
+
+namespace slapo {
+#define GEN_PASS_DEF_GRAPHFLATTEN
+#include "slapo/Transforms/Passes.h.inc"
+} // namespace slapo
+
+using namespace mlir;
+using namespace slapo::graph;
+
+namespace {
+
+/// Replaces `module` by its body. The path of everything it held is
+/// `module`'s name (already the full path of `module`) plus its own name.
+void inlineModule(GraphModuleOp module) {
+  std::string prefix = module.getName().str();
+  Block &body = module.getBody().front();
+  auto output = cast<OutputOp>(body.getTerminator());
+  MLIRContext *context = module.getContext();
+  Location where = NameLoc::get(StringAttr::get(context, prefix));
+
+  for (Operation &op : body.without_terminator()) {
+    if (auto param = dyn_cast<ParamOp>(op))
+      param.setName(prefix + "." + param.getName().str());
+    else if (auto child = dyn_cast<GraphModuleOp>(op))
+      child.setName(prefix + "." + child.getName().str());
+    // The innermost module an op came from names it best; ops are moved
+    // once per enclosing level, outermost first.
+    op.setLoc(where);
+  }
+  for (auto [argument, operand] :
+       llvm::zip(body.getArguments(), module.getInputs()))
+    argument.replaceAllUsesWith(operand);
+  for (auto [result, value] :
+       llvm::zip(module.getResults(), output.getValues()))
+    result.replaceAllUsesWith(value);
+  output.erase();
+  module->getBlock()->getOperations().splice(Block::iterator(module),
+                                             body.getOperations());
+  module.erase();
+}
+
+LogicalResult flatten(ModelOp model) {
+  Block &body = model.getBody().front();
+  while (true) {
+    auto modules = body.getOps<GraphModuleOp>();
+    if (modules.empty())
+      break;
+    inlineModule(*modules.begin());
+  }
+
+  // Parameters first, so every use (tied ones included) comes after them.
+  llvm::StringMap<ParamOp> params;
+  SmallVector<ParamOp> ordered(body.getOps<ParamOp>());
+  for (ParamOp param : llvm::reverse(ordered)) {
+    param->moveBefore(&body, body.begin());
+    params[param.getName()] = param;
+  }
+  SmallVector<ParamRefOp> refs(body.getOps<ParamRefOp>());
+  for (ParamRefOp ref : refs) {
+    ParamOp param = params.lookup(ref.getTarget());
+    if (!param)
+      return ref.emitOpError("refers to an unknown parameter '")
+             << ref.getTarget() << "'";
+    ref.replaceAllUsesWith(param.getResult());
+    ref.erase();
+  }
+
+  // Each source of randomness gets its own stream.
+  int64_t stream = 0;
+  Builder b(model.getContext());
+  model.walk([&](Operation *op) {
+    if (auto dropout = dyn_cast<DropoutOp>(op))
+      dropout.setRngStreamAttr(b.getI64IntegerAttr(stream++));
+    else if (auto attention = dyn_cast<AttentionOp>(op);
+             attention && attention.getDropout().convertToDouble() > 0.0)
+      attention.setRngStreamAttr(b.getI64IntegerAttr(stream++));
+  });
+  return success();
+}
+
+struct GraphFlattenPass
+    : public slapo::impl::GraphFlattenBase<GraphFlattenPass> {
+  void runOnOperation() override {
+    for (ModelOp model : getOperation().getOps<ModelOp>())
+      if (failed(flatten(model)))
+        return signalPassFailure();
+  }
+};
+
+} // namespace
