@@ -1,15 +1,103 @@
 //===- slapo-opt.cpp - the slapo compiler driver -------------------------===//
 //
 // An mlir-opt style driver with every slapo dialect and pass registered.
+// With --compile it instead compiles the input model's training step into a
+// .splan file for slapo-run:
+//   slapo-opt model.mlir --compile --batch B --seq T [--optimizer adamw|sgd]
+//             -o model.splan
 //
 //===----------------------------------------------------------------------===//
 
 #include "slapo/InitAll.h"
+#include "slapo/Plan/Compile.h"
 
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+#include <algorithm>
+
+using namespace llvm;
+
+namespace {
+
+int compileMain(int argc, char **argv) {
+  cl::opt<std::string> input(cl::Positional, cl::desc("<model.mlir>"),
+                             cl::init("-"));
+  cl::opt<std::string> output("o", cl::desc("the .splan to write"),
+                              cl::value_desc("model.splan"), cl::Required);
+  cl::opt<bool> compile("compile", cl::desc("compile one training step"));
+  cl::opt<int64_t> batch("batch", cl::desc("rows per step"), cl::Required);
+  cl::opt<int64_t> seq("seq", cl::desc("tokens per row"), cl::Required);
+  cl::opt<std::string> optimizer(
+      "optimizer", cl::desc("adamw (default) or sgd"), cl::init("adamw"));
+  cl::opt<double> beta1("beta1", cl::desc("AdamW beta1"), cl::init(0.9));
+  cl::opt<double> beta2("beta2", cl::desc("AdamW beta2"), cl::init(0.999));
+  cl::opt<double> epsilon("eps", cl::desc("AdamW epsilon"), cl::init(1e-8));
+  cl::opt<double> weightDecay("weight-decay", cl::desc("AdamW weight decay"),
+                              cl::init(0.01));
+  cl::opt<bool> printPlan("print-plan",
+                          cl::desc("also print the plan dialect to stdout"));
+  cl::ParseCommandLineOptions(argc, argv, "slapo-opt --compile\n");
+
+  mlir::DialectRegistry registry;
+  slapo::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  std::string error;
+  auto file = mlir::openInputFile(input, &error);
+  if (!file) {
+    errs() << "slapo-opt: error: " << error << "\n";
+    return 1;
+  }
+  auto sourceMgr = std::make_shared<SourceMgr>();
+  sourceMgr->AddNewSourceBuffer(std::move(file), SMLoc());
+  mlir::SourceMgrDiagnosticHandler handler(*sourceMgr, &context);
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+
+  slapo::CompileOptions options;
+  options.batch = batch;
+  options.seq = seq;
+  options.optimizer = optimizer;
+  options.beta1 = beta1;
+  options.beta2 = beta2;
+  options.epsilon = epsilon;
+  options.weightDecay = weightDecay;
+  if (mlir::failed(slapo::compileTrainingStep(*module, options)))
+    return 1;
+  if (printPlan)
+    module->print(outs());
+
+  auto out = mlir::openOutputFile(output, &error);
+  if (!out) {
+    errs() << "slapo-opt: error: " << error << "\n";
+    return 1;
+  }
+  if (mlir::failed(slapo::writePlan(*module, out->os())))
+    return 1;
+  out->keep();
+  return 0;
+}
+
+} // namespace
 
 int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  bool compile = std::any_of(argv + 1, argv + argc, [](const char *arg) {
+    return StringRef(arg) == "--compile" || StringRef(arg) == "-compile";
+  });
+  if (compile)
+    return compileMain(argc, argv);
+
   mlir::DialectRegistry registry;
   slapo::registerAllDialects(registry);
   slapo::registerAllPasses();

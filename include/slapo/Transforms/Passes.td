@@ -53,4 +53,26 @@ def GraphApplyOptimizer : Pass<"graph-apply-optimizer", "mlir::ModuleOp"> {
   ];
 }
 
+def ConvertGraphToPlan : Pass<"convert-graph-to-plan", "mlir::ModuleOp"> {
+  let summary = "Lower a flat, static training step to plan kernel calls";
+  let description = [{
+    Every graph value becomes a `plan.tensor` (or a `plan.view` for a
+    reshape) and every graph op a `plan.call` of the kernel with its name.
+    Optimizer updates write their parameter in place; AdamW gets two
+    optimizer-state tensors per parameter.
+  }];
+  let dependentDialects = ["::slapo::plan::PlanDialect"];
+}
+
+def PlanAssignOffsets : Pass<"plan-assign-offsets", "mlir::ModuleOp"> {
+  let summary = "Static memory plan: place every tensor in one arena";
+  let description = [{
+    Inputs, parameters, gradients and optimizer state are resident for the
+    whole step. Activations share one region by liveness: tensors whose
+    lifetimes do not overlap reuse offsets. Kernel scratch (attention
+    probabilities) is one workspace region sized for the largest need.
+    Records `arena_bytes` and the per-category totals on the program.
+  }];
+}
+
 #endif // SLAPO_TRANSFORMS_PASSES

@@ -1,0 +1,44 @@
+//===- PlanOps.cpp - the slapo plan dialect -------------------------------===//
+
+#include "plan/PlanDialect.h"
+
+#include "mlir/IR/Builders.h"
+
+using namespace mlir;
+using namespace slapo::plan;
+
+#include "plan/PlanDialect.cpp.inc"
+
+void PlanDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "plan/PlanOps.cpp.inc"
+      >();
+}
+
+LogicalResult TensorOp::verify() {
+  static constexpr llvm::StringLiteral kCategories[] = {
+      "input", "param", "grad", "optimizer_state", "activation"};
+  if (!llvm::is_contained(kCategories, getCategory()))
+    return emitOpError("unknown category '")
+           << getCategory()
+           << "', expected input, param, grad, optimizer_state or activation";
+  if (!getType().hasStaticShape())
+    return emitOpError("tensor shapes must be static in a plan");
+  bool isParam = getCategory() == "param";
+  if (isParam != bool(getTrainableAttr()))
+    return emitOpError("parameters, and only they, carry `trainable`");
+  return success();
+}
+
+LogicalResult ViewOp::verify() {
+  auto from = getSource().getType();
+  auto to = getResult().getType();
+  if (from.getNumElements() != to.getNumElements() ||
+      from.getElementType() != to.getElementType())
+    return emitOpError("a view must keep the element count and type");
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "plan/PlanOps.cpp.inc"

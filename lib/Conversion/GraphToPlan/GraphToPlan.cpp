@@ -1,0 +1,178 @@
+//===- GraphToPlan.cpp - a training step as kernel calls ------------------===//
+
+#include "graph/GraphUtils.h"
+#include "slapo/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
+
+namespace slapo {
+#define GEN_PASS_DEF_CONVERTGRAPHTOPLAN
+#include "slapo/Transforms/Passes.h.inc"
+} // namespace slapo
+
+using namespace mlir;
+using namespace slapo;
+
+namespace {
+
+/// A readable name for an activation: the module it came from and the op.
+std::string activationName(Operation *op, unsigned resultIndex) {
+  std::string name;
+  if (auto loc = dyn_cast<NameLoc>(op->getLoc()))
+    name = loc.getName().str() + "/";
+  name += op->getName().stripDialect().str();
+  if (op->getNumResults() > 1)
+    name += "#" + std::to_string(resultIndex);
+  return name;
+}
+
+class Lowering {
+public:
+  Lowering(graph::ModelOp model) : model(model), b(model) {}
+
+  LogicalResult run() {
+    Block &body = model.getBody().front();
+    if (!body.getOps<graph::GraphModuleOp>().empty() ||
+        !body.getOps<graph::ParamRefOp>().empty())
+      return model.emitOpError("must be flattened (graph-flatten) before "
+                               "convert-graph-to-plan");
+    if (!body.getOps<graph::GradientOp>().empty())
+      return model.emitOpError("has gradients without updates: run "
+                               "graph-apply-optimizer first");
+    for (BlockArgument arg : body.getArguments())
+      if (!cast<RankedTensorType>(arg.getType()).hasStaticShape())
+        return model.emitOpError("shapes must be static: run "
+                                 "graph-specialize-shapes first");
+
+    // Values that are gradients of parameters stay resident as such.
+    for (Operation &op : body)
+      if (isa<graph::SgdUpdateOp, graph::AdamwUpdateOp>(op))
+        gradValues.insert(op.getOperand(1));
+
+    program = plan::ProgramOp::create(b, model.getLoc(), model.getSymName());
+    program.getBody().push_back(new Block());
+    b.setInsertionPointToStart(&program.getBody().front());
+    setProgramAttributes();
+
+    static constexpr const char *kInputNames[] = {"input_ids", "targets"};
+    for (auto [i, arg] : llvm::enumerate(body.getArguments()))
+      values[arg] =
+          tensor(i < 2 ? kInputNames[i] : "input", "input", arg.getType());
+    for (Operation &op : body)
+      if (failed(lower(op)))
+        return failure();
+    model.erase();
+    return success();
+  }
+
+private:
+  Value tensor(StringRef name, StringRef category, Type type) {
+    return plan::TensorOp::create(
+        b, model.getLoc(), type, b.getStringAttr(name),
+        b.getStringAttr(category), b.getI64IntegerAttr(-1), Attribute(),
+        BoolAttr());
+  }
+
+  void setProgramAttributes() {
+    auto ids = cast<RankedTensorType>(model.getArgumentTypes()[0]);
+    program->setAttr("batch", b.getI64IntegerAttr(ids.getDimSize(0)));
+    program->setAttr("seq", b.getI64IntegerAttr(ids.getDimSize(1)));
+    if (DictionaryAttr config = model.getConfigAttr())
+      for (StringRef key : {"model_type", "vocab_size", "max_positions"})
+        if (Attribute value = config.get(key))
+          program->setAttr(key, value);
+    std::string optimizer = "none";
+    for (Operation &op : model.getBody().front()) {
+      if (isa<graph::SgdUpdateOp>(op))
+        optimizer = "sgd";
+      if (auto adamw = dyn_cast<graph::AdamwUpdateOp>(op)) {
+        optimizer = "adamw";
+        for (StringRef key : {"beta1", "beta2", "epsilon", "weight_decay"})
+          program->setAttr(key, adamw->getAttr(key));
+      }
+    }
+    program->setAttr("optimizer", b.getStringAttr(optimizer));
+  }
+
+  LogicalResult lower(Operation &op) {
+    Location loc = op.getLoc();
+    if (auto param = dyn_cast<graph::ParamOp>(op)) {
+      auto t = plan::TensorOp::create(
+          b, loc, param.getType(), param.getNameAttr(),
+          b.getStringAttr("param"), b.getI64IntegerAttr(-1),
+          param.getInitAttr(), b.getBoolAttr(param.getTrainable()));
+      values[param.getResult()] = t;
+      return success();
+    }
+    if (auto output = dyn_cast<graph::OutputOp>(op)) {
+      plan::LossOp::create(b, loc, values.lookup(output.getValues()[0]));
+      return success();
+    }
+    if (auto reshape = dyn_cast<graph::ReshapeOp>(op)) {
+      values[reshape.getResult()] = plan::ViewOp::create(
+          b, loc, reshape.getType(), values.lookup(reshape.getInput()));
+      return success();
+    }
+    if (isa<graph::SgdUpdateOp, graph::AdamwUpdateOp>(op))
+      return lowerUpdate(op);
+
+    SmallVector<Value> ins, outs;
+    for (Value operand : op.getOperands()) {
+      Value lowered = values.lookup(operand);
+      if (!lowered)
+        return op.emitOpError("operand has no plan tensor");
+      ins.push_back(lowered);
+    }
+    for (auto [i, result] : llvm::enumerate(op.getResults())) {
+      bool isGrad = gradValues.contains(result);
+      std::string name = activationName(&op, i);
+      Value t = tensor(isGrad ? "grad:" + name : name,
+                       isGrad ? "grad" : "activation", result.getType());
+      values[result] = t;
+      outs.push_back(t);
+    }
+    auto call = plan::CallOp::create(
+        b, loc, b.getStringAttr(op.getName().stripDialect()), ins, outs);
+    for (NamedAttribute attr : op.getAttrs())
+      call->setAttr(attr.getName(), attr.getValue());
+    return success();
+  }
+
+  /// Updates write the parameter (and AdamW's moments) in place.
+  LogicalResult lowerUpdate(Operation &op) {
+    Value param = values.lookup(op.getOperand(0));
+    Value grad = values.lookup(op.getOperand(1));
+    auto paramOp = param.getDefiningOp<plan::TensorOp>();
+    SmallVector<Value> outs{param};
+    if (isa<graph::AdamwUpdateOp>(op))
+      for (StringRef suffix : {".exp_avg", ".exp_avg_sq"})
+        outs.push_back(tensor(paramOp.getName().str() + suffix.str(),
+                              "optimizer_state", param.getType()));
+    auto call = plan::CallOp::create(
+        b, op.getLoc(), b.getStringAttr(op.getName().stripDialect()),
+        ValueRange{grad}, outs);
+    for (NamedAttribute attr : op.getAttrs())
+      call->setAttr(attr.getName(), attr.getValue());
+    return success();
+  }
+
+  graph::ModelOp model;
+  OpBuilder b;
+  plan::ProgramOp program;
+  llvm::DenseMap<Value, Value> values;
+  llvm::DenseSet<Value> gradValues;
+};
+
+struct ConvertGraphToPlanPass
+    : public slapo::impl::ConvertGraphToPlanBase<ConvertGraphToPlanPass> {
+  void runOnOperation() override {
+    SmallVector<graph::ModelOp> models(getOperation().getOps<graph::ModelOp>());
+    for (graph::ModelOp model : models)
+      if (failed(Lowering(model).run()))
+        return signalPassFailure();
+  }
+};
+
+} // namespace

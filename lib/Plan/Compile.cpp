@@ -1,0 +1,32 @@
+//===- Compile.cpp - the training-step pipeline ---------------------------===//
+
+#include "slapo/Plan/Compile.h"
+#include "slapo/Transforms/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
+
+namespace slapo {
+
+mlir::LogicalResult compileTrainingStep(mlir::ModuleOp module,
+                                        const CompileOptions &options) {
+  if (options.batch <= 0 || options.seq <= 0)
+    return module.emitError("--compile needs --batch and --seq, both > 0");
+  if (options.optimizer != "sgd" && options.optimizer != "adamw")
+    return module.emitError("unknown optimizer '")
+           << options.optimizer << "', expected sgd or adamw";
+  if (module.getOps<graph::ModelOp>().empty())
+    return module.emitError("no graph.model to compile");
+
+  mlir::PassManager pm(module.getContext());
+  pm.addPass(createGraphFlatten());
+  pm.addPass(createGraphSpecializeShapes({options.batch, options.seq}));
+  pm.addPass(createGraphGenerateBackward());
+  pm.addPass(createGraphApplyOptimizer({options.optimizer, options.beta1,
+                                        options.beta2, options.epsilon,
+                                        options.weightDecay}));
+  pm.addPass(createConvertGraphToPlan());
+  pm.addPass(createPlanAssignOffsets());
+  return pm.run(module);
+}
+
+} // namespace slapo
