@@ -10,7 +10,7 @@ packages=(
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
   # plan file format, unit tests, runtime
   flatbuffers-compiler libflatbuffers-dev libgtest-dev
-  libopenblas-dev libopenmpi-dev openmpi-bin
+  libopenblas-dev libopenblas-openmp-dev libopenmpi-dev openmpi-bin
   # zlib/zstd/libedit etc. that LLVM's cmake config links against
   zlib1g-dev libzstd-dev libedit-dev libxml2-dev libcurl4-openssl-dev
 )

@@ -1,0 +1,56 @@
+//===- Kernels.h - the CPU kernel table ------------------------*- C++ -*-===//
+#ifndef SLAPO_RUNTIME_KERNELS_H
+#define SLAPO_RUNTIME_KERNELS_H
+
+#include "slapo/Runtime/Plan.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace slapo::rt {
+
+/// A tensor as a kernel sees it: its bytes in the arena and its shape.
+struct View {
+  void *data = nullptr;
+  const TensorInfo *info = nullptr;
+
+  float *f32() const { return static_cast<float *>(data); }
+  int64_t *i64() const { return static_cast<int64_t *>(data); }
+  int64_t numel() const { return info->numel(); }
+  int64_t rank() const { return int64_t(info->shape.size()); }
+  int64_t dim(int64_t i) const { return info->shape[i < 0 ? i + rank() : i]; }
+  /// Product of all dimensions but the last.
+  int64_t rows() const { return numel() / (rank() ? dim(-1) : 1); }
+};
+
+/// Everything one kernel call may read: its tensors, attributes, the
+/// shared workspace and the step's scalars.
+struct KernelContext {
+  const KernelCall *call = nullptr;
+  std::vector<View> ins, outs;
+  float *workspace = nullptr;
+  uint64_t workspaceBytes = 0;
+  double learningRate = 0.0;
+  int64_t step = 1;  // 1-based, for AdamW bias correction
+  uint64_t seed = 0; // with step and rng_stream, decides dropout masks
+  bool training = true;
+};
+
+using KernelFn = void (*)(KernelContext &);
+
+struct KernelSpec {
+  const char *name;
+  int minInputs, maxInputs, outputs;
+  KernelFn fn;
+};
+
+/// All kernels the CPU runtime implements.
+const std::vector<KernelSpec> &kernelTable();
+
+/// Index of `name` in kernelTable(), or -1.
+int findKernel(const std::string &name);
+
+} // namespace slapo::rt
+
+#endif // SLAPO_RUNTIME_KERNELS_H

@@ -1,0 +1,101 @@
+//===- Plan.h - a loaded, checked .splan -----------------------*- C++ -*-===//
+//
+// The runtime's view of a compiled training step. No MLIR here: slapo-run
+// reads the FlatBuffers file only.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SLAPO_RUNTIME_PLAN_H
+#define SLAPO_RUNTIME_PLAN_H
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace slapo::rt {
+
+enum class DType { F32, I64 };
+enum class Category {
+  Input,
+  Param,
+  Grad,
+  OptimizerState,
+  Activation,
+  Workspace
+};
+enum class Init { Zeros, Ones, Normal };
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  Category category = Category::Activation;
+  uint64_t offset = 0;
+  uint64_t bytes = 0;
+  int64_t numel() const;
+};
+
+struct ParamInfo {
+  std::string name; // Hugging Face name
+  int32_t tensor = -1;
+  Init init = Init::Zeros;
+  double std = 0.0;
+  bool trainable = true;
+};
+
+/// A kernel attribute: an integer, a float, an integer list or a string.
+struct AttrValue {
+  int64_t i = 0;
+  double f = 0.0;
+  std::vector<int64_t> ints;
+  std::string s;
+};
+
+struct KernelCall {
+  std::string name;
+  int kind = -1; // index into the kernel table
+  std::vector<int32_t> inputs, outputs;
+  std::map<std::string, AttrValue> attrs;
+
+  int64_t intAttr(const std::string &key, int64_t fallback = 0) const;
+  double floatAttr(const std::string &key, double fallback = 0.0) const;
+  bool has(const std::string &key) const { return attrs.count(key) != 0; }
+};
+
+struct MemoryTotals {
+  uint64_t params = 0, grads = 0, optimizer = 0, activations = 0, workspace = 0,
+           peak = 0;
+};
+
+struct Plan {
+  std::string modelType;
+  int32_t worldSize = 1, tp = 1;
+  int64_t batch = 0, seq = 0, vocabSize = 0, maxPositions = 0;
+  std::string optimizer;
+  double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8, weightDecay = 0.0;
+  std::vector<TensorInfo> tensors;
+  std::vector<ParamInfo> params;
+  std::vector<KernelCall> kernels;
+  int32_t inputIds = -1, targets = -1, loss = -1;
+  uint64_t arenaBytes = 0;
+  MemoryTotals memory;
+
+  int64_t parameterCount() const;
+  int64_t trainableParameterCount() const;
+};
+
+/// Reads, verifies (FlatBuffers verifier, then meaning: indices, sizes,
+/// kernel names and arities) and returns the plan in `path`. On failure
+/// returns null and sets `error` to one line saying what is wrong.
+std::unique_ptr<Plan> loadPlan(const std::string &path, std::string &error);
+
+/// The same, from bytes in memory (`source` names them in errors).
+std::unique_ptr<Plan> loadPlanFromBuffer(const uint8_t *data, size_t size,
+                                         const std::string &source,
+                                         std::string &error);
+
+} // namespace slapo::rt
+
+#endif // SLAPO_RUNTIME_PLAN_H

@@ -1,0 +1,178 @@
+//===- Attention.cpp - causal attention with GQA, and RoPE ----------------===//
+//
+// Per (batch, head): S = scale * Q K^T, causal mask, softmax rows, dropout,
+// O = P V. The probabilities live in the workspace; the backward pass
+// recomputes them (it never stores them across the step). Heads run in
+// parallel, each with single-threaded GEMMs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "../Random.h"
+#include "CPUKernels.h"
+
+#include <cblas.h>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+namespace slapo::rt::cpu {
+
+namespace {
+
+struct Shapes {
+  int64_t batch, heads, kvHeads, t, s, d, dv;
+  Shapes(const View &q, const View &k, const View &v)
+      : batch(q.dim(0)), heads(q.dim(1)), kvHeads(k.dim(1)), t(q.dim(2)),
+        s(k.dim(2)), d(q.dim(3)), dv(v.dim(3)) {}
+  int64_t group() const { return heads / kvHeads; }
+};
+
+/// Runs `body` over [0, n) in parallel with OpenBLAS kept single-threaded.
+template <typename Body> void parallelHeads(int64_t n, Body body) {
+  int blasThreads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t i = 0; i < n; ++i)
+    body(i);
+  openblas_set_num_threads(blasThreads);
+}
+
+/// P = softmax(mask(scale * Q K^T)) for one head, into `p` [t, s].
+void probabilities(const float *q, const float *k, float *p, const Shapes &sh,
+                   float scale, bool causal) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, sh.t, sh.s, sh.d, scale,
+              q, sh.d, k, sh.d, 0.0f, p, sh.s);
+  int64_t shift = sh.s - sh.t; // keys before the first query (none here)
+  for (int64_t i = 0; i < sh.t; ++i) {
+    float *row = p + i * sh.s;
+    int64_t visible = causal ? std::min(sh.s, i + shift + 1) : sh.s;
+    float max = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < visible; ++j)
+      max = std::max(max, row[j]);
+    double sum = 0.0;
+    for (int64_t j = 0; j < visible; ++j)
+      sum += (row[j] = std::exp(row[j] - max));
+    float inv = float(1.0 / sum);
+    for (int64_t j = 0; j < visible; ++j)
+      row[j] *= inv;
+    for (int64_t j = visible; j < sh.s; ++j)
+      row[j] = 0.0f;
+  }
+}
+
+/// Multiplies `p` by the dropout mask of head `head` (in place).
+void applyDropout(float *p, int64_t head, const Shapes &sh, float rate,
+                  const KernelContext &c, int64_t stream) {
+  uint64_t base = uint64_t(head) * sh.t * sh.s;
+  for (int64_t e = 0; e < sh.t * sh.s; ++e)
+    p[e] *= dropoutScale(c.seed, c.step, stream, base + e, rate);
+}
+
+} // namespace
+
+void attention(KernelContext &c) {
+  const View &q = c.ins[0], &k = c.ins[1], &v = c.ins[2];
+  Shapes sh(q, k, v);
+  float scale = float(c.call->floatAttr("scale", 1.0));
+  bool causal = c.call->has("causal");
+  float rate = c.training ? float(c.call->floatAttr("dropout", 0.0)) : 0.0f;
+  int64_t stream = c.call->intAttr("rng_stream", 0);
+  float *out = c.outs[0].f32();
+  parallelHeads(sh.batch * sh.heads, [&](int64_t bh) {
+    int64_t b = bh / sh.heads, h = bh % sh.heads;
+    int64_t kv = b * sh.kvHeads + h / sh.group();
+    float *p = c.workspace + bh * sh.t * sh.s;
+    probabilities(q.f32() + bh * sh.t * sh.d, k.f32() + kv * sh.s * sh.d, p, sh,
+                  scale, causal);
+    if (rate > 0.0f)
+      applyDropout(p, bh, sh, rate, c, stream);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sh.t, sh.dv, sh.s,
+                1.0f, p, sh.s, v.f32() + kv * sh.s * sh.dv, sh.dv, 0.0f,
+                out + bh * sh.t * sh.dv, sh.dv);
+  });
+}
+
+void attentionGrad(KernelContext &c) {
+  const View &q = c.ins[0], &k = c.ins[1], &v = c.ins[2], &dout = c.ins[3];
+  Shapes sh(q, k, v);
+  float scale = float(c.call->floatAttr("scale", 1.0));
+  bool causal = c.call->has("causal");
+  float rate = c.training ? float(c.call->floatAttr("dropout", 0.0)) : 0.0f;
+  int64_t stream = c.call->intAttr("rng_stream", 0);
+  float *dq = c.outs[0].f32(), *dk = c.outs[1].f32(), *dv = c.outs[2].f32();
+  std::memset(dk, 0, c.outs[1].numel() * sizeof(float));
+  std::memset(dv, 0, c.outs[2].numel() * sizeof(float));
+  int64_t area = sh.t * sh.s;
+  float *dpBase = c.workspace + sh.batch * sh.heads * area;
+  // One task per key/value head: the query heads sharing it accumulate
+  // into its dk and dv one after another.
+  parallelHeads(sh.batch * sh.kvHeads, [&](int64_t bkv) {
+    int64_t b = bkv / sh.kvHeads, g = bkv % sh.kvHeads;
+    const float *kh = k.f32() + bkv * sh.s * sh.d;
+    const float *vh = v.f32() + bkv * sh.s * sh.dv;
+    float *dkh = dk + bkv * sh.s * sh.d, *dvh = dv + bkv * sh.s * sh.dv;
+    for (int64_t h = g * sh.group(); h < (g + 1) * sh.group(); ++h) {
+      int64_t bh = b * sh.heads + h;
+      const float *qh = q.f32() + bh * sh.t * sh.d;
+      const float *doh = dout.f32() + bh * sh.t * sh.dv;
+      float *p = c.workspace + bh * area, *dp = dpBase + bh * area;
+      probabilities(qh, kh, p, sh, scale, causal);
+      // dV += dropout(P)^T dO
+      const float *pd = p;
+      if (rate > 0.0f) {
+        std::memcpy(dp, p, area * sizeof(float));
+        applyDropout(dp, bh, sh, rate, c, stream);
+        pd = dp;
+      }
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, sh.s, sh.dv, sh.t,
+                  1.0f, pd, sh.s, doh, sh.dv, 1.0f, dvh, sh.dv);
+      // dP = dropout'(dO V^T); dS = P * (dP - rowsum(dP * P))
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, sh.t, sh.s, sh.dv,
+                  1.0f, doh, sh.dv, vh, sh.dv, 0.0f, dp, sh.s);
+      if (rate > 0.0f)
+        applyDropout(dp, bh, sh, rate, c, stream);
+      for (int64_t i = 0; i < sh.t; ++i) {
+        float *dpi = dp + i * sh.s;
+        const float *pi = p + i * sh.s;
+        double dot = 0.0;
+        for (int64_t j = 0; j < sh.s; ++j)
+          dot += double(dpi[j]) * pi[j];
+        for (int64_t j = 0; j < sh.s; ++j)
+          dpi[j] = pi[j] * (dpi[j] - float(dot));
+      }
+      // dQ = scale dS K;  dK += scale dS^T Q
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sh.t, sh.d, sh.s,
+                  scale, dp, sh.s, kh, sh.d, 0.0f, dq + bh * sh.t * sh.d, sh.d);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, sh.s, sh.d, sh.t,
+                  scale, dp, sh.s, qh, sh.d, 1.0f, dkh, sh.d);
+    }
+  });
+}
+
+void rope(KernelContext &c) {
+  const View &x = c.ins[0];
+  int64_t heads = x.dim(0) * x.dim(1), t = x.dim(2), d = x.dim(3), half = d / 2;
+  double theta = c.call->floatAttr("theta", 10000.0);
+  float sign = c.call->has("inverse") ? -1.0f : 1.0f;
+  // The frequencies and angles in float32, as Hugging Face computes them.
+  std::vector<float> invFreq(half);
+  for (int64_t i = 0; i < half; ++i)
+    invFreq[i] = float(1.0 / std::pow(theta, double(2 * i) / double(d)));
+  float *out = c.outs[0].f32();
+#pragma omp parallel for
+  for (int64_t row = 0; row < heads * t; ++row) {
+    float pos = float(row % t);
+    const float *xi = x.f32() + row * d;
+    float *yi = out + row * d;
+    for (int64_t i = 0; i < half; ++i) {
+      float angle = pos * invFreq[i];
+      float cs = std::cos(angle), sn = sign * std::sin(angle);
+      float a = xi[i], b = xi[i + half];
+      yi[i] = a * cs - b * sn;
+      yi[i + half] = b * cs + a * sn;
+    }
+  }
+}
+
+} // namespace slapo::rt::cpu

@@ -1,0 +1,213 @@
+//===- Elementwise.cpp - activations, dropout, broadcasting arithmetic ---===//
+
+#include "../Random.h"
+#include "CPUKernels.h"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace slapo::rt::cpu {
+
+namespace {
+
+constexpr float kSqrt2OverPi = 0.7978845608028654f;
+constexpr float kInvSqrt2 = 0.7071067811865476f;
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;
+
+template <typename F> void unary(KernelContext &c, F f) {
+  const float *x = c.ins[0].f32();
+  float *y = c.outs[0].f32();
+  int64_t n = c.ins[0].numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = f(x[i]);
+}
+
+float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+float geluTanh(float x) {
+  return 0.5f * x *
+         (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+}
+
+float geluTanhGrad(float x) {
+  float u = kSqrt2OverPi * (x + 0.044715f * x * x * x);
+  float t = std::tanh(u);
+  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kSqrt2OverPi *
+                                 (1.0f + 3.0f * 0.044715f * x * x);
+}
+
+float geluErf(float x) { return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2)); }
+
+float geluErfGrad(float x) {
+  return 0.5f * (1.0f + std::erf(x * kInvSqrt2)) +
+         x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
+}
+
+/// Element strides of `shape` as seen from an output of rank `rank`, with
+/// 0 where the operand is broadcast (missing leading axis or size 1).
+std::vector<int64_t> broadcastStrides(const std::vector<int64_t> &shape,
+                                      const std::vector<int64_t> &outShape) {
+  size_t rank = outShape.size(), lead = rank - shape.size();
+  std::vector<int64_t> strides(rank, 0);
+  int64_t stride = 1;
+  for (size_t i = rank; i-- > lead;) {
+    int64_t dim = shape[i - lead];
+    strides[i] = dim == 1 ? 0 : stride;
+    stride *= dim;
+  }
+  return strides;
+}
+
+/// True when `shape` is a trailing suffix of `outShape` (a bias, say).
+bool isSuffix(const std::vector<int64_t> &shape,
+              const std::vector<int64_t> &outShape) {
+  if (shape.size() > outShape.size())
+    return false;
+  return std::equal(shape.begin(), shape.end(), outShape.end() - shape.size());
+}
+
+template <typename F> void binary(KernelContext &c, F f) {
+  const View &a = c.ins[0], &b = c.ins[1], &out = c.outs[0];
+  const float *x = a.f32(), *y = b.f32();
+  float *z = out.f32();
+  int64_t n = out.numel();
+  const auto &shape = out.info->shape;
+  if (isSuffix(a.info->shape, shape) && isSuffix(b.info->shape, shape)) {
+    int64_t na = a.numel(), nb = b.numel();
+#pragma omp parallel for
+    for (int64_t i = 0; i < n; ++i)
+      z[i] = f(x[na == n ? i : i % na], y[nb == n ? i : i % nb]);
+    return;
+  }
+  std::vector<int64_t> sa = broadcastStrides(a.info->shape, shape);
+  std::vector<int64_t> sb = broadcastStrides(b.info->shape, shape);
+  size_t rank = shape.size();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t rest = i, ia = 0, ib = 0;
+    for (size_t d = rank; d-- > 0;) {
+      int64_t coord = rest % shape[d];
+      rest /= shape[d];
+      ia += coord * sa[d];
+      ib += coord * sb[d];
+    }
+    z[i] = f(x[ia], y[ib]);
+  }
+}
+
+} // namespace
+
+void relu(KernelContext &c) {
+  unary(c, [](float x) { return x > 0.0f ? x : 0.0f; });
+}
+
+void silu(KernelContext &c) {
+  unary(c, [](float x) { return x * sigmoid(x); });
+}
+
+void gelu(KernelContext &c) {
+  if (c.call->has("tanh"))
+    unary(c, geluTanh);
+  else
+    unary(c, geluErf);
+}
+
+void activationGrad(KernelContext &c) {
+  const float *x = c.ins[0].f32(), *dy = c.ins[1].f32();
+  float *dx = c.outs[0].f32();
+  int64_t n = c.ins[0].numel();
+  const std::string &kind = c.call->attrs.at("activation").s;
+  int which = kind == "relu"        ? 0
+              : kind == "silu"      ? 1
+              : kind == "gelu_tanh" ? 2
+                                    : 3;
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) {
+    float v = x[i], g;
+    switch (which) {
+    case 0:
+      g = v > 0.0f ? 1.0f : 0.0f;
+      break;
+    case 1: {
+      float s = sigmoid(v);
+      g = s * (1.0f + v * (1.0f - s));
+      break;
+    }
+    case 2:
+      g = geluTanhGrad(v);
+      break;
+    default:
+      g = geluErfGrad(v);
+    }
+    dx[i] = dy[i] * g;
+  }
+}
+
+void scale(KernelContext &c) {
+  float factor = float(c.call->floatAttr("factor", 1.0));
+  unary(c, [factor](float x) { return x * factor; });
+}
+
+void dropout(KernelContext &c) {
+  float p = float(c.call->floatAttr("probability", 0.0));
+  const float *x = c.ins[0].f32();
+  float *y = c.outs[0].f32();
+  int64_t n = c.ins[0].numel();
+  if (!c.training || p == 0.0f) {
+    std::memcpy(y, x, n * sizeof(float));
+    return;
+  }
+  int64_t stream = c.call->intAttr("rng_stream", 0);
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = x[i] * dropoutScale(c.seed, c.step, stream, i, p);
+}
+
+void add(KernelContext &c) {
+  binary(c, [](float a, float b) { return a + b; });
+}
+
+void mul(KernelContext &c) {
+  binary(c, [](float a, float b) { return a * b; });
+}
+
+void sumTo(KernelContext &c) {
+  const View &in = c.ins[0], &out = c.outs[0];
+  const float *x = in.f32();
+  float *y = out.f32();
+  int64_t n = in.numel(), m = out.numel();
+  if (isSuffix(out.info->shape, in.info->shape)) {
+    // Sum whole rows of the output's size: split the columns over threads.
+    int64_t rows = n / m;
+#pragma omp parallel for
+    for (int64_t j = 0; j < m; ++j) {
+      double sum = 0.0;
+      for (int64_t r = 0; r < rows; ++r)
+        sum += x[r * m + j];
+      y[j] = float(sum);
+    }
+    return;
+  }
+  std::vector<int64_t> strides =
+      broadcastStrides(out.info->shape, in.info->shape);
+  const auto &shape = in.info->shape;
+  std::vector<double> sums(m, 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t rest = i, index = 0;
+    for (size_t d = shape.size(); d-- > 0;) {
+      index += (rest % shape[d]) * strides[d];
+      rest /= shape[d];
+    }
+    sums[index] += x[i];
+  }
+  for (int64_t j = 0; j < m; ++j)
+    y[j] = float(sums[j]);
+}
+
+void zeros(KernelContext &c) {
+  std::memset(c.outs[0].data, 0, c.outs[0].info->bytes);
+}
+
+} // namespace slapo::rt::cpu

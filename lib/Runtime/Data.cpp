@@ -1,0 +1,193 @@
+//===- Data.cpp - training data for slapo-run -----------------------------===//
+
+#include "slapo/Runtime/Data.h"
+#include "slapo/Runtime/Json.h"
+
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+namespace slapo::rt {
+
+namespace {
+
+/// The default corpus when no --data is given: plain English, so a small
+/// byte-level model visibly learns within a few hundred steps.
+constexpr const char kBuiltinCorpus[] =
+    "The compiler reads the model, the schedule tells it what to change, and "
+    "the runtime trains what comes out. A schedule never edits the model: it "
+    "names modules by their paths and asks for them to be sharded, "
+    "checkpointed, fused or given adapters, one line at a time. Each line is "
+    "checked before it is applied, and the result is checked against the "
+    "model it came from, forward and backward, on random weights. "
+    "Memory is planned before anything runs. Parameters, their gradients and "
+    "the optimizer's moments stay for the whole step; activations come and go "
+    "and share the same bytes when their lifetimes do not overlap. The plan "
+    "says how much each category needs, and the runtime measures what it "
+    "really used. Training a language model is predicting the next token. "
+    "The loss falls as the model learns which letters follow which, then "
+    "which words, then which phrases. A small model on a small text learns "
+    "the spelling of its words first and their order later. The quick brown "
+    "fox jumps over the lazy dog, and the lazy dog does not mind at all. ";
+
+std::string readFile(const std::string &path, bool &ok) {
+  std::ifstream in(path, std::ios::binary);
+  ok = bool(in);
+  return std::string(std::istreambuf_iterator<char>(in),
+                     std::istreambuf_iterator<char>());
+}
+
+bool endsWith(const std::string &text, const std::string &suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool readIds(const Json *array, const std::string &where, int64_t vocab,
+             std::vector<int64_t> &out, std::string &error) {
+  if (!array || array->kind != Json::Kind::Array) {
+    error = where + ": expected an array of token ids";
+    return false;
+  }
+  for (const Json &id : array->array) {
+    if (id.kind != Json::Kind::Number || !id.integral || id.integer < 0) {
+      error = where + ": token ids must be non-negative integers";
+      return false;
+    }
+    if (id.integer >= vocab) {
+      error = where + ": token id " + std::to_string(id.integer) +
+              " is not below the model's vocabulary size " +
+              std::to_string(vocab);
+      return false;
+    }
+    out.push_back(id.integer);
+  }
+  return true;
+}
+
+} // namespace
+
+std::unique_ptr<Dataset> Dataset::fromStream(std::vector<int64_t> tokens,
+                                             const std::string &what,
+                                             int64_t vocab,
+                                             std::string &error) {
+  if (tokens.size() < 2) {
+    error = what + ": needs at least 2 tokens, has " +
+            std::to_string(tokens.size());
+    return nullptr;
+  }
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (tokens[i] >= vocab) {
+      error = what + ": token " + std::to_string(i) + " is id " +
+              std::to_string(tokens[i]) +
+              ", not below the model's vocabulary size " +
+              std::to_string(vocab);
+      return nullptr;
+    }
+  auto data = std::unique_ptr<Dataset>(new Dataset());
+  data->stream = std::move(tokens);
+  data->what = what;
+  return data;
+}
+
+std::unique_ptr<Dataset> Dataset::builtin(int64_t vocab, std::string &error) {
+  std::string text(kBuiltinCorpus);
+  return fromStream(std::vector<int64_t>(text.begin(), text.end()),
+                    "the built-in corpus", vocab, error);
+}
+
+std::unique_ptr<Dataset> Dataset::open(const std::string &path, int64_t vocab,
+                                       std::string &error) {
+  bool ok = false;
+  std::string bytes = readFile(path, ok);
+  if (!ok) {
+    error = path + ": cannot open";
+    return nullptr;
+  }
+  if (bytes.empty()) {
+    error = path + ": the data file is empty";
+    return nullptr;
+  }
+  if (endsWith(path, ".txt")) {
+    std::vector<int64_t> tokens;
+    for (unsigned char ch : bytes)
+      tokens.push_back(ch);
+    return fromStream(std::move(tokens), path, vocab, error);
+  }
+  if (endsWith(path, ".bin")) {
+    if (bytes.size() % 2 != 0) {
+      error = path + ": a .bin file holds uint16 ids, but it has an odd "
+                     "number of bytes";
+      return nullptr;
+    }
+    std::vector<int64_t> tokens(bytes.size() / 2);
+    for (size_t i = 0; i < tokens.size(); ++i)
+      tokens[i] = uint8_t(bytes[2 * i]) | (uint8_t(bytes[2 * i + 1]) << 8);
+    return fromStream(std::move(tokens), path, vocab, error);
+  }
+  if (endsWith(path, ".jsonl")) {
+    auto data = std::unique_ptr<Dataset>(new Dataset());
+    data->what = path;
+    std::istringstream lines(bytes);
+    std::string line;
+    for (int64_t number = 1; std::getline(lines, line); ++number) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos)
+        continue;
+      std::string where = path + ":" + std::to_string(number);
+      Json example;
+      std::string problem;
+      if (!parseJson(line, example, problem) ||
+          example.kind != Json::Kind::Object) {
+        error = where + ": not a JSON object" +
+                (problem.empty() ? "" : " (" + problem + ")");
+        return nullptr;
+      }
+      Example parsed;
+      if (!readIds(example.get("context"), where + ": context", vocab,
+                   parsed.tokens, error))
+        return nullptr;
+      parsed.contextLength = parsed.tokens.size();
+      if (!readIds(example.get("completion"), where + ": completion", vocab,
+                   parsed.tokens, error))
+        return nullptr;
+      if (parsed.tokens.size() == parsed.contextLength) {
+        error = where + ": the completion is empty, so it counts no loss";
+        return nullptr;
+      }
+      data->examples.push_back(std::move(parsed));
+    }
+    if (data->examples.empty()) {
+      error = path + ": no examples";
+      return nullptr;
+    }
+    return data;
+  }
+  error = path + ": unknown data format (expected .txt, .bin or .jsonl)";
+  return nullptr;
+}
+
+void Dataset::fill(int64_t step, int64_t batch, int64_t seq, int64_t *ids,
+                   int64_t *targets) const {
+  for (int64_t row = 0; row < batch; ++row) {
+    int64_t *rowIds = ids + row * seq, *rowTargets = targets + row * seq;
+    int64_t index = step * batch + row;
+    if (!stream.empty()) {
+      uint64_t n = stream.size();
+      uint64_t start = (uint64_t(index) * uint64_t(seq)) % n;
+      for (int64_t t = 0; t < seq; ++t) {
+        rowIds[t] = stream[(start + t) % n];
+        rowTargets[t] = stream[(start + t + 1) % n];
+      }
+      continue;
+    }
+    const Example &example = examples[index % examples.size()];
+    const auto &tokens = example.tokens;
+    for (int64_t t = 0; t < seq; ++t) {
+      size_t next = size_t(t) + 1;
+      rowIds[t] = size_t(t) < tokens.size() ? tokens[t] : 0; // padding
+      bool counts = next < tokens.size() && next >= example.contextLength;
+      rowTargets[t] = counts ? tokens[next] : kIgnoreIndex;
+    }
+  }
+}
+
+} // namespace slapo::rt

@@ -1,0 +1,230 @@
+//===- PlanLoader.cpp - read and check a .splan ---------------------------===//
+//
+// Two gates: the FlatBuffers verifier (the bytes are a well-formed Plan
+// table, nothing points outside the buffer), then meaning (tensor indices,
+// sizes and offsets fit the arena, kernels exist and get the number of
+// tensors they take). A file that fails either is refused with one line.
+//
+//===----------------------------------------------------------------------===//
+
+#include "slapo/Plan/SplanVersion.h"
+#include "slapo/Plan/splan_generated.h"
+#include "slapo/Runtime/Kernels.h"
+#include "slapo/Runtime/Plan.h"
+
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+namespace slapo::rt {
+
+namespace fb = slapo::splan;
+
+int64_t TensorInfo::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+int64_t KernelCall::intAttr(const std::string &key, int64_t fallback) const {
+  auto it = attrs.find(key);
+  return it == attrs.end() ? fallback : it->second.i;
+}
+
+double KernelCall::floatAttr(const std::string &key, double fallback) const {
+  auto it = attrs.find(key);
+  return it == attrs.end() ? fallback : it->second.f;
+}
+
+int64_t Plan::parameterCount() const {
+  int64_t n = 0;
+  for (const ParamInfo &p : params)
+    n += tensors[p.tensor].numel();
+  return n;
+}
+
+int64_t Plan::trainableParameterCount() const {
+  int64_t n = 0;
+  for (const ParamInfo &p : params)
+    if (p.trainable)
+      n += tensors[p.tensor].numel();
+  return n;
+}
+
+namespace {
+
+std::string str(const flatbuffers::String *s) { return s ? s->str() : ""; }
+
+/// Builds the plan from a verified buffer; returns "" or what is wrong.
+std::string convert(const fb::Plan &in, Plan &out) {
+  if (in.version() != kSplanVersion)
+    return "plan format version " + std::to_string(in.version()) +
+           " is not the supported version " + std::to_string(kSplanVersion) +
+           " (recompile it with this slapo-opt)";
+  out.modelType = str(in.model_type());
+  out.worldSize = in.world_size();
+  out.tp = in.tp();
+  out.batch = in.batch();
+  out.seq = in.seq();
+  out.vocabSize = in.vocab_size();
+  out.maxPositions = in.max_positions();
+  out.optimizer = str(in.optimizer());
+  out.beta1 = in.beta1();
+  out.beta2 = in.beta2();
+  out.epsilon = in.epsilon();
+  out.weightDecay = in.weight_decay();
+  out.arenaBytes = in.arena_bytes();
+  if (out.batch <= 0 || out.seq <= 0)
+    return "batch and seq must be positive";
+  if (out.tp < 1 || out.worldSize < 1)
+    return "tp and world_size must be positive";
+  if (out.optimizer != "sgd" && out.optimizer != "adamw" &&
+      out.optimizer != "none")
+    return "unknown optimizer '" + out.optimizer + "'";
+  if (const fb::Memory *m = in.memory())
+    out.memory = {m->params(),      m->grads(),     m->optimizer(),
+                  m->activations(), m->workspace(), m->peak()};
+  if (out.memory.workspace > out.arenaBytes)
+    return "workspace is larger than the arena";
+
+  if (!in.tensors() || in.tensors()->size() == 0)
+    return "the plan has no tensors";
+  for (const fb::Tensor *t : *in.tensors()) {
+    TensorInfo info;
+    info.name = str(t->name());
+    info.dtype = t->dtype() == fb::DType::I64 ? DType::I64 : DType::F32;
+    if (t->dtype() != fb::DType::I64 && t->dtype() != fb::DType::F32)
+      return "tensor '" + info.name + "' has an unknown dtype";
+    if (t->shape())
+      info.shape.assign(t->shape()->begin(), t->shape()->end());
+    for (int64_t d : info.shape)
+      if (d <= 0 || d > (int64_t(1) << 40))
+        return "tensor '" + info.name + "' has a bad dimension";
+    info.category = static_cast<Category>(t->category());
+    if (t->category() > fb::Category::Workspace)
+      return "tensor '" + info.name + "' has an unknown category";
+    info.offset = t->offset();
+    info.bytes = t->bytes();
+    uint64_t elementBytes = info.dtype == DType::I64 ? 8 : 4;
+    if (info.bytes != uint64_t(info.numel()) * elementBytes)
+      return "tensor '" + info.name + "' claims " + std::to_string(info.bytes) +
+             " bytes for " + std::to_string(info.numel()) + " elements";
+    if (info.offset % 4 != 0 || info.offset > out.arenaBytes ||
+        info.bytes > out.arenaBytes - info.offset)
+      return "tensor '" + info.name + "' lies outside the arena";
+    out.tensors.push_back(std::move(info));
+  }
+  auto validTensor = [&](int32_t index) {
+    return index >= 0 && size_t(index) < out.tensors.size();
+  };
+
+  if (in.params())
+    for (const fb::Param *p : *in.params()) {
+      ParamInfo param{str(p->name()), p->tensor(), static_cast<Init>(p->init()),
+                      p->std(), p->trainable()};
+      if (!validTensor(param.tensor) ||
+          out.tensors[param.tensor].category != Category::Param)
+        return "parameter '" + param.name + "' names no parameter tensor";
+      if (p->init() > fb::Init::Normal ||
+          (param.init == Init::Normal && !(param.std > 0.0)))
+        return "parameter '" + param.name + "' has a bad initializer";
+      out.params.push_back(std::move(param));
+    }
+
+  if (!in.kernels())
+    return "the plan has no kernels";
+  for (const fb::Kernel *k : *in.kernels()) {
+    KernelCall call;
+    call.name = str(k->name());
+    call.kind = findKernel(call.name);
+    if (call.kind < 0)
+      return "unknown kernel '" + call.name + "'";
+    if (k->inputs())
+      call.inputs.assign(k->inputs()->begin(), k->inputs()->end());
+    if (k->outputs())
+      call.outputs.assign(k->outputs()->begin(), k->outputs()->end());
+    const KernelSpec &spec = kernelTable()[call.kind];
+    int ins = int(call.inputs.size()), outs = int(call.outputs.size());
+    if (ins < spec.minInputs || ins > spec.maxInputs ||
+        (spec.outputs >= 0 && outs != spec.outputs) || outs < 1)
+      return "kernel '" + call.name + "' takes " +
+             std::to_string(spec.minInputs) + ".." +
+             std::to_string(spec.maxInputs) + " inputs and " +
+             std::to_string(spec.outputs) + " outputs, got " +
+             std::to_string(ins) + " and " + std::to_string(outs);
+    for (int32_t index : call.inputs)
+      if (!validTensor(index))
+        return "kernel '" + call.name + "' reads tensor " +
+               std::to_string(index) + ", which does not exist";
+    for (int32_t index : call.outputs)
+      if (!validTensor(index))
+        return "kernel '" + call.name + "' writes tensor " +
+               std::to_string(index) + ", which does not exist";
+    if (k->attrs())
+      for (const fb::Attr *a : *k->attrs()) {
+        AttrValue value;
+        value.i = a->i();
+        value.f = a->f();
+        if (a->ints())
+          value.ints.assign(a->ints()->begin(), a->ints()->end());
+        value.s = str(a->s());
+        call.attrs[str(a->key())] = std::move(value);
+      }
+    out.kernels.push_back(std::move(call));
+  }
+
+  out.inputIds = in.input_ids();
+  out.targets = in.targets();
+  out.loss = in.loss();
+  if (!validTensor(out.inputIds) || !validTensor(out.targets) ||
+      !validTensor(out.loss))
+    return "input, target or loss tensor index is out of range";
+  const TensorInfo &ids = out.tensors[out.inputIds];
+  const TensorInfo &targets = out.tensors[out.targets];
+  if (ids.dtype != DType::I64 || targets.dtype != DType::I64 ||
+      ids.shape != std::vector<int64_t>{out.batch, out.seq} ||
+      targets.shape != ids.shape)
+    return "token ids and targets must be [batch, seq] integers";
+  if (out.tensors[out.loss].numel() != 1 ||
+      out.tensors[out.loss].dtype != DType::F32)
+    return "the loss must be one float";
+  return "";
+}
+
+} // namespace
+
+std::unique_ptr<Plan> loadPlanFromBuffer(const uint8_t *data, size_t size,
+                                         const std::string &source,
+                                         std::string &error) {
+  if (size < 8 || !fb::PlanBufferHasIdentifier(data)) {
+    error = source + ": not a slapo plan (.splan): missing the SPLN identifier";
+    return nullptr;
+  }
+  flatbuffers::Verifier verifier(data, size);
+  if (!fb::VerifyPlanBuffer(verifier)) {
+    error = source + ": corrupt plan: the FlatBuffers verifier rejected it "
+                     "(truncated or damaged file?)";
+    return nullptr;
+  }
+  auto plan = std::make_unique<Plan>();
+  std::string problem = convert(*fb::GetPlan(data), *plan);
+  if (!problem.empty()) {
+    error = source + ": invalid plan: " + problem;
+    return nullptr;
+  }
+  return plan;
+}
+
+std::unique_ptr<Plan> loadPlan(const std::string &path, std::string &error) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    error = path + ": cannot open";
+    return nullptr;
+  }
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(file)),
+                             std::istreambuf_iterator<char>());
+  return loadPlanFromBuffer(bytes.data(), bytes.size(), path, error);
+}
+
+} // namespace slapo::rt

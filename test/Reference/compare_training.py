@@ -1,0 +1,167 @@
+"""Checks one slapo training step against Hugging Face transformers.
+
+The Hugging Face model is built from the same config.json (with dropout
+probabilities set to 0 on both sides) with random
+weights, which are saved as W0. Its loss and gradients on one batch of real
+data are the reference. slapo compiles the same config with SGD, runs one
+step from --init W0 and saves W1, so (W0 - W1) / lr is slapo's gradient.
+The default lr is large (1000) so that W1 is dominated by the step: with
+lr 1, W1 = W0 - g rounds g to float32 at the scale of W0, which costs three
+digits where gradients are 1e5 times smaller than the weights.
+
+usage: compare_training.py CONFIG DATA --batch B --seq T --workdir DIR
+Prints the loss and the worst gradient errors; exits 1 if the loss differs
+by more than 1e-4 or any gradient by more than 1e-3 (relative, norm-wise).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForCausalLM
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+IGNORE = -100
+DROPOUT_FIELDS = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "dropout",
+                  "attention_dropout", "activation_dropout")
+
+
+def batch_from(path, batch, seq):
+    """Step 0 of slapo-run's data rules (see include/slapo/Runtime/Data.h)."""
+    ids = torch.zeros(batch, seq, dtype=torch.long)
+    targets = torch.full((batch, seq), IGNORE, dtype=torch.long)
+    if path.endswith(".jsonl"):
+        with open(path) as f:
+            examples = [json.loads(line) for line in f if line.strip()]
+        for row in range(batch):
+            ex = examples[row % len(examples)]
+            tokens = ex["context"] + ex["completion"]
+            for t in range(seq):
+                ids[row, t] = tokens[t] if t < len(tokens) else 0
+                nxt = t + 1
+                if len(ex["context"]) <= nxt < len(tokens):
+                    targets[row, t] = tokens[nxt]
+        return ids, targets
+    with open(path, "rb") as f:
+        tokens = list(f.read())
+    n = len(tokens)
+    for row in range(batch):
+        start = (row * seq) % n
+        for t in range(seq):
+            ids[row, t] = tokens[(start + t) % n]
+            targets[row, t] = tokens[(start + t + 1) % n]
+    return ids, targets
+
+
+def run(*command):
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{result.stderr}")
+    return result.stdout
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("config")
+    parser.add_argument("data")
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--seq", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--lr", type=float, default=1000.0)
+    parser.add_argument("--workdir", required=True)
+    args = parser.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+    work = lambda name: os.path.join(args.workdir, name)
+
+    # Dropout draws from different generators on the two sides: compare
+    # the model with every dropout probability set to 0.
+    with open(args.config) as f:
+        fields = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
+    for key in DROPOUT_FIELDS:
+        if key in fields:
+            fields[key] = 0.0
+    config_path = work("config.json")
+    with open(config_path, "w") as f:
+        json.dump(fields, f)
+
+    # slapo: compile one SGD step.
+    run("slapo-import", "--config", config_path, "-o", work("model.mlir"))
+    run("slapo-opt", work("model.mlir"), "--compile", "--batch", str(args.batch),
+        "--seq", str(args.seq), "--optimizer", "sgd", "-o", work("model.splan"))
+
+    # Hugging Face: the same config, random weights W0, loss and gradients.
+    config = CONFIG_MAPPING[fields["model_type"]](**fields)
+    config._attn_implementation = "eager"
+    torch.manual_seed(args.seed)
+    model = AutoModelForCausalLM.from_config(config).float()
+    model.train()
+    params = dict(model.named_parameters())
+    save_file({k: v.detach().contiguous() for k, v in params.items()},
+              work("w0.safetensors"))
+    ids, targets = batch_from(args.data, args.batch, args.seq)
+    logits = model(input_ids=ids).logits
+    loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
+                           ignore_index=IGNORE)
+    loss.backward()
+
+    run("slapo-run", work("model.splan"), "--data", args.data, "--steps", "1",
+        "--lr", str(args.lr), "--init", work("w0.safetensors"), "--save",
+        work("w1.safetensors"), "--metrics", work("metrics.json"))
+    with open(work("metrics.json")) as f:
+        slapo_loss = json.load(f)["steps"][0]["loss"]
+    w0 = load_file(work("w0.safetensors"))
+    w1 = load_file(work("w1.safetensors"))
+
+    failures = []
+    loss_error = abs(slapo_loss - loss.item()) / abs(loss.item())
+    print(f"loss: slapo {slapo_loss:.7f}  hugging face {loss.item():.7f}  "
+          f"relative error {loss_error:.2e}")
+    if loss_error > 1e-4:
+        failures.append(f"loss differs by {loss_error:.2e}")
+    errors = []
+    # Some gradients are zero in exact arithmetic (a key bias shifts every
+    # score of a softmax row equally), so both sides hold rounding noise and
+    # a relative error means nothing: those must be (near) zero in slapo too.
+    largest = max(p.grad.norm().item() for p in params.values()
+                  if p.grad is not None)
+    negligible = 1e-6 * largest
+    for name, p in params.items():
+        if name not in w1:
+            failures.append(f"slapo saved no '{name}'")
+            continue
+        reference = p.grad
+        if reference is None:
+            failures.append(f"{name}: Hugging Face computed no gradient")
+            continue
+        slapo_grad = (w0[name].double() - w1[name].double()) / args.lr
+        reference = reference.double()
+        if reference.norm().item() <= negligible:
+            ok = slapo_grad.norm().item() <= negligible
+            print(f"  zero gradient: {name}: hugging face "
+                  f"{reference.norm().item():.1e}, slapo "
+                  f"{slapo_grad.norm().item():.1e}")
+            if not ok:
+                failures.append(f"{name}: should be zero, slapo has norm "
+                                f"{slapo_grad.norm().item():.2e}")
+            continue
+        error = ((slapo_grad - reference).norm() / reference.norm()).item()
+        errors.append((error, name))
+        if error > 1e-3:
+            failures.append(f"{name}: gradient differs by {error:.2e}")
+    errors.sort(reverse=True)
+    for error, name in errors[:5]:
+        print(f"  worst gradient errors: {name}: {error:.2e}")
+    print(f"compared {len(errors)} parameter gradients")
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    if failures:
+        sys.exit(1)
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+//===- slapo-run.cpp - train a compiled .splan on CPU ---------------------===//
+//
+//   slapo-run model.splan [--data FILE] [--steps N] [--lr X] [--seed S]
+//             [--init W.safetensors] [--save W.safetensors]
+//             [--metrics M.json] [--info]
+//
+// Thin: options, then the runtime library. No MLIR or LLVM here.
+//
+//===----------------------------------------------------------------------===//
+
+#include "slapo/Runtime/Data.h"
+#include "slapo/Runtime/Plan.h"
+#include "slapo/Runtime/Trainer.h"
+
+#include <cblas.h>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+#include <string>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <vector>
+
+using namespace slapo::rt;
+
+namespace {
+
+struct Options {
+  std::string plan, data, init, save, metrics;
+  int64_t steps = 10;
+  double lr = 1e-3;
+  uint64_t seed = 0;
+  bool info = false;
+};
+
+const char *kUsage =
+    "usage: slapo-run model.splan [--data FILE] [--steps N] [--lr X] "
+    "[--seed S]\n"
+    "                 [--init W.safetensors] [--save W.safetensors] "
+    "[--metrics M.json] [--info]\n";
+
+int fail(const std::string &message) {
+  std::fprintf(stderr, "slapo-run: error: %s\n", message.c_str());
+  return 1;
+}
+
+bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
+  auto number = [&](const std::string &flag, const char *text, double &out) {
+    char *end = nullptr;
+    out = std::strtod(text, &end);
+    if (!*text || *end) {
+      error = flag + " expects a number, got '" + text + "'";
+      return false;
+    }
+    return true;
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--info") {
+      o.info = true;
+      continue;
+    }
+    if (arg == "-h" || arg == "--help") {
+      error = "";
+      return false;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      if (!o.plan.empty()) {
+        error = "more than one plan given ('" + o.plan + "' and '" + arg + "')";
+        return false;
+      }
+      o.plan = arg;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      error = arg + " needs a value";
+      return false;
+    }
+    const char *value = argv[++i];
+    double x = 0.0;
+    if (arg == "--data")
+      o.data = value;
+    else if (arg == "--init")
+      o.init = value;
+    else if (arg == "--save")
+      o.save = value;
+    else if (arg == "--metrics")
+      o.metrics = value;
+    else if (arg == "--steps" || arg == "--seed") {
+      if (!number(arg, value, x))
+        return false;
+      if (x < 0 || x != double(int64_t(x))) {
+        error = arg + " expects a non-negative integer, got '" + value + "'";
+        return false;
+      }
+      if (arg == "--steps")
+        o.steps = int64_t(x);
+      else
+        o.seed = uint64_t(x);
+    } else if (arg == "--lr") {
+      if (!number(arg, value, o.lr))
+        return false;
+    } else {
+      error = "unknown option " + arg;
+      return false;
+    }
+  }
+  if (o.plan.empty()) {
+    error = "no plan given";
+    return false;
+  }
+  return true;
+}
+
+std::string infoJson(const Plan &plan) {
+  const MemoryTotals &m = plan.memory;
+  std::ostringstream out;
+  out << "{\"world_size\": " << plan.worldSize << ", \"tp\": " << plan.tp
+      << ", \"batch\": " << plan.batch << ", \"seq\": " << plan.seq
+      << ", \"parameters\": " << plan.parameterCount()
+      << ", \"trainable_parameters\": " << plan.trainableParameterCount()
+      << ", \"memory\": {\"params\": " << m.params << ", \"grads\": " << m.grads
+      << ", \"optimizer\": " << m.optimizer
+      << ", \"activations\": " << m.activations
+      << ", \"workspace\": " << m.workspace << ", \"peak\": " << m.peak << "}}";
+  return out.str();
+}
+
+/// Resident memory now, in bytes (Linux /proc).
+uint64_t residentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * uint64_t(sysconf(_SC_PAGESIZE));
+}
+
+uint64_t peakResidentBytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return uint64_t(usage.ru_maxrss) * 1024;
+}
+
+/// Starts OpenBLAS's and OpenMP's threads and buffers, so the memory
+/// baseline taken afterwards leaves them out.
+void warmUp() {
+  std::vector<float> a(64 * 64, 1.0f), c(64 * 64);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 64, 64, 64, 1.0f,
+              a.data(), 64, a.data(), 64, 0.0f, c.data(), 64);
+  volatile float sink = 0.0f;
+#pragma omp parallel
+  sink = sink + 1.0f;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options options;
+  std::string error;
+  if (!parseOptions(argc, argv, options, error)) {
+    if (error.empty()) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    std::fputs(kUsage, stderr);
+    return fail(error);
+  }
+
+  std::unique_ptr<Plan> plan = loadPlan(options.plan, error);
+  if (!plan)
+    return fail(error);
+  if (options.info) {
+    std::printf("%s\n", infoJson(*plan).c_str());
+    return 0;
+  }
+  if (plan->optimizer == "none")
+    return fail(options.plan +
+                ": the plan has no optimizer update to train with");
+
+  std::unique_ptr<Dataset> data =
+      options.data.empty()
+          ? Dataset::builtin(plan->vocabSize, error)
+          : Dataset::open(options.data, plan->vocabSize, error);
+  if (!data)
+    return fail(error);
+
+  warmUp();
+  uint64_t baseline = residentBytes();
+  int64_t batch = plan->batch, seq = plan->seq;
+  uint64_t plannedPeak = plan->memory.peak;
+  std::unique_ptr<Trainer> trainer = Trainer::create(std::move(plan), error);
+  if (!trainer)
+    return fail(error);
+  trainer->initialize(options.seed);
+  if (!options.init.empty() && !trainer->loadWeights(options.init, error))
+    return fail(error);
+
+  bool terminal = isatty(fileno(stderr));
+  std::ostringstream steps;
+  double lastLoss = 0.0;
+  for (int64_t s = 0; s < options.steps; ++s) {
+    data->fill(s, batch, seq, trainer->inputIds(), trainer->targets());
+    auto start = std::chrono::steady_clock::now();
+    float loss = trainer->step(options.lr);
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    double tokensPerSecond = double(batch * seq) / seconds;
+    lastLoss = loss;
+    steps << std::setprecision(9) << (s ? ", " : "") << "{\"step\": " << s + 1
+          << ", \"loss\": " << loss << ", \"tokens_per_s\": " << tokensPerSecond
+          << "}";
+    if (terminal) {
+      int width = 30, done = int(width * (s + 1) / options.steps);
+      std::fprintf(stderr, "\r[%.*s%*s] step %lld/%lld  loss %.4f  %.0f tok/s",
+                   done, "##############################", width - done, "",
+                   (long long)(s + 1), (long long)options.steps, loss,
+                   tokensPerSecond);
+    } else if ((s + 1) % std::max<int64_t>(1, options.steps / 10) == 0 ||
+               s == 0) {
+      std::fprintf(stderr, "step %lld/%lld  loss %.4f  %.0f tok/s\n",
+                   (long long)(s + 1), (long long)options.steps, loss,
+                   tokensPerSecond);
+    }
+  }
+  if (terminal)
+    std::fputc('\n', stderr);
+  uint64_t measuredPeak = peakResidentBytes() - baseline;
+  std::printf("trained %lld steps on %s: final loss %.4f, peak memory %.1f MiB "
+              "(planned %.1f MiB)\n",
+              (long long)options.steps, data->description().c_str(), lastLoss,
+              measuredPeak / 1048576.0, plannedPeak / 1048576.0);
+
+  if (!options.metrics.empty()) {
+    std::ofstream out(options.metrics);
+    out << "{\"steps\": [" << steps.str()
+        << "], \"peak_memory_bytes\": " << measuredPeak
+        << ", \"planned_peak_bytes\": " << plannedPeak << "}\n";
+    if (!out)
+      return fail(options.metrics + ": cannot write the metrics");
+  }
+  if (!options.save.empty() && !trainer->saveWeights(options.save, error))
+    return fail(error);
+  return 0;
+}
