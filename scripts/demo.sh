@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# The main job, from a fresh machine: set up, build, and import a shipped
-# model (GPT-2 124M by default) as graph IR, printing its summary.
+# The main job, from a fresh machine: set up and build, then import the demo
+# model (a small byte-level GPT-2), compile one training step (AdamW) and
+# train it for 200 steps on CPU on the built-in corpus; the loss falls.
 #   scripts/demo.sh [models/<config>.json]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-config=${1:-$root/models/gpt2.json}
+config=${1:-$root/models/gpt2-demo.json}
 bash "$root/scripts/build.sh"
-out="$root/build/$(basename "${config%.json}").mlir"
+bin="$root/build/bin"
+out="$root/build/demo"
+mkdir -p "$out"
+
 echo
-echo "== slapo-import --config $config --summary -o $out"
-"$root/build/bin/slapo-import" --config "$config" --summary -o "$out"
+echo "== slapo-import --config $config --summary"
+"$bin/slapo-import" --config "$config" --summary -o "$out/model.mlir"
 echo
-echo "== slapo-opt verifies the imported graph"
-"$root/build/bin/slapo-opt" "$out" -o /dev/null && echo "ok: $out verifies ($(wc -l < "$out") lines of graph IR)"
+echo "== slapo-opt --compile --batch 8 --seq 128 --optimizer adamw"
+"$bin/slapo-opt" "$out/model.mlir" --compile --batch 8 --seq 128 \
+  --optimizer adamw -o "$out/model.splan"
+"$bin/slapo-run" "$out/model.splan" --info
+echo
+echo "== slapo-run: 200 steps"
+"$bin/slapo-run" "$out/model.splan" --steps 200 --lr 2e-3 \
+  --metrics "$out/metrics.json" --save "$out/weights.safetensors"
+echo "metrics: $out/metrics.json, weights: $out/weights.safetensors"
