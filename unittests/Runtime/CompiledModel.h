@@ -1,0 +1,49 @@
+//===- CompiledModel.h - compile a config to .splan bytes in tests
+//-*-C++-*-===//
+#ifndef SLAPO_UNITTESTS_RUNTIME_COMPILEDMODEL_H
+#define SLAPO_UNITTESTS_RUNTIME_COMPILEDMODEL_H
+
+#include "slapo/Import/Importer.h"
+#include "slapo/InitAll.h"
+#include "slapo/Plan/Compile.h"
+
+#include "mlir/IR/MLIRContext.h"
+
+#include <string>
+#include <vector>
+
+namespace slapo::test {
+
+/// The .splan bytes of one training step of the model `configJson`
+/// describes; empty if anything fails.
+inline std::vector<uint8_t> compileToSplan(const std::string &configJson,
+                                           int64_t batch, int64_t seq,
+                                           const std::string &optimizer) {
+  llvm::Expected<import::ModelConfig> config =
+      import::parseModelConfig(configJson, "test.json");
+  if (!config) {
+    llvm::consumeError(config.takeError());
+    return {};
+  }
+  mlir::DialectRegistry registry;
+  registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      import::importModel(context, *config);
+  CompileOptions options;
+  options.batch = batch;
+  options.seq = seq;
+  options.optimizer = optimizer;
+  if (!module || mlir::failed(compileTrainingStep(*module, options)))
+    return {};
+  std::string bytes;
+  llvm::raw_string_ostream os(bytes);
+  if (mlir::failed(writePlan(*module, os)))
+    return {};
+  os.flush();
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+}
+
+} // namespace slapo::test
+
+#endif // SLAPO_UNITTESTS_RUNTIME_COMPILEDMODEL_H

@@ -1,0 +1,83 @@
+//===- PlanLoaderTest.cpp - the .splan loader on corrupt buffers ---------===//
+
+#include "CompiledModel.h"
+#include "slapo/Runtime/Plan.h"
+
+#include "gtest/gtest.h"
+
+#include <random>
+
+using namespace slapo;
+
+namespace {
+
+constexpr const char *kTinyGPT2 = R"({"model_type": "gpt2", "vocab_size": 32,
+  "n_positions": 16, "n_embd": 16, "n_layer": 1, "n_head": 2,
+  "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0})";
+
+class PlanLoader : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    bytes = test::compileToSplan(kTinyGPT2, 2, 4, "adamw");
+  }
+  static std::vector<uint8_t> bytes;
+};
+std::vector<uint8_t> PlanLoader::bytes;
+
+TEST_F(PlanLoader, LoadsWhatTheCompilerWrites) {
+  ASSERT_FALSE(bytes.empty());
+  std::string error;
+  auto plan = rt::loadPlanFromBuffer(bytes.data(), bytes.size(), "p", error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_EQ(plan->batch, 2);
+  EXPECT_EQ(plan->seq, 4);
+  EXPECT_EQ(plan->optimizer, "adamw");
+  // wte, wpe, one block (12 d^2 + 13 d) and ln_f.
+  EXPECT_EQ(plan->parameterCount(),
+            32 * 16 + 16 * 16 + 12 * 16 * 16 + 13 * 16 + 2 * 16);
+  EXPECT_EQ(plan->memory.optimizer, 2 * plan->memory.params);
+}
+
+TEST_F(PlanLoader, RefusesEveryTruncation) {
+  ASSERT_FALSE(bytes.empty());
+  for (size_t size = 0; size < bytes.size(); size += 7) {
+    std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + size);
+    std::string error;
+    auto plan = rt::loadPlanFromBuffer(cut.data(), cut.size(), "cut", error);
+    EXPECT_FALSE(plan) << "a plan cut to " << size << " bytes loaded";
+    EXPECT_EQ(error.rfind("cut: ", 0), 0u) << error;
+  }
+}
+
+TEST_F(PlanLoader, NeverCrashesOnDamagedBytes) {
+  ASSERT_FALSE(bytes.empty());
+  std::mt19937 random(7);
+  int refused = 0;
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::vector<uint8_t> damaged = bytes;
+    for (int flips = 0; flips < 4; ++flips)
+      damaged[random() % damaged.size()] ^= uint8_t(1 + random() % 255);
+    std::string error;
+    auto plan =
+        rt::loadPlanFromBuffer(damaged.data(), damaged.size(), "d", error);
+    // A damaged plan may still be well-formed (a changed float, say); what
+    // is refused says why, and nothing crashes.
+    if (!plan) {
+      ++refused;
+      EXPECT_FALSE(error.empty());
+    }
+  }
+  EXPECT_GT(refused, 100);
+}
+
+TEST_F(PlanLoader, RefusesOtherFiles) {
+  std::string text = "graph.model @m() {}";
+  std::string error;
+  EXPECT_FALSE(
+      rt::loadPlanFromBuffer(reinterpret_cast<const uint8_t *>(text.data()),
+                             text.size(), "m.mlir", error));
+  EXPECT_EQ(error, "m.mlir: not a slapo plan (.splan): missing the SPLN "
+                   "identifier");
+}
+
+} // namespace
