@@ -5,6 +5,7 @@
 #include "slapo/Runtime/Kernels.h"
 #include "slapo/Runtime/Safetensors.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -121,7 +122,15 @@ float Trainer::step(double lr) {
       context.ins.push_back({data(index), &thePlan->tensors[index]});
     for (int32_t index : call.outputs)
       context.outs.push_back({data(index), &thePlan->tensors[index]});
+    if (!profiling) {
+      table[call.kind].fn(context);
+      continue;
+    }
+    auto start = std::chrono::steady_clock::now();
     table[call.kind].fn(context);
+    seconds[call.name] +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
   }
   return *data(thePlan->loss);
 }

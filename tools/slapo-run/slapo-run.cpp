@@ -12,6 +12,7 @@
 #include "slapo/Runtime/Plan.h"
 #include "slapo/Runtime/Trainer.h"
 
+#include <algorithm>
 #include <cblas.h>
 #include <chrono>
 #include <cstdio>
@@ -34,13 +35,14 @@ struct Options {
   double lr = 1e-3;
   uint64_t seed = 0;
   bool info = false;
+  bool profile = false;
 };
 
 const char *kUsage =
     "usage: slapo-run model.splan [--data FILE] [--steps N] [--lr X] "
     "[--seed S]\n"
     "                 [--init W.safetensors] [--save W.safetensors] "
-    "[--metrics M.json] [--info]\n";
+    "[--metrics M.json] [--info] [--profile]\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "slapo-run: error: %s\n", message.c_str());
@@ -59,8 +61,8 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
   };
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--info") {
-      o.info = true;
+    if (arg == "--info" || arg == "--profile") {
+      (arg == "--info" ? o.info : o.profile) = true;
       continue;
     }
     if (arg == "-h" || arg == "--help") {
@@ -197,6 +199,8 @@ int main(int argc, char **argv) {
   if (!options.init.empty() && !trainer->loadWeights(options.init, error))
     return fail(error);
 
+  if (options.profile)
+    trainer->enableProfiling();
   bool terminal = isatty(fileno(stderr));
   std::ostringstream steps;
   double lastLoss = 0.0;
@@ -232,6 +236,21 @@ int main(int argc, char **argv) {
               "(planned %.1f MiB)\n",
               (long long)options.steps, data->description().c_str(), lastLoss,
               measuredPeak / 1048576.0, plannedPeak / 1048576.0);
+
+  if (options.profile) {
+    double total = 0.0;
+    std::vector<std::pair<double, std::string>> rows;
+    for (const auto &[name, seconds] : trainer->profile()) {
+      rows.push_back({seconds, name});
+      total += seconds;
+    }
+    std::sort(rows.rbegin(), rows.rend());
+    std::printf("%-22s %10s %7s\n", "kernel", "ms/step", "share");
+    for (const auto &[seconds, name] : rows)
+      std::printf("%-22s %10.2f %6.1f%%\n", name.c_str(),
+                  1e3 * seconds / double(options.steps),
+                  100.0 * seconds / total);
+  }
 
   if (!options.metrics.empty()) {
     std::ofstream out(options.metrics);

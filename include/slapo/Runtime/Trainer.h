@@ -5,6 +5,7 @@
 #include "slapo/Runtime/Plan.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -40,12 +41,19 @@ public:
 
   float *data(int32_t tensor) const;
 
+  /// Records the time of every kernel call from now on.
+  void enableProfiling() { profiling = true; }
+  /// Seconds spent per kernel name, as recorded.
+  const std::map<std::string, double> &profile() const { return seconds; }
+
 private:
   Trainer() = default;
   std::unique_ptr<Plan> thePlan;
   uint8_t *arena = nullptr;
   int64_t stepCount = 0;
   uint64_t seed = 0;
+  bool profiling = false;
+  std::map<std::string, double> seconds;
 };
 
 } // namespace slapo::rt

@@ -9,6 +9,7 @@
 
 #include "../Random.h"
 #include "CPUKernels.h"
+#include "FastMath.h"
 
 #include <cblas.h>
 #include <cmath>
@@ -50,9 +51,9 @@ void probabilities(const float *q, const float *k, float *p, const Shapes &sh,
     float max = -std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < visible; ++j)
       max = std::max(max, row[j]);
-    double sum = 0.0;
+    float sum = 0.0f;
     for (int64_t j = 0; j < visible; ++j)
-      sum += (row[j] = std::exp(row[j] - max));
+      sum += (row[j] = vexp(row[j] - max));
     float inv = float(1.0 / sum);
     for (int64_t j = 0; j < visible; ++j)
       row[j] *= inv;

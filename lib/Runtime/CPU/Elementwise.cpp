@@ -2,7 +2,9 @@
 
 #include "../Random.h"
 #include "CPUKernels.h"
+#include "FastMath.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -24,18 +26,20 @@ template <typename F> void unary(KernelContext &c, F f) {
     y[i] = f(x[i]);
 }
 
-float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+float sigmoid(float x) { return vsigmoid(x); }
 
+// GPT-2's gelu_new: 0.5 x (1 + tanh(u)) with u = c (x + 0.044715 x^3).
+// Since 0.5 (1 + tanh(u)) = sigmoid(2u), only an exp is needed.
 float geluTanh(float x) {
-  return 0.5f * x *
-         (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+  float u = kSqrt2OverPi * (x + 0.044715f * x * x * x);
+  return x * vsigmoid(2.0f * u);
 }
 
 float geluTanhGrad(float x) {
   float u = kSqrt2OverPi * (x + 0.044715f * x * x * x);
-  float t = std::tanh(u);
-  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kSqrt2OverPi *
-                                 (1.0f + 3.0f * 0.044715f * x * x);
+  float s = vsigmoid(2.0f * u);
+  float du = kSqrt2OverPi * (1.0f + 3.0f * 0.044715f * x * x);
+  return s + x * s * (1.0f - s) * 2.0f * du;
 }
 
 float geluErf(float x) { return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2)); }
@@ -179,14 +183,22 @@ void sumTo(KernelContext &c) {
   float *y = out.f32();
   int64_t n = in.numel(), m = out.numel();
   if (isSuffix(out.info->shape, in.info->shape)) {
-    // Sum whole rows of the output's size: split the columns over threads.
+    // Sum whole rows of the output's size: each thread adds contiguous rows
+    // into its own partial sums, then the partials are added up.
     int64_t rows = n / m;
-#pragma omp parallel for
-    for (int64_t j = 0; j < m; ++j) {
-      double sum = 0.0;
-      for (int64_t r = 0; r < rows; ++r)
-        sum += x[r * m + j];
-      y[j] = float(sum);
+    std::fill(y, y + m, 0.0f);
+#pragma omp parallel
+    {
+      std::vector<float> partial(m, 0.0f);
+#pragma omp for nowait
+      for (int64_t r = 0; r < rows; ++r) {
+        const float *row = x + r * m;
+        for (int64_t j = 0; j < m; ++j)
+          partial[j] += row[j];
+      }
+#pragma omp critical
+      for (int64_t j = 0; j < m; ++j)
+        y[j] += partial[j];
     }
     return;
   }
