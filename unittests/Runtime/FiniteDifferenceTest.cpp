@@ -52,9 +52,11 @@ public:
 
   bool ok() const { return trainer != nullptr; }
 
-  /// The loss at w0 + e u (lr 0 leaves the weights where they are).
+  /// The loss at w0 + e u (lr 0 leaves the weights where they are), always
+  /// as step 1, so that dropout draws the masks the gradient was taken with.
   double lossAt(const std::vector<double> &u, double e) {
     restore(weights, u, e);
+    trainer->setCompletedSteps(0);
     return trainer->step(0.0);
   }
 
@@ -127,6 +129,14 @@ TEST(FiniteDifference, GPT2) {
   checkFamily(R"({"model_type": "gpt2", "vocab_size": 32, "n_positions": 16,
     "n_embd": 16, "n_layer": 2, "n_head": 2, "resid_pdrop": 0.0,
     "embd_pdrop": 0.0, "attn_pdrop": 0.0, "initializer_range": 0.2})");
+}
+
+// Dropout (residual and attention): the backward pass must use the very
+// masks of the forward pass, or the gradient does not predict the loss.
+TEST(FiniteDifference, GPT2WithDropout) {
+  checkFamily(R"({"model_type": "gpt2", "vocab_size": 32, "n_positions": 16,
+    "n_embd": 16, "n_layer": 2, "n_head": 2, "resid_pdrop": 0.2,
+    "embd_pdrop": 0.1, "attn_pdrop": 0.3, "initializer_range": 0.2})");
 }
 
 TEST(FiniteDifference, OPTPostLayerNormWithProjections) {

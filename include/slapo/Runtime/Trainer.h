@@ -41,6 +41,11 @@ public:
 
   float *data(int32_t tensor) const;
 
+  /// Sets how many steps are done (resuming a run): the next step is
+  /// `completed + 1`, which decides AdamW's bias correction and the
+  /// dropout masks.
+  void setCompletedSteps(int64_t completed) { stepCount = completed; }
+
   /// Records the time of every kernel call from now on.
   void enableProfiling() { profiling = true; }
   /// Seconds spent per kernel name, as recorded.

@@ -39,35 +39,58 @@ template <typename Body> void parallelHeads(int64_t n, Body body) {
   openblas_set_num_threads(blasThreads);
 }
 
-/// P = softmax(mask(scale * Q K^T)) for one head, into `p` [t, s].
-void probabilities(const float *q, const float *k, float *p, const Shapes &sh,
-                   float scale, bool causal) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, sh.t, sh.s, sh.d, scale,
-              q, sh.d, k, sh.d, 0.0f, p, sh.s);
+/// Queries are processed in blocks of rows; with a causal mask a block only
+/// needs the keys up to its last row, so the masked half of Q K^T is never
+/// computed.
+constexpr int64_t kRowBlock = 64;
+
+struct RowBlock {
+  int64_t first, end, keys; // rows [first, end) see keys [0, keys)
+};
+
+RowBlock rowBlock(int64_t first, const Shapes &sh, bool causal) {
+  int64_t end = std::min(sh.t, first + kRowBlock);
   int64_t shift = sh.s - sh.t; // keys before the first query (none here)
-  for (int64_t i = 0; i < sh.t; ++i) {
+  return {first, end, causal ? std::min(sh.s, end + shift) : sh.s};
+}
+
+/// P[first:end, 0:keys] = softmax(mask(scale * Q K^T)) of one head; `p` is
+/// the head's [t, s] matrix.
+void blockProbabilities(const float *q, const float *k, float *p,
+                        const Shapes &sh, const RowBlock &block, float scale,
+                        bool causal) {
+  int64_t rows = block.end - block.first;
+  float *pb = p + block.first * sh.s;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, block.keys, sh.d,
+              scale, q + block.first * sh.d, sh.d, k, sh.d, 0.0f, pb, sh.s);
+  int64_t shift = sh.s - sh.t;
+  for (int64_t i = block.first; i < block.end; ++i) {
     float *row = p + i * sh.s;
     int64_t visible = causal ? std::min(sh.s, i + shift + 1) : sh.s;
     float max = -std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < visible; ++j)
       max = std::max(max, row[j]);
     float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < visible; ++j)
       sum += (row[j] = vexp(row[j] - max));
-    float inv = float(1.0 / sum);
+    float inv = 1.0f / sum;
     for (int64_t j = 0; j < visible; ++j)
       row[j] *= inv;
-    for (int64_t j = visible; j < sh.s; ++j)
+    for (int64_t j = visible; j < block.keys; ++j)
       row[j] = 0.0f;
   }
 }
 
-/// Multiplies `p` by the dropout mask of head `head` (in place).
-void applyDropout(float *p, int64_t head, const Shapes &sh, float rate,
-                  const KernelContext &c, int64_t stream) {
+/// Multiplies P[first:end, 0:keys] of head `head` by its dropout mask.
+void applyDropout(float *p, int64_t head, const Shapes &sh,
+                  const RowBlock &block, float rate, const KernelContext &c,
+                  int64_t stream) {
   uint64_t base = uint64_t(head) * sh.t * sh.s;
-  for (int64_t e = 0; e < sh.t * sh.s; ++e)
-    p[e] *= dropoutScale(c.seed, c.step, stream, base + e, rate);
+  for (int64_t i = block.first; i < block.end; ++i)
+    for (int64_t j = 0; j < block.keys; ++j)
+      p[i * sh.s + j] *=
+          dropoutScale(c.seed, c.step, stream, base + i * sh.s + j, rate);
 }
 
 } // namespace
@@ -83,14 +106,20 @@ void attention(KernelContext &c) {
   parallelHeads(sh.batch * sh.heads, [&](int64_t bh) {
     int64_t b = bh / sh.heads, h = bh % sh.heads;
     int64_t kv = b * sh.kvHeads + h / sh.group();
+    const float *qh = q.f32() + bh * sh.t * sh.d;
+    const float *kh = k.f32() + kv * sh.s * sh.d;
+    const float *vh = v.f32() + kv * sh.s * sh.dv;
     float *p = c.workspace + bh * sh.t * sh.s;
-    probabilities(q.f32() + bh * sh.t * sh.d, k.f32() + kv * sh.s * sh.d, p, sh,
-                  scale, causal);
-    if (rate > 0.0f)
-      applyDropout(p, bh, sh, rate, c, stream);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sh.t, sh.dv, sh.s,
-                1.0f, p, sh.s, v.f32() + kv * sh.s * sh.dv, sh.dv, 0.0f,
-                out + bh * sh.t * sh.dv, sh.dv);
+    for (int64_t first = 0; first < sh.t; first += kRowBlock) {
+      RowBlock block = rowBlock(first, sh, causal);
+      blockProbabilities(qh, kh, p, sh, block, scale, causal);
+      if (rate > 0.0f)
+        applyDropout(p, bh, sh, block, rate, c, stream);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                  block.end - block.first, sh.dv, block.keys, 1.0f,
+                  p + first * sh.s, sh.s, vh, sh.dv, 0.0f,
+                  out + (bh * sh.t + first) * sh.dv, sh.dv);
+    }
   });
 }
 
@@ -118,35 +147,46 @@ void attentionGrad(KernelContext &c) {
       const float *qh = q.f32() + bh * sh.t * sh.d;
       const float *doh = dout.f32() + bh * sh.t * sh.dv;
       float *p = c.workspace + bh * area, *dp = dpBase + bh * area;
-      probabilities(qh, kh, p, sh, scale, causal);
-      // dV += dropout(P)^T dO
-      const float *pd = p;
-      if (rate > 0.0f) {
-        std::memcpy(dp, p, area * sizeof(float));
-        applyDropout(dp, bh, sh, rate, c, stream);
-        pd = dp;
+      for (int64_t first = 0; first < sh.t; first += kRowBlock) {
+        RowBlock block = rowBlock(first, sh, causal);
+        int64_t rows = block.end - first, keys = block.keys;
+        float *pb = p + first * sh.s, *dpb = dp + first * sh.s;
+        blockProbabilities(qh, kh, p, sh, block, scale, causal);
+        // dV += dropout(P)^T dO
+        const float *pd = pb;
+        if (rate > 0.0f) {
+          for (int64_t i = 0; i < rows; ++i)
+            std::memcpy(dpb + i * sh.s, pb + i * sh.s, keys * sizeof(float));
+          applyDropout(dp, bh, sh, block, rate, c, stream);
+          pd = dpb;
+        }
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, keys, sh.dv, rows,
+                    1.0f, pd, sh.s, doh + first * sh.dv, sh.dv, 1.0f, dvh,
+                    sh.dv);
+        // dP = dropout'(dO V^T); dS = P * (dP - rowsum(dP * P))
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, sh.dv,
+                    1.0f, doh + first * sh.dv, sh.dv, vh, sh.dv, 0.0f, dpb,
+                    sh.s);
+        if (rate > 0.0f)
+          applyDropout(dp, bh, sh, block, rate, c, stream);
+        for (int64_t i = 0; i < rows; ++i) {
+          float *dpi = dpb + i * sh.s;
+          const float *pi = pb + i * sh.s;
+          double dot = 0.0;
+          for (int64_t j = 0; j < keys; ++j)
+            dot += double(dpi[j]) * pi[j];
+          float fdot = float(dot);
+#pragma omp simd
+          for (int64_t j = 0; j < keys; ++j)
+            dpi[j] = pi[j] * (dpi[j] - fdot);
+        }
+        // dQ = scale dS K;  dK += scale dS^T Q
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, sh.d, keys,
+                    scale, dpb, sh.s, kh, sh.d, 0.0f,
+                    dq + (bh * sh.t + first) * sh.d, sh.d);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, keys, sh.d, rows,
+                    scale, dpb, sh.s, qh + first * sh.d, sh.d, 1.0f, dkh, sh.d);
       }
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, sh.s, sh.dv, sh.t,
-                  1.0f, pd, sh.s, doh, sh.dv, 1.0f, dvh, sh.dv);
-      // dP = dropout'(dO V^T); dS = P * (dP - rowsum(dP * P))
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, sh.t, sh.s, sh.dv,
-                  1.0f, doh, sh.dv, vh, sh.dv, 0.0f, dp, sh.s);
-      if (rate > 0.0f)
-        applyDropout(dp, bh, sh, rate, c, stream);
-      for (int64_t i = 0; i < sh.t; ++i) {
-        float *dpi = dp + i * sh.s;
-        const float *pi = p + i * sh.s;
-        double dot = 0.0;
-        for (int64_t j = 0; j < sh.s; ++j)
-          dot += double(dpi[j]) * pi[j];
-        for (int64_t j = 0; j < sh.s; ++j)
-          dpi[j] = pi[j] * (dpi[j] - float(dot));
-      }
-      // dQ = scale dS K;  dK += scale dS^T Q
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sh.t, sh.d, sh.s,
-                  scale, dp, sh.s, kh, sh.d, 0.0f, dq + bh * sh.t * sh.d, sh.d);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, sh.s, sh.d, sh.t,
-                  scale, dp, sh.s, qh, sh.d, 1.0f, dkh, sh.d);
     }
   });
 }

@@ -18,7 +18,7 @@ namespace slapo::rt::cpu {
 inline float vexp(float x) {
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   // x = n ln2 + r, |r| <= ln2 / 2, with ln2 split in two for precision.
-  float n = __builtin_roundf(x * 1.44269504088896341f);
+  float n = __builtin_rintf(x * 1.44269504088896341f); // vroundps
   float r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
   // e^r on [-ln2/2, ln2/2] (Cephes expf coefficients).

@@ -1,22 +1,31 @@
 //===- Loss.cpp - mean cross-entropy and its gradient ---------------------===//
 
 #include "CPUKernels.h"
+#include "FastMath.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace slapo::rt::cpu {
 
 namespace {
 
-/// log(sum(exp(row))) computed stably.
+/// log(sum(exp(row))) computed stably (vectorised exp, float partial sums
+/// added in double).
 double logSumExp(const float *row, int64_t v) {
   float max = row[0];
   for (int64_t j = 1; j < v; ++j)
     max = std::max(max, row[j]);
-  double sum = 0.0;
-  for (int64_t j = 0; j < v; ++j)
-    sum += std::exp(double(row[j]) - max);
-  return max + std::log(sum);
+  double total = 0.0;
+  for (int64_t j0 = 0; j0 < v; j0 += 256) {
+    float sum = 0.0f;
+    int64_t j1 = std::min(v, j0 + 256);
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = j0; j < j1; ++j)
+      sum += vexp(row[j] - max);
+    total += sum;
+  }
+  return max + std::log(total);
 }
 
 int64_t countTargets(const int64_t *targets, int64_t n, int64_t ignore) {
@@ -62,9 +71,10 @@ void crossEntropyGrad(KernelContext &c) {
         g[j] = 0.0f;
       continue;
     }
-    double lse = logSumExp(row, v);
+    float lse = float(logSumExp(row, v));
+#pragma omp simd
     for (int64_t j = 0; j < v; ++j)
-      g[j] = float(std::exp(double(row[j]) - lse)) * inv;
+      g[j] = vexp(row[j] - lse) * inv;
     g[targets[i]] -= inv;
   }
 }
