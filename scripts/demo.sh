@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, from a fresh machine: set up and build, then import the demo
 # model (a small byte-level GPT-2), compile one training step (AdamW) and
-# train it for 200 steps on CPU on the built-in corpus; the loss falls.
+# train it for 300 steps on CPU on the built-in corpus; the loss falls.
 #   scripts/demo.sh [models/<config>.json]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +20,7 @@ echo "== slapo-opt --compile --batch 8 --seq 128 --optimizer adamw"
   --optimizer adamw -o "$out/model.splan"
 "$bin/slapo-run" "$out/model.splan" --info
 echo
-echo "== slapo-run: 200 steps"
-"$bin/slapo-run" "$out/model.splan" --steps 200 --lr 2e-3 \
+echo "== slapo-run: 300 steps"
+"$bin/slapo-run" "$out/model.splan" --steps 300 --lr 2e-3 \
   --metrics "$out/metrics.json" --save "$out/weights.safetensors"
 echo "metrics: $out/metrics.json, weights: $out/weights.safetensors"

@@ -3,8 +3,8 @@
 // An mlir-opt style driver with every slapo dialect and pass registered.
 // With --compile it instead compiles the input model's training step into a
 // .splan file for slapo-run:
-//   slapo-opt model.mlir --compile --batch B --seq T [--optimizer adamw|sgd]
-//             -o model.splan
+//   slapo-opt model.mlir [--schedule s.sched]... --compile --batch B --seq T
+//             [--optimizer adamw|sgd] [--tp N] -o model.splan
 //
 //===----------------------------------------------------------------------===//
 
@@ -43,9 +43,27 @@ int compileMain(int argc, char **argv) {
   cl::opt<double> epsilon("eps", cl::desc("AdamW epsilon"), cl::init(1e-8));
   cl::opt<double> weightDecay("weight-decay", cl::desc("AdamW weight decay"),
                               cl::init(0.01));
+  cl::list<std::string> schedules(
+      "schedule", cl::desc("a .sched file to apply before compiling"),
+      cl::value_desc("s.sched"));
+  cl::opt<int64_t> tp("tp", cl::desc("tensor-parallel degree"), cl::init(1));
   cl::opt<bool> printPlan("print-plan",
                           cl::desc("also print the plan dialect to stdout"));
   cl::ParseCommandLineOptions(argc, argv, "slapo-opt --compile\n");
+
+  // Part of the command line's contract; the features behind them come with
+  // the schedule language (issue 4) and multi-process runs (issue 5).
+  if (!schedules.empty()) {
+    errs() << "slapo-opt: error: --schedule " << schedules.front()
+           << ": the .sched schedule language is not implemented yet\n";
+    return 1;
+  }
+  if (tp != 1) {
+    errs() << "slapo-opt: error: --tp " << tp
+           << ": tensor-parallel compilation needs the shard/sync schedule "
+              "primitives, which are not implemented yet (use --tp 1)\n";
+    return 1;
+  }
 
   mlir::DialectRegistry registry;
   slapo::registerAllDialects(registry);
