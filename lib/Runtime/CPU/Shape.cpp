@@ -55,34 +55,43 @@ void transpose(KernelContext &c) {
   }
 }
 
+namespace {
+
+/// A tensor seen as `rows` rows of `axisSize * inner` floats around `axis`.
+struct AxisLayout {
+  int64_t inner = 1, rows = 1, rowFloats = 0;
+  AxisLayout(const View &whole, int64_t axis) {
+    for (int64_t d = axis + 1; d < whole.rank(); ++d)
+      inner *= whole.dim(d);
+    rowFloats = whole.dim(axis) * inner;
+    rows = whole.numel() / rowFloats;
+  }
+};
+
+} // namespace
+
 void split(KernelContext &c) {
   const View &in = c.ins[0];
-  int64_t rank = in.rank(), axis = normalisedAxis(*c.call, rank);
-  int64_t inner = 1;
-  for (int64_t d = axis + 1; d < rank; ++d)
-    inner *= in.dim(d);
-  int64_t rows = in.numel() / (in.dim(axis) * inner);
+  int64_t axis = normalisedAxis(*c.call, in.rank());
+  AxisLayout layout(in, axis);
   int64_t start = 0;
   for (View &out : c.outs) {
-    int64_t block = out.dim(axis) * inner;
-    copyBlocks(in.f32() + start, in.dim(axis) * inner, out.f32(), block, rows,
-               block);
+    int64_t block = out.dim(axis) * layout.inner;
+    copyBlocks(in.f32() + start, layout.rowFloats, out.f32(), block,
+               layout.rows, block);
     start += block;
   }
 }
 
 void concat(KernelContext &c) {
   const View &out = c.outs[0];
-  int64_t rank = out.rank(), axis = normalisedAxis(*c.call, rank);
-  int64_t inner = 1;
-  for (int64_t d = axis + 1; d < rank; ++d)
-    inner *= out.dim(d);
-  int64_t rows = out.numel() / (out.dim(axis) * inner);
+  int64_t axis = normalisedAxis(*c.call, out.rank());
+  AxisLayout layout(out, axis);
   int64_t start = 0;
   for (const View &in : c.ins) {
-    int64_t block = in.dim(axis) * inner;
-    copyBlocks(in.f32(), block, out.f32() + start, out.dim(axis) * inner, rows,
-               block);
+    int64_t block = in.dim(axis) * layout.inner;
+    copyBlocks(in.f32(), block, out.f32() + start, layout.rowFloats,
+               layout.rows, block);
     start += block;
   }
 }
