@@ -4,13 +4,18 @@
 
 #include "graph/GraphDialect.h"
 #include "plan/PlanDialect.h"
+#include "sched/SchedOps.h"
+
+#include "mlir/Dialect/Transform/IR/TransformDialect.h"
 #include "slapo/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
 void slapo::registerAllDialects(mlir::DialectRegistry &registry) {
-  registry.insert<slapo::graph::GraphDialect, slapo::plan::PlanDialect>();
+  registry.insert<slapo::graph::GraphDialect, slapo::plan::PlanDialect,
+                  mlir::transform::TransformDialect>();
+  slapo::sched::registerSchedExtension(registry);
 }
 
 void slapo::registerAllPasses() {

@@ -15,6 +15,8 @@ using namespace slapo::graph;
 
 namespace {
 
+constexpr llvm::StringLiteral kRegionAttr = "checkpoint_region";
+
 /// Replaces `module` by its body. The path of everything it held is
 /// `module`'s name (already the full path of `module`) plus its own name.
 void inlineModule(GraphModuleOp module) {
@@ -23,8 +25,15 @@ void inlineModule(GraphModuleOp module) {
   auto output = cast<OutputOp>(body.getTerminator());
   MLIRContext *context = module.getContext();
   Location where = NameLoc::get(StringAttr::get(context, prefix));
+  // A checkpointed module's ops (and those of its submodules) form one
+  // recompute region, named by the module's path.
+  StringAttr region = module->hasAttr("checkpoint")
+                          ? StringAttr::get(context, prefix)
+                          : module->getAttrOfType<StringAttr>(kRegionAttr);
 
   for (Operation &op : body.without_terminator()) {
+    if (region && !isa<ParamOp>(op))
+      op.setAttr(kRegionAttr, region);
     if (auto param = dyn_cast<ParamOp>(op))
       param.setName(prefix + "." + param.getName().str());
     else if (auto child = dyn_cast<GraphModuleOp>(op))

@@ -6,14 +6,21 @@
 // parameter are inactive and get no gradient, so frozen weights cost no
 // gradient computation or memory.
 //
+// Checkpointed modules (ops tagged `checkpoint_region` by graph-flatten)
+// are recomputed: when the backward pass reaches a region, its forward ops
+// are cloned right there and the adjoints are built from the clones, so the
+// original activations are dead once the forward pass is past them.
+//
 //===----------------------------------------------------------------------===//
 
 #include "graph/GraphUtils.h"
 #include "slapo/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/StringSet.h"
 
 namespace slapo {
 #define GEN_PASS_DEF_GRAPHGENERATEBACKWARD
@@ -24,6 +31,8 @@ using namespace mlir;
 using namespace slapo::graph;
 
 namespace {
+
+constexpr llvm::StringLiteral kRegionAttr = "checkpoint_region";
 
 LogicalResult generateBackward(ModelOp model) {
   Block &body = model.getBody().front();
@@ -65,6 +74,23 @@ LogicalResult generateBackward(ModelOp model) {
   SmallVector<Operation *> forward;
   for (Operation &op : body.without_terminator())
     forward.push_back(&op);
+
+  llvm::DenseMap<Operation *, Operation *> recomputed; // original -> clone
+  llvm::StringSet<> regionsDone;
+  SmallVector<Operation *> clones;
+  auto recompute = [&](StringAttr region) {
+    if (!regionsDone.insert(region.getValue()).second)
+      return;
+    b.setInsertionPoint(output);
+    IRMapping mapping;
+    for (Operation *op : forward)
+      if (op->getAttrOfType<StringAttr>(kRegionAttr) == region) {
+        Operation *clone = b.clone(*op, mapping);
+        recomputed[op] = clone;
+        clones.push_back(clone);
+      }
+  };
+
   for (Operation *op : llvm::reverse(forward)) {
     if (isa<ParamOp>(op))
       continue;
@@ -79,7 +105,12 @@ LogicalResult generateBackward(ModelOp model) {
       needsGrad.push_back(active.contains(operand));
     if (llvm::none_of(needsGrad, [](bool needed) { return needed; }))
       continue;
-    auto adjoint = dyn_cast<AdjointOpInterface>(op);
+    Operation *adjointOf = op;
+    if (auto region = op->getAttrOfType<StringAttr>(kRegionAttr)) {
+      recompute(region);
+      adjointOf = recomputed.lookup(op);
+    }
+    auto adjoint = dyn_cast<AdjointOpInterface>(adjointOf);
     if (!adjoint)
       return op->emitOpError("has no adjoint: cannot differentiate through it");
     b.setInsertionPoint(output);
@@ -90,6 +121,11 @@ LogicalResult generateBackward(ModelOp model) {
       if (grad)
         accumulate(operand, grad, op->getLoc());
   }
+
+  // Recomputed values no adjoint needed.
+  for (Operation *clone : llvm::reverse(clones))
+    if (clone->use_empty())
+      clone->erase();
 
   b.setInsertionPoint(output);
   for (ParamOp param : body.getOps<ParamOp>())

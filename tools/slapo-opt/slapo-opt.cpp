@@ -3,14 +3,19 @@
 // An mlir-opt style driver with every slapo dialect and pass registered.
 // With --compile it instead compiles the input model's training step into a
 // .splan file for slapo-run:
-//   slapo-opt model.mlir [--schedule s.sched]... --compile --batch B --seq T
-//             [--optimizer adamw|sgd] [--tp N] -o model.splan
+//   slapo-opt model.mlir [--schedule s.sched]... [--print-transform]
+//             [--compile --batch B --seq T [--optimizer adamw|sgd] [--tp N]]
+//             [-o out]
+// Schedules are applied in order; without --compile the scheduled graph is
+// printed (to -o or stdout).
 //
 //===----------------------------------------------------------------------===//
 
 #include "slapo/InitAll.h"
 #include "slapo/Plan/Compile.h"
+#include "slapo/Schedule/Schedule.h"
 
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -28,14 +33,15 @@ using namespace llvm;
 
 namespace {
 
-int compileMain(int argc, char **argv) {
+int scheduleMain(int argc, char **argv) {
   cl::opt<std::string> input(cl::Positional, cl::desc("<model.mlir>"),
                              cl::init("-"));
-  cl::opt<std::string> output("o", cl::desc("the .splan to write"),
-                              cl::value_desc("model.splan"), cl::Required);
+  cl::opt<std::string> output(
+      "o", cl::desc("where to write the .splan (--compile) or the graph"),
+      cl::value_desc("file"), cl::init("-"));
   cl::opt<bool> compile("compile", cl::desc("compile one training step"));
-  cl::opt<int64_t> batch("batch", cl::desc("rows per step"), cl::Required);
-  cl::opt<int64_t> seq("seq", cl::desc("tokens per row"), cl::Required);
+  cl::opt<int64_t> batch("batch", cl::desc("rows per step"), cl::init(0));
+  cl::opt<int64_t> seq("seq", cl::desc("tokens per row"), cl::init(0));
   cl::opt<std::string> optimizer(
       "optimizer", cl::desc("adamw (default) or sgd"), cl::init("adamw"));
   cl::opt<double> beta1("beta1", cl::desc("AdamW beta1"), cl::init(0.9));
@@ -47,17 +53,18 @@ int compileMain(int argc, char **argv) {
       "schedule", cl::desc("a .sched file to apply before compiling"),
       cl::value_desc("s.sched"));
   cl::opt<int64_t> tp("tp", cl::desc("tensor-parallel degree"), cl::init(1));
+  cl::opt<bool> printTransform(
+      "print-transform",
+      cl::desc("print the transform IR each schedule became"));
   cl::opt<bool> printPlan("print-plan",
                           cl::desc("also print the plan dialect to stdout"));
-  cl::ParseCommandLineOptions(argc, argv, "slapo-opt --compile\n");
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  cl::ParseCommandLineOptions(argc, argv,
+                              "slapo-opt with --schedule or --compile\n");
 
-  // Part of the command line's contract; the features behind them come with
-  // the schedule language (issue 4) and multi-process runs (issue 5).
-  if (!schedules.empty()) {
-    errs() << "slapo-opt: error: --schedule " << schedules.front()
-           << ": the .sched schedule language is not implemented yet\n";
-    return 1;
-  }
+  // Part of the command line's contract; sharding comes with the shard and
+  // sync primitives.
   if (tp != 1) {
     errs() << "slapo-opt: error: --tp " << tp
            << ": tensor-parallel compilation needs the shard/sync schedule "
@@ -81,6 +88,33 @@ int compileMain(int argc, char **argv) {
       mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1;
+
+  for (const std::string &path : schedules) {
+    auto buffer = mlir::openInputFile(path, &error);
+    if (!buffer) {
+      errs() << "slapo-opt: error: " << error << "\n";
+      return 1;
+    }
+    unsigned id = sourceMgr->AddNewSourceBuffer(std::move(buffer), SMLoc());
+    mlir::OwningOpRef<mlir::ModuleOp> transforms =
+        slapo::schedule::parseSchedule(*sourceMgr, id, &context);
+    if (!transforms)
+      return 1;
+    if (printTransform)
+      transforms->print(outs());
+    if (mlir::failed(slapo::schedule::applySchedule(*module, *transforms)))
+      return 1;
+  }
+  if (!compile) {
+    auto out = mlir::openOutputFile(output, &error);
+    if (!out) {
+      errs() << "slapo-opt: error: " << error << "\n";
+      return 1;
+    }
+    module->print(out->os());
+    out->keep();
+    return 0;
+  }
 
   slapo::CompileOptions options;
   options.batch = batch;
@@ -110,11 +144,13 @@ int compileMain(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
-  bool compile = std::any_of(argv + 1, argv + argc, [](const char *arg) {
-    return StringRef(arg) == "--compile" || StringRef(arg) == "-compile";
+  bool ours = std::any_of(argv + 1, argv + argc, [](const char *arg) {
+    StringRef flag(arg);
+    return flag == "--compile" || flag == "-compile" ||
+           flag.starts_with("--schedule") || flag.starts_with("-schedule");
   });
-  if (compile)
-    return compileMain(argc, argv);
+  if (ours)
+    return scheduleMain(argc, argv);
 
   mlir::DialectRegistry registry;
   slapo::registerAllDialects(registry);

@@ -1,0 +1,44 @@
+//===- SchedOps.td - schedule primitives as transform ops --*- tablegen -*-===//
+//
+// Each .sched primitive is an op of MLIR's transform dialect (added by
+// SchedExtension), applied by the transform interpreter to the graph model.
+// Every op takes the handle of the payload root and a path pattern in the
+// .sched syntax (dotted Hugging Face path, `*` for one component, `**` for
+// any number, `{0,2,4}` or `{0..11}` sets).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SLAPO_SCHED_OPS
+#define SLAPO_SCHED_OPS
+
+include "mlir/Dialect/Transform/IR/TransformDialect.td"
+include "mlir/Dialect/Transform/Interfaces/TransformInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/OpBase.td"
+
+class Sched_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Transform_Dialect, "sched." # mnemonic, !listconcat(traits, [
+        DeclareOpInterfaceMethods<TransformOpInterface>,
+        DeclareOpInterfaceMethods<MemoryEffectsOpInterface>])> {
+  let cppNamespace = "::slapo::sched";
+}
+
+def Sched_FreezeOp : Sched_Op<"freeze"> {
+  let summary = "make the matched parameters (or all under the matched modules) frozen";
+  let arguments = (ins TransformHandleTypeInterface:$root, StrAttr:$path);
+  let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
+}
+
+def Sched_UnfreezeOp : Sched_Op<"unfreeze"> {
+  let summary = "make the matched parameters (or all under the matched modules) trainable";
+  let arguments = (ins TransformHandleTypeInterface:$root, StrAttr:$path);
+  let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
+}
+
+def Sched_CheckpointOp : Sched_Op<"checkpoint"> {
+  let summary = "keep only the inputs of the matched modules; recompute them in backward";
+  let arguments = (ins TransformHandleTypeInterface:$root, StrAttr:$path);
+  let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
+}
+
+#endif // SLAPO_SCHED_OPS

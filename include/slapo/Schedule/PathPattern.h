@@ -1,0 +1,49 @@
+//===- PathPattern.h - module paths with wildcards and sets ----*- C++ -*-===//
+//
+//   transformer.h.*.attn.c_attn     `*` matches one path component
+//   transformer.h.{0,2,4}.mlp       a set of layer indices
+//   model.layers.{0..11}            a range (inclusive)
+//   **.bias                         `**` matches any number of components
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SLAPO_SCHEDULE_PATHPATTERN_H
+#define SLAPO_SCHEDULE_PATHPATTERN_H
+
+#include "llvm/ADT/StringRef.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace slapo::schedule {
+
+class PathPattern {
+public:
+  /// Parses `text`; on failure returns nullopt, with `error` saying what is
+  /// wrong and `column` (0-based, within `text`) where.
+  static std::optional<PathPattern> parse(llvm::StringRef text,
+                                          std::string &error, size_t &column);
+
+  /// Whether the dotted `path` matches the whole pattern.
+  bool matches(llvm::StringRef path) const;
+
+  const std::string &text() const { return source; }
+
+private:
+  struct Segment {
+    enum class Kind { Name, Any, AnyDepth, Set } kind = Kind::Name;
+    std::string name;
+    std::vector<int64_t> indices;
+  };
+  bool matchFrom(size_t segment, const std::vector<llvm::StringRef> &parts,
+                 size_t part) const;
+
+  std::vector<Segment> segments;
+  std::string source;
+};
+
+} // namespace slapo::schedule
+
+#endif // SLAPO_SCHEDULE_PATHPATTERN_H

@@ -1,0 +1,139 @@
+//===- ScheduleParser.cpp - .sched text to transform IR ------------------===//
+
+#include "sched/SchedOps.h"
+#include "slapo/Schedule/PathPattern.h"
+#include "slapo/Schedule/Schedule.h"
+
+#include "mlir/Dialect/Transform/IR/TransformOps.h"
+#include "mlir/Dialect/Transform/Transforms/TransformInterpreterUtils.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/ADT/StringSwitch.h"
+
+using namespace mlir;
+
+namespace slapo::schedule {
+
+namespace {
+
+struct Token {
+  llvm::StringRef text;
+  unsigned column; // 1-based
+};
+
+/// The words of one line, up to a `#` comment.
+std::vector<Token> tokenize(llvm::StringRef line) {
+  std::vector<Token> tokens;
+  size_t pos = 0;
+  while (pos < line.size()) {
+    char ch = line[pos];
+    if (ch == '#')
+      break;
+    if (ch == ' ' || ch == '\t' || ch == '\r') {
+      ++pos;
+      continue;
+    }
+    size_t start = pos;
+    while (pos < line.size() && line[pos] != ' ' && line[pos] != '\t' &&
+           line[pos] != '\r' && line[pos] != '#')
+      ++pos;
+    tokens.push_back({line.slice(start, pos), unsigned(start + 1)});
+  }
+  return tokens;
+}
+
+constexpr const char *kPrimitives = "checkpoint, freeze or unfreeze";
+
+class Parser {
+public:
+  Parser(llvm::StringRef file, MLIRContext *context)
+      : file(file), context(context) {}
+
+  /// Builds one sched op for `tokens` (of line `line`) before `yield`.
+  LogicalResult statement(OpBuilder &b, Value root,
+                          const std::vector<Token> &tokens, unsigned line) {
+    const Token &primitive = tokens[0];
+    auto at = [&](unsigned column) {
+      return FileLineColLoc::get(context, file, line, column);
+    };
+    bool known = llvm::StringSwitch<bool>(primitive.text)
+                     .Cases({"checkpoint", "freeze", "unfreeze"}, true)
+                     .Default(false);
+    if (!known)
+      return emitError(at(primitive.column), "unknown primitive '")
+             << primitive.text << "' (expected " << kPrimitives << ")";
+    if (tokens.size() < 2)
+      return emitError(at(primitive.column + primitive.text.size()),
+                       "expected a module path after '")
+             << primitive.text << "'";
+    const Token &path = tokens[1];
+    std::string problem;
+    size_t column = 0;
+    if (!PathPattern::parse(path.text, problem, column))
+      return emitError(at(path.column + column), problem);
+    for (const Token &extra : llvm::ArrayRef(tokens).drop_front(2)) {
+      if (extra.text.contains('='))
+        return emitError(at(extra.column), "unknown option '")
+               << extra.text.split('=').first << "' for " << primitive.text
+               << " (it takes none)";
+      return emitError(at(extra.column), "unexpected '")
+             << extra.text << "' after the path (expected key=value options)";
+    }
+    Location loc = at(primitive.column);
+    StringAttr pathAttr = b.getStringAttr(path.text);
+    if (primitive.text == "checkpoint")
+      sched::CheckpointOp::create(b, loc, root, pathAttr);
+    else if (primitive.text == "freeze")
+      sched::FreezeOp::create(b, loc, root, pathAttr);
+    else
+      sched::UnfreezeOp::create(b, loc, root, pathAttr);
+    return success();
+  }
+
+private:
+  std::string file;
+  MLIRContext *context;
+};
+
+} // namespace
+
+OwningOpRef<ModuleOp> parseSchedule(llvm::SourceMgr &sourceMgr,
+                                    unsigned bufferId, MLIRContext *context) {
+  context->loadDialect<transform::TransformDialect>();
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(
+      "module attributes {transform.with_named_sequence} {\n"
+      "  transform.named_sequence @__transform_main(\n"
+      "      %root: !transform.any_op {transform.readonly}) {\n"
+      "    transform.yield\n"
+      "  }\n"
+      "}\n",
+      context);
+  auto sequence = *module->getOps<transform::NamedSequenceOp>().begin();
+  Block &body = sequence.getBody().front();
+  OpBuilder b(body.getTerminator());
+  Value root = body.getArgument(0);
+
+  const llvm::MemoryBuffer *buffer = sourceMgr.getMemoryBuffer(bufferId);
+  Parser parser(buffer->getBufferIdentifier(), context);
+  llvm::SmallVector<llvm::StringRef> lines;
+  buffer->getBuffer().split(lines, '\n');
+  bool ok = true;
+  for (auto [index, line] : llvm::enumerate(lines)) {
+    std::vector<Token> tokens = tokenize(line);
+    if (!tokens.empty() &&
+        failed(parser.statement(b, root, tokens, unsigned(index + 1))))
+      ok = false; // keep going: report every bad line at once
+  }
+  if (!ok)
+    return nullptr;
+  return module;
+}
+
+LogicalResult applySchedule(ModuleOp payload, ModuleOp schedule) {
+  auto sequence = *schedule.getOps<transform::NamedSequenceOp>().begin();
+  return transform::applyTransformNamedSequence(payload, sequence, schedule,
+                                                transform::TransformOptions());
+}
+
+} // namespace slapo::schedule
