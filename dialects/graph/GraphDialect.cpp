@@ -39,12 +39,14 @@ Attribute InitAttr::parse(AsmParser &parser, Type) {
   std::optional<InitKind> kind = symbolizeInitKind(keyword);
   if (!kind) {
     parser.emitError(loc) << "unknown initializer '" << keyword
-                          << "', expected zeros, ones or normal";
+                          << "', expected zeros, ones, normal or uniform";
     return {};
   }
+  // normal takes `std = S`, uniform `bound = B`; both are the scale.
   double stddev = 0.0;
-  if (*kind == InitKind::normal) {
-    if (parser.parseComma() || parser.parseKeyword("std") ||
+  if (*kind == InitKind::normal || *kind == InitKind::uniform) {
+    if (parser.parseComma() ||
+        parser.parseKeyword(*kind == InitKind::normal ? "std" : "bound") ||
         parser.parseEqual() || parser.parseFloat(stddev))
       return {};
   }
@@ -58,6 +60,8 @@ void InitAttr::print(AsmPrinter &printer) const {
   printer << "<" << stringifyInitKind(getKind());
   if (getKind() == InitKind::normal)
     printer << ", std = " << getStd().convertToDouble();
+  else if (getKind() == InitKind::uniform)
+    printer << ", bound = " << getStd().convertToDouble();
   printer << ">";
 }
 
@@ -66,7 +70,9 @@ LogicalResult InitAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   double stddev = std.convertToDouble();
   if (kind == InitKind::normal && !(stddev > 0.0))
     return emitError() << "normal initializer needs std > 0, got " << stddev;
-  if (kind != InitKind::normal && stddev != 0.0)
+  if (kind == InitKind::uniform && !(stddev > 0.0))
+    return emitError() << "uniform initializer needs bound > 0, got " << stddev;
+  if (kind != InitKind::normal && kind != InitKind::uniform && stddev != 0.0)
     return emitError() << stringifyInitKind(kind)
                        << " initializer takes no std";
   return success();

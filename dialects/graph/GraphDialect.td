@@ -35,7 +35,8 @@ def Graph_Dialect : Dialect {
 def Graph_InitKind : I32EnumAttr<"InitKind", "parameter initializer", [
     I32EnumAttrCase<"zeros", 0>,
     I32EnumAttrCase<"ones", 1>,
-    I32EnumAttrCase<"normal", 2>
+    I32EnumAttrCase<"normal", 2>,
+    I32EnumAttrCase<"uniform", 3>
   ]> {
   let cppNamespace = "::slapo::graph";
   let genSpecializedAttr = 0;
@@ -45,8 +46,9 @@ def Graph_InitAttr : AttrDef<Graph_Dialect, "Init"> {
   let mnemonic = "init";
   let summary = "how a parameter is initialised";
   let description = [{
-    `#graph.init<zeros>`, `#graph.init<ones>` or `#graph.init<normal, std = S>`
-    (normal with mean 0 and standard deviation S).
+    `#graph.init<zeros>`, `#graph.init<ones>`, `#graph.init<normal, std = S>`
+    (normal with mean 0 and standard deviation S) or
+    `#graph.init<uniform, bound = B>` (uniform on [-B, B]; LoRA's A matrix).
   }];
   let parameters = (ins "InitKind":$kind, "::llvm::APFloat":$std);
   let hasCustomAssemblyFormat = 1;

@@ -50,7 +50,8 @@ void printParameters(ModelOp model, llvm::raw_ostream &os) {
       os << getPath(param) << " " << shapeToString(param.getType().getShape())
          << " " << param.getType().getElementType() << " "
          << stringifyInitKind(init.getKind());
-      if (init.getKind() == InitKind::normal)
+      if (init.getKind() == InitKind::normal ||
+          init.getKind() == InitKind::uniform)
         os << "(" << llvm::format("%g", init.getStd().convertToDouble()) << ")";
       os << (param.getTrainable() ? " trainable" : " frozen") << "\n";
     } else if (auto ref = dyn_cast<ParamRefOp>(op)) {

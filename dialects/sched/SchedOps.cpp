@@ -7,7 +7,10 @@
 #include "slapo/Schedule/PathPattern.h"
 
 #include "mlir/Dialect/Transform/IR/TransformDialect.h"
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectRegistry.h"
+
+#include <cmath>
 
 #define GET_OP_CLASSES
 #include "sched/SchedOps.cpp.inc"
@@ -158,6 +161,105 @@ CheckpointOp::apply(transform::TransformRewriter &,
 }
 
 void CheckpointOp::getEffects(
+    SmallVectorImpl<MemoryEffects::EffectInstance> &effects) {
+  readRootModifyPayload(getRootMutable(), effects);
+}
+
+/// Rewrites the body of a linear module (one graph.linear on its own
+/// weight) into base + (alpha / rank) * lora_B(lora_A(dropout(x))).
+static LogicalResult addAdapter(graph::GraphModuleOp module, int64_t rank,
+                                double alpha, double dropout,
+                                Operation *primitive) {
+  auto path = graph::getPath(module);
+  Block &body = module.getBody().front();
+  auto linears = llvm::to_vector(body.getOps<graph::LinearOp>());
+  if (linears.size() != 1 ||
+      !linears[0].getWeight().getDefiningOp<graph::ParamOp>())
+    return primitive->emitError("module '")
+           << path << "' is not a linear layer (lora needs a module holding "
+           << "one graph.linear on its own weight)";
+  if (!body.getOps<graph::GraphModuleOp>().empty())
+    return primitive->emitError("module '")
+           << path << "' already has a LoRA adapter";
+  graph::LinearOp linear = linears[0];
+  auto weightType = linear.getWeight().getType();
+  bool inOut = linear.getInOut();
+  int64_t in = weightType.getDimSize(inOut ? 0 : 1);
+  int64_t out = weightType.getDimSize(inOut ? 1 : 0);
+  if (rank > std::min(in, out))
+    return primitive->emitError("rank ")
+           << rank << " exceeds the smaller side of '" << path << "' (" << in
+           << " in, " << out << " out)";
+
+  // The base layer is frozen; only the adapter trains.
+  for (graph::ParamOp param : body.getOps<graph::ParamOp>())
+    param.setTrainable(false);
+
+  MLIRContext *context = module.getContext();
+  Location loc = module.getLoc();
+  OpBuilder b(linear->getNextNode());
+  Value x = linear.getInput();
+  if (dropout > 0.0)
+    x = graph::DropoutOp::create(b, loc, x, b.getF64FloatAttr(dropout),
+                                 IntegerAttr());
+  auto adapterModule = [&](StringRef name, Value input, int64_t rows,
+                           int64_t cols, graph::InitAttr init) -> Value {
+    auto inputType = cast<RankedTensorType>(input.getType());
+    SmallVector<int64_t> shape(inputType.getShape());
+    shape.back() = rows;
+    auto resultType = RankedTensorType::get(shape, inputType.getElementType());
+    auto adapter = graph::GraphModuleOp::create(b, loc, TypeRange{resultType},
+                                                name, ValueRange{input});
+    Block *inner = new Block();
+    adapter.getBody().push_back(inner);
+    Value arg = inner->addArgument(input.getType(), loc);
+    OpBuilder ib = OpBuilder::atBlockEnd(inner);
+    Value weight = graph::ParamOp::create(
+        ib, loc,
+        RankedTensorType::get({rows, cols}, weightType.getElementType()),
+        "weight", init, /*trainable=*/true);
+    Value y = graph::LinearOp::create(ib, loc, arg, weight, Value(), false);
+    graph::OutputOp::create(ib, loc, y);
+    return adapter.getResult(0);
+  };
+  // kaiming_uniform(a = sqrt(5)) on [rank, in]: bound = 1 / sqrt(in).
+  auto uniform = graph::InitAttr::get(context, graph::InitKind::uniform,
+                                      APFloat(1.0 / std::sqrt(double(in))));
+  auto zeros =
+      graph::InitAttr::get(context, graph::InitKind::zeros, APFloat(0.0));
+  Value a = adapterModule("lora_A", x, rank, in, uniform);
+  Value bOut = adapterModule("lora_B", a, out, rank, zeros);
+  Value scaled = graph::ScaleOp::create(
+      b, loc, bOut, b.getF64FloatAttr(alpha / double(rank)));
+  Value sum = graph::AddOp::create(b, loc, linear.getResult(), scaled);
+  linear.getResult().replaceAllUsesExcept(sum, sum.getDefiningOp());
+  return success();
+}
+
+DiagnosedSilenceableFailure LoraOp::apply(transform::TransformRewriter &,
+                                          transform::TransformResults &,
+                                          transform::TransformState &state) {
+  FailureOr<schedule::PathPattern> pattern = patternOf(*this, getPath());
+  if (failed(pattern))
+    return DiagnosedSilenceableFailure::definiteFailure();
+  SmallVector<graph::GraphModuleOp> selected;
+  forEachModel(state, getRoot(), [&](graph::ModelOp model) {
+    model.walk([&](graph::GraphModuleOp module) {
+      if (pattern->matches(graph::getPath(module)))
+        selected.push_back(module);
+    });
+  });
+  if (selected.empty())
+    return mlir::emitDefiniteFailure(*this, "path '")
+           << getPath() << "' matches no module of the model";
+  for (graph::GraphModuleOp module : selected)
+    if (failed(addAdapter(module, getRank(), getAlpha().convertToDouble(),
+                          getDropout().convertToDouble(), *this)))
+      return DiagnosedSilenceableFailure::definiteFailure();
+  return DiagnosedSilenceableFailure::success();
+}
+
+void LoraOp::getEffects(
     SmallVectorImpl<MemoryEffects::EffectInstance> &effects) {
   readRootModifyPayload(getRootMutable(), effects);
 }

@@ -41,4 +41,18 @@ def Sched_CheckpointOp : Sched_Op<"checkpoint"> {
   let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
 }
 
+def Sched_LoraOp : Sched_Op<"lora"> {
+  let summary = "add a LoRA adapter to the matched linear modules";
+  let description = [{
+    y = W x + b + (alpha / rank) * B(A(dropout(x))), with A
+    (`<path>.lora_A.weight`, [rank, in]) kaiming-uniform(a = sqrt(5)) and B
+    (`<path>.lora_B.weight`, [out, rank]) zero, as PEFT does; the base weight
+    and bias are frozen.
+  }];
+  let arguments = (ins TransformHandleTypeInterface:$root, StrAttr:$path,
+                       I64Attr:$rank, F64Attr:$alpha,
+                       DefaultValuedAttr<F64Attr, "0.0">:$dropout);
+  let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
+}
+
 #endif // SLAPO_SCHED_OPS

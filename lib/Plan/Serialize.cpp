@@ -143,10 +143,21 @@ private:
   flatbuffers::Offset<fb::Param> paramEntry(plan::TensorOp tensor,
                                             int32_t index) {
     auto init = cast<graph::InitAttr>(tensor.getInitAttr());
-    fb::Init kind = init.getKind() == graph::InitKind::zeros ? fb::Init::Zeros
-                    : init.getKind() == graph::InitKind::ones
-                        ? fb::Init::Ones
-                        : fb::Init::Normal;
+    fb::Init kind = fb::Init::Normal;
+    switch (init.getKind()) {
+    case graph::InitKind::zeros:
+      kind = fb::Init::Zeros;
+      break;
+    case graph::InitKind::ones:
+      kind = fb::Init::Ones;
+      break;
+    case graph::InitKind::normal:
+      kind = fb::Init::Normal;
+      break;
+    case graph::InitKind::uniform:
+      kind = fb::Init::Uniform;
+      break;
+    }
     return fb::CreateParam(
         builder, builder.CreateString(tensor.getName().str()), index, kind,
         init.getStd().convertToDouble(), tensor.getTrainableAttr().getValue());

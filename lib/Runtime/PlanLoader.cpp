@@ -126,8 +126,8 @@ std::string convert(const fb::Plan &in, Plan &out) {
       if (!validTensor(param.tensor) ||
           out.tensors[param.tensor].category != Category::Param)
         return "parameter '" + param.name + "' names no parameter tensor";
-      if (p->init() > fb::Init::Normal ||
-          (param.init == Init::Normal && !(param.std > 0.0)))
+      bool scaled = param.init == Init::Normal || param.init == Init::Uniform;
+      if (p->init() > fb::Init::Uniform || (scaled && !(param.std > 0.0)))
         return "parameter '" + param.name + "' has a bad initializer";
       out.params.push_back(std::move(param));
     }

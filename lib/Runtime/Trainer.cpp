@@ -45,7 +45,7 @@ void Trainer::initialize(uint64_t newSeed) {
   for (const ParamInfo &param : thePlan->params) {
     float *values = data(param.tensor);
     int64_t n = thePlan->tensors[param.tensor].numel();
-    if (param.init != Init::Normal) {
+    if (param.init == Init::Zeros || param.init == Init::Ones) {
       std::fill(values, values + n, param.init == Init::Ones ? 1.0f : 0.0f);
       continue;
     }
@@ -53,6 +53,13 @@ void Trainer::initialize(uint64_t newSeed) {
     // same weights whatever else the plan contains.
     std::mt19937_64 generator(
         mix64(seed ^ std::hash<std::string>()(param.name)));
+    if (param.init == Init::Uniform) {
+      std::uniform_real_distribution<float> uniform(-float(param.std),
+                                                    float(param.std));
+      for (int64_t i = 0; i < n; ++i)
+        values[i] = uniform(generator);
+      continue;
+    }
     std::normal_distribution<float> normal(0.0f, float(param.std));
     for (int64_t i = 0; i < n; ++i)
       values[i] = normal(generator);

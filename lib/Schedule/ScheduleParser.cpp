@@ -9,7 +9,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
-#include "llvm/ADT/StringSwitch.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 
 using namespace mlir;
 
@@ -43,7 +44,32 @@ std::vector<Token> tokenize(llvm::StringRef line) {
   return tokens;
 }
 
-constexpr const char *kPrimitives = "checkpoint, freeze or unfreeze";
+constexpr const char *kPrimitives = "checkpoint, freeze, lora or unfreeze";
+
+/// The options each primitive takes; `required` ones must be given.
+struct PrimitiveSpec {
+  llvm::StringRef name;
+  std::vector<llvm::StringRef> options;
+  std::vector<llvm::StringRef> required;
+};
+
+const PrimitiveSpec *findPrimitive(llvm::StringRef name) {
+  static const std::vector<PrimitiveSpec> specs = {
+      {"checkpoint", {}, {}},
+      {"freeze", {}, {}},
+      {"unfreeze", {}, {}},
+      {"lora", {"rank", "alpha", "dropout"}, {"rank", "alpha"}},
+  };
+  for (const PrimitiveSpec &spec : specs)
+    if (spec.name == name)
+      return &spec;
+  return nullptr;
+}
+
+struct OptionValue {
+  llvm::StringRef text;
+  unsigned column;
+};
 
 class Parser {
 public:
@@ -57,13 +83,11 @@ public:
     auto at = [&](unsigned column) {
       return FileLineColLoc::get(context, file, line, column);
     };
-    bool known = llvm::StringSwitch<bool>(primitive.text)
-                     .Cases({"checkpoint", "freeze", "unfreeze"}, true)
-                     .Default(false);
-    if (!known)
+    const PrimitiveSpec *spec = findPrimitive(primitive.text);
+    if (!spec)
       return emitError(at(primitive.column), "unknown primitive '")
              << primitive.text << "' (expected " << kPrimitives << ")";
-    if (tokens.size() < 2)
+    if (tokens.size() < 2 || tokens[1].text.contains('='))
       return emitError(at(primitive.column + primitive.text.size()),
                        "expected a module path after '")
              << primitive.text << "'";
@@ -72,16 +96,55 @@ public:
     size_t column = 0;
     if (!PathPattern::parse(path.text, problem, column))
       return emitError(at(path.column + column), problem);
+
+    llvm::StringMap<OptionValue> options;
     for (const Token &extra : llvm::ArrayRef(tokens).drop_front(2)) {
-      if (extra.text.contains('='))
-        return emitError(at(extra.column), "unknown option '")
-               << extra.text.split('=').first << "' for " << primitive.text
-               << " (it takes none)";
-      return emitError(at(extra.column), "unexpected '")
-             << extra.text << "' after the path (expected key=value options)";
+      auto [key, value] = extra.text.split('=');
+      if (!extra.text.contains('='))
+        return emitError(at(extra.column), "unexpected '")
+               << extra.text << "' after the path (expected key=value options)";
+      if (!llvm::is_contained(spec->options, key)) {
+        InFlightDiagnostic diag =
+            emitError(at(extra.column), "unknown option '")
+            << key << "' for " << primitive.text;
+        if (spec->options.empty())
+          diag << " (it takes none)";
+        else
+          diag << " (expected " << llvm::join(spec->options, ", ") << ")";
+        return diag;
+      }
+      if (!options.try_emplace(key, OptionValue{value, extra.column}).second)
+        return emitError(at(extra.column), "option '")
+               << key << "' is given twice";
     }
+    for (llvm::StringRef key : spec->required)
+      if (!options.count(key))
+        return emitError(at(primitive.column), "")
+               << primitive.text << " needs " << key << "=";
     Location loc = at(primitive.column);
     StringAttr pathAttr = b.getStringAttr(path.text);
+    if (primitive.text == "lora") {
+      int64_t rank = 0;
+      double alpha = 0.0, dropout = 0.0;
+      const OptionValue &r = options["rank"], &a = options["alpha"];
+      if (r.text.getAsInteger(10, rank) || rank <= 0)
+        return emitError(at(r.column), "rank must be a positive integer, got '")
+               << r.text << "'";
+      if (a.text.getAsDouble(alpha) || !(alpha > 0.0))
+        return emitError(at(a.column), "alpha must be a positive number, got '")
+               << a.text << "'";
+      if (options.count("dropout")) {
+        const OptionValue &d = options["dropout"];
+        if (d.text.getAsDouble(dropout) || !(dropout >= 0.0 && dropout < 1.0))
+          return emitError(at(d.column),
+                           "dropout must be a probability in [0, 1), got '")
+                 << d.text << "'";
+      }
+      sched::LoraOp::create(b, loc, root, pathAttr, b.getI64IntegerAttr(rank),
+                            b.getF64FloatAttr(alpha),
+                            b.getF64FloatAttr(dropout));
+      return success();
+    }
     if (primitive.text == "checkpoint")
       sched::CheckpointOp::create(b, loc, root, pathAttr);
     else if (primitive.text == "freeze")

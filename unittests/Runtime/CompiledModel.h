@@ -6,6 +6,7 @@
 #include "slapo/Import/Importer.h"
 #include "slapo/InitAll.h"
 #include "slapo/Plan/Compile.h"
+#include "slapo/Schedule/Schedule.h"
 
 #include "mlir/IR/MLIRContext.h"
 
@@ -15,10 +16,12 @@
 namespace slapo::test {
 
 /// The .splan bytes of one training step of the model `configJson`
-/// describes; empty if anything fails.
+/// describes, after the .sched text `schedule` (if any); empty if anything
+/// fails.
 inline std::vector<uint8_t> compileToSplan(const std::string &configJson,
                                            int64_t batch, int64_t seq,
-                                           const std::string &optimizer) {
+                                           const std::string &optimizer,
+                                           const std::string &schedule = "") {
   llvm::Expected<import::ModelConfig> config =
       import::parseModelConfig(configJson, "test.json");
   if (!config) {
@@ -30,6 +33,17 @@ inline std::vector<uint8_t> compileToSplan(const std::string &configJson,
   mlir::MLIRContext context(registry);
   mlir::OwningOpRef<mlir::ModuleOp> module =
       import::importModel(context, *config);
+  if (module && !schedule.empty()) {
+    llvm::SourceMgr sourceMgr;
+    unsigned id = sourceMgr.AddNewSourceBuffer(
+        llvm::MemoryBuffer::getMemBufferCopy(schedule, "test.sched"),
+        llvm::SMLoc());
+    mlir::OwningOpRef<mlir::ModuleOp> transforms =
+        schedule::parseSchedule(sourceMgr, id, &context);
+    if (!transforms ||
+        mlir::failed(schedule::applySchedule(*module, *transforms)))
+      return {};
+  }
   CompileOptions options;
   options.batch = batch;
   options.seq = seq;

@@ -26,8 +26,9 @@ struct FiniteDifference {
 
 class Harness {
 public:
-  explicit Harness(const std::string &config) {
-    std::vector<uint8_t> bytes = test::compileToSplan(config, 2, 6, "sgd");
+  explicit Harness(const std::string &config, const std::string &schedule) {
+    std::vector<uint8_t> bytes =
+        test::compileToSplan(config, 2, 6, "sgd", schedule);
     std::string error;
     auto plan = rt::loadPlanFromBuffer(bytes.data(), bytes.size(), "p", error);
     EXPECT_TRUE(plan) << error;
@@ -48,6 +49,10 @@ public:
     std::vector<float> after = snapshot();
     for (size_t i = 0; i < after.size(); ++i)
       gradient.push_back((double(weights[i]) - after[i]) / kLr);
+    // Frozen parameters never move, so directions must leave them alone.
+    for (const rt::ParamInfo &p : trainer->plan().params)
+      trainable.insert(trainable.end(),
+                       trainer->plan().tensors[p.tensor].numel(), p.trainable);
   }
 
   bool ok() const { return trainer != nullptr; }
@@ -69,6 +74,7 @@ public:
   }
 
   std::vector<double> gradient;
+  std::vector<bool> trainable; // per element, in gradient order
 
 private:
   std::vector<float> snapshot() const {
@@ -106,15 +112,15 @@ std::vector<double> normalised(std::vector<double> v) {
   return v;
 }
 
-void checkFamily(const std::string &config) {
-  Harness h(config);
+void checkFamily(const std::string &config, const std::string &schedule = "") {
+  Harness h(config, schedule);
   ASSERT_TRUE(h.ok());
   // Along the gradient itself, and along a random direction.
   std::vector<double> random(h.gradient.size());
   std::mt19937 generator(5);
   std::normal_distribution<double> normal;
-  for (double &x : random)
-    x = normal(generator);
+  for (size_t i = 0; i < random.size(); ++i)
+    random[i] = h.trainable[i] ? normal(generator) : 0.0;
   for (const auto &u : {normalised(h.gradient), normalised(random)}) {
     FiniteDifference fd = h.along(u, 1e-2);
     double scale = std::max(std::abs(fd.predicted), 1e-2);
@@ -137,6 +143,18 @@ TEST(FiniteDifference, GPT2WithDropout) {
   checkFamily(R"({"model_type": "gpt2", "vocab_size": 32, "n_positions": 16,
     "n_embd": 16, "n_layer": 2, "n_head": 2, "resid_pdrop": 0.2,
     "embd_pdrop": 0.1, "attn_pdrop": 0.3, "initializer_range": 0.2})");
+}
+
+// LoRA on the attention and MLP projections with everything else frozen and
+// dropout on the adapter input; B starts at zero, so A's gradient is zero and
+// the check rests on B's and on the rest of the chain.
+TEST(FiniteDifference, GPT2LoRA) {
+  checkFamily(R"({"model_type": "gpt2", "vocab_size": 32, "n_positions": 16,
+    "n_embd": 16, "n_layer": 2, "n_head": 2, "resid_pdrop": 0.0,
+    "embd_pdrop": 0.0, "attn_pdrop": 0.0, "initializer_range": 0.2})",
+              "freeze **\n"
+              "lora transformer.h.*.attn.c_attn rank=4 alpha=8 dropout=0.1\n"
+              "lora transformer.h.*.mlp.c_fc rank=2 alpha=4\n");
 }
 
 TEST(FiniteDifference, OPTPostLayerNormWithProjections) {

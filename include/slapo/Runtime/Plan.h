@@ -25,7 +25,7 @@ enum class Category {
   Activation,
   Workspace
 };
-enum class Init { Zeros, Ones, Normal };
+enum class Init { Zeros, Ones, Normal, Uniform };
 
 struct TensorInfo {
   std::string name;

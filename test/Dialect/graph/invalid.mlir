@@ -380,8 +380,8 @@ graph.model @m(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 
 graph.model @m(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
   %0 = graph.module @a(%y = %x) : (tensor<?x8xf32>) -> tensor<?x8xf32> {
-    // expected-error @+1 {{unknown initializer 'uniform', expected zeros, ones or normal}}
-    %w = graph.param @weight {init = #graph.init<uniform>, trainable = true} : tensor<8xf32>
+    // expected-error @+1 {{unknown initializer 'gaussian', expected zeros, ones, normal or uniform}}
+    %w = graph.param @weight {init = #graph.init<gaussian>, trainable = true} : tensor<8xf32>
     graph.output %y : tensor<?x8xf32>
   }
   graph.output %0 : tensor<?x8xf32>
