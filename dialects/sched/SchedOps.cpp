@@ -92,6 +92,26 @@ DiagnosedSilenceableFailure setTrainable(Operation *op, Value root,
   return DiagnosedSilenceableFailure::success();
 }
 
+/// The modules whose paths match `text`; an error (and failure) if none.
+FailureOr<SmallVector<graph::GraphModuleOp>>
+selectModules(Operation *op, Value root, StringRef text,
+              transform::TransformState &state) {
+  FailureOr<schedule::PathPattern> pattern = patternOf(op, text);
+  if (failed(pattern))
+    return failure();
+  SmallVector<graph::GraphModuleOp> selected;
+  forEachModel(state, root, [&](graph::ModelOp model) {
+    model.walk([&](graph::GraphModuleOp module) {
+      if (pattern->matches(graph::getPath(module)))
+        selected.push_back(module);
+    });
+  });
+  if (selected.empty())
+    return op->emitError("path '")
+           << text << "' matches no module of the model";
+  return selected;
+}
+
 void readRootModifyPayload(OpOperand &root,
                            SmallVectorImpl<MemoryEffects::EffectInstance> &e) {
   transform::onlyReadsHandle(root, e);
@@ -126,19 +146,11 @@ DiagnosedSilenceableFailure
 CheckpointOp::apply(transform::TransformRewriter &,
                     transform::TransformResults &,
                     transform::TransformState &state) {
-  FailureOr<schedule::PathPattern> pattern = patternOf(*this, getPath());
-  if (failed(pattern))
+  FailureOr<SmallVector<graph::GraphModuleOp>> matched =
+      selectModules(*this, getRoot(), getPath(), state);
+  if (failed(matched))
     return DiagnosedSilenceableFailure::definiteFailure();
-  SmallVector<graph::GraphModuleOp> selected;
-  forEachModel(state, getRoot(), [&](graph::ModelOp model) {
-    model.walk([&](graph::GraphModuleOp module) {
-      if (pattern->matches(graph::getPath(module)))
-        selected.push_back(module);
-    });
-  });
-  if (selected.empty())
-    return mlir::emitDefiniteFailure(*this, "path '")
-           << getPath() << "' matches no module of the model";
+  SmallVector<graph::GraphModuleOp> &selected = *matched;
   for (graph::GraphModuleOp module : selected) {
     // Nested checkpoints would recompute twice: refuse them.
     for (auto outer = module->getParentOfType<graph::GraphModuleOp>(); outer;
@@ -239,19 +251,11 @@ static LogicalResult addAdapter(graph::GraphModuleOp module, int64_t rank,
 DiagnosedSilenceableFailure LoraOp::apply(transform::TransformRewriter &,
                                           transform::TransformResults &,
                                           transform::TransformState &state) {
-  FailureOr<schedule::PathPattern> pattern = patternOf(*this, getPath());
-  if (failed(pattern))
+  FailureOr<SmallVector<graph::GraphModuleOp>> matched =
+      selectModules(*this, getRoot(), getPath(), state);
+  if (failed(matched))
     return DiagnosedSilenceableFailure::definiteFailure();
-  SmallVector<graph::GraphModuleOp> selected;
-  forEachModel(state, getRoot(), [&](graph::ModelOp model) {
-    model.walk([&](graph::GraphModuleOp module) {
-      if (pattern->matches(graph::getPath(module)))
-        selected.push_back(module);
-    });
-  });
-  if (selected.empty())
-    return mlir::emitDefiniteFailure(*this, "path '")
-           << getPath() << "' matches no module of the model";
+  SmallVector<graph::GraphModuleOp> &selected = *matched;
   for (graph::GraphModuleOp module : selected)
     if (failed(addAdapter(module, getRank(), getAlpha().convertToDouble(),
                           getDropout().convertToDouble(), *this)))
