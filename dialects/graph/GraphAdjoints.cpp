@@ -281,7 +281,10 @@ LogicalResult ConcatOp::buildAdjoint(OpBuilder &b, ArrayRef<Value> resultGrads,
                                      SmallVectorImpl<Value> &grads) {
   noGrads(*this, grads);
   int64_t rank = getResult().getType().getRank();
-  int64_t axis = getAxis() < 0 ? getAxis() + rank : getAxis();
+  // I64Attr getters return uint64_t: read the axis signed.
+  int64_t axis = getAxisAttr().getInt();
+  if (axis < 0)
+    axis += rank;
   SmallVector<int64_t> sizes;
   for (Value input : getInputs()) {
     int64_t size = cast<RankedTensorType>(input.getType()).getDimSize(axis);

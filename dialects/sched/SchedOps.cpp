@@ -203,6 +203,17 @@ static LogicalResult addAdapter(graph::GraphModuleOp module, int64_t rank,
            << rank << " exceeds the smaller side of '" << path << "' (" << in
            << " in, " << out << " out)";
 
+  // What an exporter needs to write the adapter in PEFT's layout.
+  Builder attrs(module.getContext());
+  module->setAttr(
+      "lora_adapter",
+      attrs.getDictionaryAttr({
+          attrs.getNamedAttr("rank", attrs.getI64IntegerAttr(rank)),
+          attrs.getNamedAttr("alpha", attrs.getF64FloatAttr(alpha)),
+          attrs.getNamedAttr("dropout", attrs.getF64FloatAttr(dropout)),
+          attrs.getNamedAttr("fan_in_fan_out", attrs.getBoolAttr(inOut)),
+      }));
+
   // The base layer is frozen; only the adapter trains.
   for (graph::ParamOp param : body.getOps<graph::ParamOp>())
     param.setTrainable(false);

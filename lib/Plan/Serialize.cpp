@@ -86,6 +86,18 @@ public:
     };
     auto modelType = stringAttr("model_type");
     auto optimizer = stringAttr("optimizer");
+    std::vector<flatbuffers::Offset<fb::Adapter>> adapters;
+    if (auto list = program->getAttrOfType<ArrayAttr>("lora_adapters"))
+      for (auto adapter : list.getAsRange<DictionaryAttr>())
+        adapters.push_back(fb::CreateAdapter(
+            builder,
+            builder.CreateString(
+                adapter.getAs<StringAttr>("path").getValue().str()),
+            adapter.getAs<IntegerAttr>("rank").getInt(),
+            adapter.getAs<FloatAttr>("alpha").getValueAsDouble(),
+            adapter.getAs<FloatAttr>("dropout").getValueAsDouble(),
+            adapter.getAs<BoolAttr>("fan_in_fan_out").getValue()));
+    auto adapterVector = builder.CreateVector(adapters);
     auto tensorVector = builder.CreateVector(tensors);
     auto paramVector = builder.CreateVector(params);
     auto kernelVector = builder.CreateVector(kernels);
@@ -112,6 +124,7 @@ public:
     plan.add_loss(loss);
     plan.add_arena_bytes(intAttr(p, "arena_bytes"));
     plan.add_memory(memory);
+    plan.add_adapters(adapterVector);
     fb::FinishPlanBuffer(builder, plan.Finish());
     os.write(reinterpret_cast<const char *>(builder.GetBufferPointer()),
              builder.GetSize());

@@ -174,6 +174,15 @@ std::string convert(const fb::Plan &in, Plan &out) {
     out.kernels.push_back(std::move(call));
   }
 
+  if (in.adapters())
+    for (const fb::Adapter *a : *in.adapters()) {
+      AdapterInfo adapter{str(a->module_()), a->rank(), a->alpha(),
+                          a->dropout(), a->fan_in_fan_out()};
+      if (adapter.rank <= 0 || !(adapter.alpha > 0.0))
+        return "adapter '" + adapter.module + "' has a bad rank or alpha";
+      out.adapters.push_back(std::move(adapter));
+    }
+
   out.inputIds = in.input_ids();
   out.targets = in.targets();
   out.loss = in.loss();

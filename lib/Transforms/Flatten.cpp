@@ -56,6 +56,20 @@ void inlineModule(GraphModuleOp module) {
 
 LogicalResult flatten(ModelOp model) {
   Block &body = model.getBody().front();
+  // LoRA adapters are remembered on the model once their modules are gone.
+  SmallVector<Attribute> adapters;
+  Builder builder(model.getContext());
+  model.walk([&](GraphModuleOp module) {
+    auto adapter = module->getAttrOfType<DictionaryAttr>("lora_adapter");
+    if (!adapter)
+      return;
+    SmallVector<NamedAttribute> fields(adapter.getValue());
+    fields.push_back(
+        builder.getNamedAttr("path", builder.getStringAttr(getPath(module))));
+    adapters.push_back(builder.getDictionaryAttr(fields));
+  });
+  if (!adapters.empty())
+    model->setAttr("lora_adapters", builder.getArrayAttr(adapters));
   while (true) {
     auto modules = body.getOps<GraphModuleOp>();
     if (modules.empty())

@@ -274,3 +274,15 @@ graph.model @shapes(%ids: tensor<2x2xi64>, %t: tensor<2x2xi64>) -> tensor<f32> {
   %l = graph.cross_entropy %y, %t : tensor<2x2x4xf32>, tensor<2x2xi64>
   graph.output %l : tensor<f32>
 }
+
+// -----
+
+// A negative concatenation axis counts from the end.
+// CHECK-LABEL: graph.model @concat_negative_axis
+// CHECK:         graph.split %{{.*}} {axis = 1 : i64, sizes = array<i64: 2, 2>} : tensor<3x4xf32>
+graph.model @concat_negative_axis(%ids: tensor<3xi64>, %t: tensor<3xi64>) -> tensor<f32> {
+  %a = graph.param @a {init = #graph.init<normal, std = 1.0>, trainable = true} : tensor<3x2xf32>
+  %c = graph.concat %a, %a {axis = -1 : i64} : tensor<3x2xf32>, tensor<3x2xf32>
+  %l = graph.cross_entropy %c, %t : tensor<3x4xf32>, tensor<3xi64>
+  graph.output %l : tensor<f32>
+}

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "slapo/Runtime/Adapters.h"
 #include "slapo/Runtime/Data.h"
 #include "slapo/Runtime/Plan.h"
 #include "slapo/Runtime/Trainer.h"
@@ -30,7 +31,7 @@ using namespace slapo::rt;
 namespace {
 
 struct Options {
-  std::string plan, data, init, save, metrics;
+  std::string plan, data, init, save, metrics, saveAdapter;
   int64_t steps = 10;
   double lr = 1e-3;
   uint64_t seed = 0;
@@ -42,7 +43,8 @@ const char *kUsage =
     "usage: slapo-run model.splan [--data FILE] [--steps N] [--lr X] "
     "[--seed S]\n"
     "                 [--init W.safetensors] [--save W.safetensors] "
-    "[--metrics M.json] [--info] [--profile]\n";
+    "[--metrics M.json] [--info] [--profile]\n"
+    "                 [--save-adapter DIR]\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "slapo-run: error: %s\n", message.c_str());
@@ -91,6 +93,8 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
       o.save = value;
     else if (arg == "--metrics")
       o.metrics = value;
+    else if (arg == "--save-adapter")
+      o.saveAdapter = value;
     else if (arg == "--steps" || arg == "--seed") {
       if (!number(arg, value, x))
         return false;
@@ -261,6 +265,9 @@ int main(int argc, char **argv) {
       return fail(options.metrics + ": cannot write the metrics");
   }
   if (!options.save.empty() && !trainer->saveWeights(options.save, error))
+    return fail(error);
+  if (!options.saveAdapter.empty() &&
+      !saveAdapter(*trainer, options.saveAdapter, error))
     return fail(error);
   return 0;
 }

@@ -64,6 +64,14 @@ struct KernelCall {
   bool has(const std::string &key) const { return attrs.count(key) != 0; }
 };
 
+/// A LoRA adapter of the plan (see `slapo-run --save-adapter`).
+struct AdapterInfo {
+  std::string module; // Hugging Face path of the adapted linear layer
+  int32_t rank = 0;
+  double alpha = 0.0, dropout = 0.0;
+  bool fanInFanOut = false;
+};
+
 struct MemoryTotals {
   uint64_t params = 0, grads = 0, optimizer = 0, activations = 0, workspace = 0,
            peak = 0;
@@ -81,6 +89,7 @@ struct Plan {
   int32_t inputIds = -1, targets = -1, loss = -1;
   uint64_t arenaBytes = 0;
   MemoryTotals memory;
+  std::vector<AdapterInfo> adapters;
 
   int64_t parameterCount() const;
   int64_t trainableParameterCount() const;

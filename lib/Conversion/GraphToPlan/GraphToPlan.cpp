@@ -94,6 +94,8 @@ private:
       }
     }
     program->setAttr("optimizer", b.getStringAttr(optimizer));
+    if (Attribute adapters = model->getAttr("lora_adapters"))
+      program->setAttr("lora_adapters", adapters);
   }
 
   LogicalResult lower(Operation &op) {

@@ -1,0 +1,20 @@
+//===- Adapters.h - LoRA adapters in PEFT's layout -------------*- C++ -*-===//
+#ifndef SLAPO_RUNTIME_ADAPTERS_H
+#define SLAPO_RUNTIME_ADAPTERS_H
+
+#include "slapo/Runtime/Trainer.h"
+
+#include <string>
+
+namespace slapo::rt {
+
+/// Writes the trainer's LoRA adapters as a PEFT adapter directory:
+/// adapter_model.safetensors (keys base_model.model.<path>.lora_A.weight,
+/// ...) and adapter_config.json, so that peft.PeftModel.from_pretrained
+/// loads them onto the Hugging Face model.
+bool saveAdapter(const Trainer &trainer, const std::string &directory,
+                 std::string &error);
+
+} // namespace slapo::rt
+
+#endif // SLAPO_RUNTIME_ADAPTERS_H

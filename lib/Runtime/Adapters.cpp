@@ -1,0 +1,113 @@
+//===- Adapters.cpp - LoRA adapters in PEFT's layout ----------------------===//
+
+#include "slapo/Runtime/Adapters.h"
+#include "slapo/Runtime/Safetensors.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace slapo::rt {
+
+namespace {
+
+const ParamInfo *findParam(const Plan &plan, const std::string &name) {
+  for (const ParamInfo &param : plan.params)
+    if (param.name == name)
+      return &param;
+  return nullptr;
+}
+
+std::string jsonNumber(double value) {
+  std::ostringstream out;
+  out.precision(17);
+  out << value;
+  return out.str();
+}
+
+} // namespace
+
+bool saveAdapter(const Trainer &trainer, const std::string &directory,
+                 std::string &error) {
+  const Plan &plan = trainer.plan();
+  if (plan.adapters.empty()) {
+    error = "the plan has no LoRA adapters to save (apply a lora schedule)";
+    return false;
+  }
+  std::vector<NamedTensor> tensors;
+  std::set<std::string> targets;
+  bool sameRank = true, sameAlpha = true, fanInFanOut = false;
+  for (const AdapterInfo &adapter : plan.adapters) {
+    for (const char *part : {"lora_A", "lora_B"}) {
+      std::string name = adapter.module + "." + part + ".weight";
+      const ParamInfo *param = findParam(plan, name);
+      if (!param) {
+        error = "the plan has no parameter '" + name + "'";
+        return false;
+      }
+      tensors.push_back({"base_model.model." + name,
+                         plan.tensors[param->tensor].shape,
+                         trainer.data(param->tensor)});
+    }
+    targets.insert(adapter.module.substr(adapter.module.rfind('.') + 1));
+    sameRank &= adapter.rank == plan.adapters[0].rank;
+    sameAlpha &= adapter.alpha == plan.adapters[0].alpha;
+    fanInFanOut |= adapter.fanInFanOut;
+  }
+
+  std::error_code code;
+  std::filesystem::create_directories(directory, code);
+  if (code) {
+    error =
+        directory + ": cannot create the adapter directory: " + code.message();
+    return false;
+  }
+  if (!writeSafetensors(directory + "/adapter_model.safetensors", tensors,
+                        {{"format", "pt"}}, error))
+    return false;
+
+  const AdapterInfo &first = plan.adapters[0];
+  std::ostringstream config;
+  config << "{\n  \"peft_type\": \"LORA\",\n  \"task_type\": \"CAUSAL_LM\",\n"
+         << "  \"base_model_name_or_path\": null,\n"
+         << "  \"r\": " << first.rank << ",\n"
+         << "  \"lora_alpha\": " << jsonNumber(first.alpha) << ",\n"
+         << "  \"lora_dropout\": " << jsonNumber(first.dropout) << ",\n"
+         << "  \"fan_in_fan_out\": " << (fanInFanOut ? "true" : "false")
+         << ",\n  \"bias\": \"none\",\n  \"target_modules\": [";
+  bool firstTarget = true;
+  for (const std::string &target : targets) {
+    config << (firstTarget ? "" : ", ") << "\"" << target << "\"";
+    firstTarget = false;
+  }
+  config << "],\n  \"rank_pattern\": {";
+  // Adapters that differ from the first are listed by their full path.
+  bool firstPattern = true;
+  for (const AdapterInfo &adapter : plan.adapters)
+    if (!sameRank) {
+      config << (firstPattern ? "" : ", ") << "\"" << adapter.module
+             << "\": " << adapter.rank;
+      firstPattern = false;
+    }
+  config << "},\n  \"alpha_pattern\": {";
+  firstPattern = true;
+  for (const AdapterInfo &adapter : plan.adapters)
+    if (!sameAlpha) {
+      config << (firstPattern ? "" : ", ") << "\"" << adapter.module
+             << "\": " << jsonNumber(adapter.alpha);
+      firstPattern = false;
+    }
+  config << "},\n  \"inference_mode\": true,\n  \"init_lora_weights\": true,\n"
+         << "  \"modules_to_save\": null,\n  \"use_rslora\": false,\n"
+         << "  \"use_dora\": false\n}\n";
+  std::ofstream out(directory + "/adapter_config.json");
+  out << config.str();
+  if (!out) {
+    error = directory + "/adapter_config.json: cannot write";
+    return false;
+  }
+  return true;
+}
+
+} // namespace slapo::rt
