@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -108,6 +109,54 @@ bool saveAdapter(const Trainer &trainer, const std::string &directory,
     return false;
   }
   return true;
+}
+
+bool saveMergedWeights(const Trainer &trainer, const std::string &path,
+                       std::string &error) {
+  const Plan &plan = trainer.plan();
+  if (plan.adapters.empty()) {
+    error = "--merge-lora: the plan has no LoRA adapters to merge";
+    return false;
+  }
+  // Copies of the base weights that adapters change.
+  std::map<std::string, std::vector<float>> merged;
+  for (const AdapterInfo &adapter : plan.adapters) {
+    const ParamInfo *base = findParam(plan, adapter.module + ".weight");
+    const ParamInfo *a = findParam(plan, adapter.module + ".lora_A.weight");
+    const ParamInfo *b = findParam(plan, adapter.module + ".lora_B.weight");
+    if (!base || !a || !b) {
+      error = "adapter '" + adapter.module + "' is missing a weight";
+      return false;
+    }
+    const TensorInfo &w = plan.tensors[base->tensor];
+    const float *source = trainer.data(base->tensor);
+    std::vector<float> &out = merged[base->name];
+    out.assign(source, source + w.numel());
+    int64_t rank = adapter.rank;
+    int64_t in = plan.tensors[a->tensor].shape[1];
+    int64_t outs = plan.tensors[b->tensor].shape[0];
+    const float *av = trainer.data(a->tensor), *bv = trainer.data(b->tensor);
+    double scale = adapter.alpha / double(rank);
+    for (int64_t o = 0; o < outs; ++o)
+      for (int64_t i = 0; i < in; ++i) {
+        double delta = 0.0;
+        for (int64_t r = 0; r < rank; ++r)
+          delta += double(bv[o * rank + r]) * av[r * in + i];
+        // nn.Linear stores [out, in]; GPT-2's Conv1D stores [in, out].
+        int64_t at = adapter.fanInFanOut ? i * outs + o : o * in + i;
+        out[at] += float(scale * delta);
+      }
+  }
+  std::vector<NamedTensor> tensors;
+  for (const ParamInfo &param : plan.params) {
+    if (param.name.find(".lora_") != std::string::npos)
+      continue;
+    auto it = merged.find(param.name);
+    tensors.push_back(
+        {param.name, plan.tensors[param.tensor].shape,
+         it == merged.end() ? trainer.data(param.tensor) : it->second.data()});
+  }
+  return writeSafetensors(path, tensors, {{"format", "pt"}}, error);
 }
 
 } // namespace slapo::rt

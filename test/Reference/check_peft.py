@@ -52,6 +52,9 @@ def main():
     run("slapo-run", work("adamw.splan"), "--data", args.data, "--steps", "5",
         "--lr", "1e-2", "--save", work("trained.safetensors"),
         "--save-adapter", work("adapter"))
+    # The same training, saved with the adapters merged into the base.
+    run("slapo-run", work("adamw.splan"), "--data", args.data, "--steps", "5",
+        "--lr", "1e-2", "--save", work("merged.safetensors"), "--merge-lora")
     run("slapo-run", work("sgd.splan"), "--data", args.data, "--steps", "1",
         "--lr", "0", "--init", work("trained.safetensors"), "--metrics",
         work("metrics.json"))
@@ -81,7 +84,22 @@ def main():
     print(f"loaded {len(lora_b)} adapters with peft")
     print(f"loss: slapo {slapo_loss:.7f}  peft {peft_loss:.7f}  "
           f"relative error {error:.2e}")
-    if error > 1e-4:
+
+    # Merged weights load into the plain model (no peft) with the same loss.
+    plain = AutoModelForCausalLM.from_config(config).float()
+    merged = load_file(work("merged.safetensors"))
+    assert not any(".lora_" in k for k in merged), "merged file has adapters"
+    missing, unexpected = plain.load_state_dict(merged, strict=False)
+    assert not unexpected, unexpected
+    plain.eval()
+    with torch.no_grad():
+        logits = plain(input_ids=ids).logits
+    merged_loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
+                                  ignore_index=IGNORE).item()
+    merged_error = abs(merged_loss - slapo_loss) / abs(slapo_loss)
+    print(f"merged: slapo {slapo_loss:.7f}  merged model {merged_loss:.7f}  "
+          f"relative error {merged_error:.2e}")
+    if error > 1e-4 or merged_error > 1e-4:
         print("FAIL")
         sys.exit(1)
     print("PASS")

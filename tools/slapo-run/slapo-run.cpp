@@ -37,6 +37,7 @@ struct Options {
   uint64_t seed = 0;
   bool info = false;
   bool profile = false;
+  bool mergeLora = false;
 };
 
 const char *kUsage =
@@ -44,7 +45,7 @@ const char *kUsage =
     "[--seed S]\n"
     "                 [--init W.safetensors] [--save W.safetensors] "
     "[--metrics M.json] [--info] [--profile]\n"
-    "                 [--save-adapter DIR]\n";
+    "                 [--save-adapter DIR] [--merge-lora]\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "slapo-run: error: %s\n", message.c_str());
@@ -63,8 +64,10 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
   };
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--info" || arg == "--profile") {
-      (arg == "--info" ? o.info : o.profile) = true;
+    if (arg == "--info" || arg == "--profile" || arg == "--merge-lora") {
+      (arg == "--info"      ? o.info
+       : arg == "--profile" ? o.profile
+                            : o.mergeLora) = true;
       continue;
     }
     if (arg == "-h" || arg == "--help") {
@@ -264,7 +267,11 @@ int main(int argc, char **argv) {
     if (!out)
       return fail(options.metrics + ": cannot write the metrics");
   }
-  if (!options.save.empty() && !trainer->saveWeights(options.save, error))
+  if (options.mergeLora && options.save.empty())
+    return fail("--merge-lora needs --save");
+  if (!options.save.empty() &&
+      !(options.mergeLora ? saveMergedWeights(*trainer, options.save, error)
+                          : trainer->saveWeights(options.save, error)))
     return fail(error);
   if (!options.saveAdapter.empty() &&
       !saveAdapter(*trainer, options.saveAdapter, error))

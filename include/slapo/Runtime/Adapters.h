@@ -15,6 +15,12 @@ namespace slapo::rt {
 bool saveAdapter(const Trainer &trainer, const std::string &directory,
                  std::string &error);
 
+/// Writes every base parameter with the LoRA adapters merged in
+/// (W + alpha/rank * B A, transposed for [in, out] weights) and without the
+/// adapters themselves: a plain Hugging Face model loads the file.
+bool saveMergedWeights(const Trainer &trainer, const std::string &path,
+                       std::string &error);
+
 } // namespace slapo::rt
 
 #endif // SLAPO_RUNTIME_ADAPTERS_H
