@@ -21,7 +21,6 @@ static constexpr int64_t kOPTPositionOffset = 2;
 
 static Value optAttention(GraphBuilder &g, Value x) {
   const ModelConfig &c = g.config();
-  OpBuilder &b = g.builder();
   int64_t d = c.hiddenSize;
   return g.module("self_attn", x, [&](ValueRange args) -> Value {
     Value k = g.linear("k_proj", args[0], d, d, c.enableBias);

@@ -148,7 +148,7 @@ void assignOffsets(ProgramOp program) {
         b.getI64IntegerAttr(resident + interval.offset));
   // Activations nobody reads (never the case after lowering) still need room.
   for (TensorOp tensor : body.getOps<TensorOp>())
-    if (tensor.getOffset() < 0) {
+    if (tensor.getOffsetAttr().getInt() < 0) {
       tensor.setOffsetAttr(b.getI64IntegerAttr(resident + activationBytes));
       activationBytes += alignUp(byteSize(tensor.getType()));
     }

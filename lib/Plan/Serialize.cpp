@@ -51,17 +51,18 @@ public:
 
     for (Operation &op : body) {
       if (auto tensor = dyn_cast<plan::TensorOp>(op)) {
-        if (tensor.getOffset() < 0)
+        if (tensor.getOffsetAttr().getInt() < 0)
           return tensor.emitOpError("has no offset: run plan-assign-offsets");
-        int32_t index = addTensor(tensors, tensor.getResult(), tensor.getName(),
-                                  tensor.getCategory(), tensor.getOffset());
+        int32_t index =
+            addTensor(tensors, tensor.getResult(), tensor.getName(),
+                      tensor.getCategory(), tensor.getOffsetAttr().getInt());
         if (tensor.getCategory() == "param")
           params.push_back(paramEntry(tensor, index));
       } else if (auto view = dyn_cast<plan::ViewOp>(op)) {
         // A view is another tensor entry over the same bytes.
         auto source = cast<plan::TensorOp>(tensors_[view.getSource()].op);
         addTensor(tensors, view.getResult(), (source.getName() + "/view").str(),
-                  source.getCategory(), source.getOffset());
+                  source.getCategory(), source.getOffsetAttr().getInt());
       } else if (auto call = dyn_cast<plan::CallOp>(op)) {
         kernels.push_back(kernelEntry(call));
       } else if (auto lossOp = dyn_cast<plan::LossOp>(op)) {
