@@ -121,6 +121,7 @@ float Trainer::step(double lr) {
   context.learningRate = lr;
   context.step = stepCount;
   context.seed = seed;
+  context.training = training;
   for (const KernelCall &call : thePlan->kernels) {
     context.call = &call;
     context.ins.clear();

@@ -14,6 +14,7 @@
 #include "slapo/InitAll.h"
 #include "slapo/Plan/Compile.h"
 #include "slapo/Schedule/Schedule.h"
+#include "slapo/Verify/Verify.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -53,6 +54,9 @@ int scheduleMain(int argc, char **argv) {
       "schedule", cl::desc("a .sched file to apply before compiling"),
       cl::value_desc("s.sched"));
   cl::opt<int64_t> tp("tp", cl::desc("tensor-parallel degree"), cl::init(1));
+  cl::opt<bool> verify(
+      "verify", cl::desc("check on random weights and tokens that the "
+                         "schedules preserve the loss and every gradient"));
   cl::opt<bool> printTransform(
       "print-transform",
       cl::desc("print the transform IR each schedule became"));
@@ -89,6 +93,9 @@ int scheduleMain(int argc, char **argv) {
   if (!module)
     return 1;
 
+  mlir::OwningOpRef<mlir::ModuleOp> original;
+  if (verify)
+    original = module->clone();
   for (const std::string &path : schedules) {
     auto buffer = mlir::openInputFile(path, &error);
     if (!buffer) {
@@ -105,6 +112,10 @@ int scheduleMain(int argc, char **argv) {
     if (mlir::failed(slapo::schedule::applySchedule(*module, *transforms)))
       return 1;
   }
+  if (verify && mlir::failed(slapo::verifySchedule(*original, *module, outs())))
+    return 1;
+  if (verify && !compile)
+    return 0;
   if (!compile) {
     auto out = mlir::openOutputFile(output, &error);
     if (!out) {
@@ -146,7 +157,7 @@ int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   bool ours = std::any_of(argv + 1, argv + argc, [](const char *arg) {
     StringRef flag(arg);
-    return flag == "--compile" || flag == "-compile" ||
+    return flag == "--compile" || flag == "-compile" || flag == "--verify" ||
            flag.starts_with("--schedule") || flag.starts_with("-schedule");
   });
   if (ours)

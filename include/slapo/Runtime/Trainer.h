@@ -46,6 +46,10 @@ public:
   /// dropout masks.
   void setCompletedSteps(int64_t completed) { stepCount = completed; }
 
+  /// With training off, dropout passes values through unchanged (the
+  /// gradients are those of the deterministic model).
+  void setTraining(bool on) { training = on; }
+
   /// Records the time of every kernel call from now on.
   void enableProfiling() { profiling = true; }
   /// Seconds spent per kernel name, as recorded.
@@ -58,6 +62,7 @@ private:
   int64_t stepCount = 0;
   uint64_t seed = 0;
   bool profiling = false;
+  bool training = true;
   std::map<std::string, double> seconds;
 };
 
