@@ -111,6 +111,21 @@ bool saveAdapter(const Trainer &trainer, const std::string &directory,
   return true;
 }
 
+void mergeAdapter(const AdapterInfo &adapter, const float *a, const float *b,
+                  int64_t in, int64_t out, float *weight) {
+  int64_t rank = adapter.rank;
+  double scale = adapter.alpha / double(rank);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < in; ++i) {
+      double delta = 0.0;
+      for (int64_t r = 0; r < rank; ++r)
+        delta += double(b[o * rank + r]) * a[r * in + i];
+      // nn.Linear stores [out, in]; GPT-2's Conv1D stores [in, out].
+      weight[adapter.fanInFanOut ? i * out + o : o * in + i] +=
+          float(scale * delta);
+    }
+}
+
 bool saveMergedWeights(const Trainer &trainer, const std::string &path,
                        std::string &error) {
   const Plan &plan = trainer.plan();
@@ -132,20 +147,9 @@ bool saveMergedWeights(const Trainer &trainer, const std::string &path,
     const float *source = trainer.data(base->tensor);
     std::vector<float> &out = merged[base->name];
     out.assign(source, source + w.numel());
-    int64_t rank = adapter.rank;
-    int64_t in = plan.tensors[a->tensor].shape[1];
-    int64_t outs = plan.tensors[b->tensor].shape[0];
-    const float *av = trainer.data(a->tensor), *bv = trainer.data(b->tensor);
-    double scale = adapter.alpha / double(rank);
-    for (int64_t o = 0; o < outs; ++o)
-      for (int64_t i = 0; i < in; ++i) {
-        double delta = 0.0;
-        for (int64_t r = 0; r < rank; ++r)
-          delta += double(bv[o * rank + r]) * av[r * in + i];
-        // nn.Linear stores [out, in]; GPT-2's Conv1D stores [in, out].
-        int64_t at = adapter.fanInFanOut ? i * outs + o : o * in + i;
-        out[at] += float(scale * delta);
-      }
+    mergeAdapter(adapter, trainer.data(a->tensor), trainer.data(b->tensor),
+                 plan.tensors[a->tensor].shape[1],
+                 plan.tensors[b->tensor].shape[0], out.data());
   }
   std::vector<NamedTensor> tensors;
   for (const ParamInfo &param : plan.params) {

@@ -4,6 +4,7 @@
 
 #include "graph/GraphDialect.h"
 #include "slapo/Plan/Compile.h"
+#include "slapo/Runtime/Adapters.h"
 #include "slapo/Runtime/Plan.h"
 #include "slapo/Runtime/Trainer.h"
 
@@ -147,18 +148,10 @@ mlir::LogicalResult verifySchedule(mlir::ModuleOp original,
   for (const rt::AdapterInfo &adapter : plan.adapters) {
     const auto &a = start[adapter.module + ".lora_A.weight"];
     const auto &b = start[adapter.module + ".lora_B.weight"];
-    auto &w = merged[adapter.module + ".weight"];
-    int64_t rank = adapter.rank, in = int64_t(a.size()) / rank,
-            out = int64_t(b.size()) / rank;
-    double scale = adapter.alpha / double(rank);
-    for (int64_t o = 0; o < out; ++o)
-      for (int64_t i = 0; i < in; ++i) {
-        double delta = 0.0;
-        for (int64_t r = 0; r < rank; ++r)
-          delta += double(b[o * rank + r]) * a[r * in + i];
-        w[adapter.fanInFanOut ? i * out + o : o * in + i] +=
-            float(scale * delta);
-      }
+    rt::mergeAdapter(adapter, a.data(), b.data(),
+                     int64_t(a.size()) / adapter.rank,
+                     int64_t(b.size()) / adapter.rank,
+                     merged[adapter.module + ".weight"].data());
   }
 
   std::uniform_int_distribution<int64_t> token(0,

@@ -15,6 +15,12 @@ namespace slapo::rt {
 bool saveAdapter(const Trainer &trainer, const std::string &directory,
                  std::string &error);
 
+/// Adds (alpha/rank) * B A to `weight`, the base weight of `adapter`, in its
+/// layout ([out, in], or [in, out] when fanInFanOut). A is [rank, in], B is
+/// [out, rank].
+void mergeAdapter(const AdapterInfo &adapter, const float *a, const float *b,
+                  int64_t in, int64_t out, float *weight);
+
 /// Writes every base parameter with the LoRA adapters merged in
 /// (W + alpha/rank * B A, transposed for [in, out] weights) and without the
 /// adapters themselves: a plain Hugging Face model loads the file.
