@@ -279,6 +279,39 @@ void LoraOp::getEffects(
   readRootModifyPayload(getRootMutable(), effects);
 }
 
+DiagnosedSilenceableFailure
+DecomposeOp::apply(transform::TransformRewriter &,
+                   transform::TransformResults &,
+                   transform::TransformState &state) {
+  FailureOr<SmallVector<graph::GraphModuleOp>> matched =
+      selectModules(*this, getRoot(), getPath(), state);
+  if (failed(matched))
+    return DiagnosedSilenceableFailure::definiteFailure();
+  for (graph::GraphModuleOp module : *matched) {
+    auto linears = llvm::to_vector(module.getBody().getOps<graph::LinearOp>());
+    if (linears.size() != 1 || !linears[0].getBias())
+      return mlir::emitDefiniteFailure(*this, "module '")
+             << graph::getPath(module)
+             << "' is not a linear layer with a bias (decompose takes the "
+                "bias out of one)";
+    graph::LinearOp linear = linears[0];
+    OpBuilder b(linear);
+    Value bare =
+        graph::LinearOp::create(b, linear.getLoc(), linear.getInput(),
+                                linear.getWeight(), Value(), linear.getInOut());
+    Value sum =
+        graph::AddOp::create(b, linear.getLoc(), bare, linear.getBias());
+    linear.getResult().replaceAllUsesWith(sum);
+    linear.erase();
+  }
+  return DiagnosedSilenceableFailure::success();
+}
+
+void DecomposeOp::getEffects(
+    SmallVectorImpl<MemoryEffects::EffectInstance> &effects) {
+  readRootModifyPayload(getRootMutable(), effects);
+}
+
 void slapo::sched::registerSchedExtension(DialectRegistry &registry) {
   registry.addExtensions<SchedExtension>();
 }

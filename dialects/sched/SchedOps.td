@@ -55,4 +55,14 @@ def Sched_LoraOp : Sched_Op<"lora"> {
   let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
 }
 
+def Sched_DecomposeOp : Sched_Op<"decompose"> {
+  let summary = "take the bias out of the matched linear modules";
+  let description = [{
+    `graph.linear %x, %w, %b` becomes `graph.add (graph.linear %x, %w), %b`,
+    so later primitives can fuse the bias with what follows it.
+  }];
+  let arguments = (ins TransformHandleTypeInterface:$root, StrAttr:$path);
+  let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
+}
+
 #endif // SLAPO_SCHED_OPS

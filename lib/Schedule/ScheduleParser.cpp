@@ -44,7 +44,8 @@ std::vector<Token> tokenize(llvm::StringRef line) {
   return tokens;
 }
 
-constexpr const char *kPrimitives = "checkpoint, freeze, lora or unfreeze";
+constexpr const char *kPrimitives =
+    "checkpoint, decompose, freeze, lora or unfreeze";
 
 /// The options each primitive takes; `required` ones must be given.
 struct PrimitiveSpec {
@@ -56,6 +57,7 @@ struct PrimitiveSpec {
 const PrimitiveSpec *findPrimitive(llvm::StringRef name) {
   static const std::vector<PrimitiveSpec> specs = {
       {"checkpoint", {}, {}},
+      {"decompose", {}, {}},
       {"freeze", {}, {}},
       {"unfreeze", {}, {}},
       {"lora", {"rank", "alpha", "dropout"}, {"rank", "alpha"}},
@@ -143,6 +145,10 @@ public:
       sched::LoraOp::create(b, loc, root, pathAttr, b.getI64IntegerAttr(rank),
                             b.getF64FloatAttr(alpha),
                             b.getF64FloatAttr(dropout));
+      return success();
+    }
+    if (primitive.text == "decompose") {
+      sched::DecomposeOp::create(b, loc, root, pathAttr);
       return success();
     }
     if (primitive.text == "checkpoint")

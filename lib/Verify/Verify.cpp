@@ -134,6 +134,10 @@ mlir::LogicalResult verifySchedule(mlir::ModuleOp original,
   std::normal_distribution<float> normal(0.0f, 0.02f);
   candidate->initialize(7);
   Weights start = snapshot(*candidate);
+  // Every value random: zero biases and unit norms would hide mistakes.
+  for (auto &[name, values] : start)
+    for (float &v : values)
+      v += normal(random);
   const rt::Plan &plan = candidate->plan();
   for (const rt::AdapterInfo &adapter : plan.adapters)
     for (float &b : start[adapter.module + ".lora_B.weight"])
