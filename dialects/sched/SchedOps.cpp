@@ -112,12 +112,6 @@ selectModules(Operation *op, Value root, StringRef text,
   return selected;
 }
 
-void readRootModifyPayload(OpOperand &root,
-                           SmallVectorImpl<MemoryEffects::EffectInstance> &e) {
-  transform::onlyReadsHandle(root, e);
-  transform::modifiesPayload(e);
-}
-
 } // namespace
 
 DiagnosedSilenceableFailure FreezeOp::apply(transform::TransformRewriter &,
@@ -126,20 +120,10 @@ DiagnosedSilenceableFailure FreezeOp::apply(transform::TransformRewriter &,
   return setTrainable(*this, getRoot(), getPath(), false, state);
 }
 
-void FreezeOp::getEffects(
-    SmallVectorImpl<MemoryEffects::EffectInstance> &effects) {
-  readRootModifyPayload(getRootMutable(), effects);
-}
-
 DiagnosedSilenceableFailure
 UnfreezeOp::apply(transform::TransformRewriter &, transform::TransformResults &,
                   transform::TransformState &state) {
   return setTrainable(*this, getRoot(), getPath(), true, state);
-}
-
-void UnfreezeOp::getEffects(
-    SmallVectorImpl<MemoryEffects::EffectInstance> &effects) {
-  readRootModifyPayload(getRootMutable(), effects);
 }
 
 DiagnosedSilenceableFailure
@@ -170,11 +154,6 @@ CheckpointOp::apply(transform::TransformRewriter &,
     module->setAttr("checkpoint", UnitAttr::get(getContext()));
   }
   return DiagnosedSilenceableFailure::success();
-}
-
-void CheckpointOp::getEffects(
-    SmallVectorImpl<MemoryEffects::EffectInstance> &effects) {
-  readRootModifyPayload(getRootMutable(), effects);
 }
 
 /// Rewrites the body of a linear module (one graph.linear on its own
@@ -274,11 +253,6 @@ DiagnosedSilenceableFailure LoraOp::apply(transform::TransformRewriter &,
   return DiagnosedSilenceableFailure::success();
 }
 
-void LoraOp::getEffects(
-    SmallVectorImpl<MemoryEffects::EffectInstance> &effects) {
-  readRootModifyPayload(getRootMutable(), effects);
-}
-
 DiagnosedSilenceableFailure
 DecomposeOp::apply(transform::TransformRewriter &,
                    transform::TransformResults &,
@@ -305,11 +279,6 @@ DecomposeOp::apply(transform::TransformRewriter &,
     linear.erase();
   }
   return DiagnosedSilenceableFailure::success();
-}
-
-void DecomposeOp::getEffects(
-    SmallVectorImpl<MemoryEffects::EffectInstance> &effects) {
-  readRootModifyPayload(getRootMutable(), effects);
 }
 
 void slapo::sched::registerSchedExtension(DialectRegistry &registry) {

@@ -21,6 +21,15 @@ class Sched_Op<string mnemonic, list<Trait> traits = []>
         DeclareOpInterfaceMethods<TransformOpInterface>,
         DeclareOpInterfaceMethods<MemoryEffectsOpInterface>])> {
   let cppNamespace = "::slapo::sched";
+  // Every primitive reads the handle of the payload root and edits the
+  // payload in place.
+  let extraClassDefinition = [{
+    void $cppClass::getEffects(
+        ::llvm::SmallVectorImpl<::mlir::MemoryEffects::EffectInstance> &effects) {
+      ::mlir::transform::onlyReadsHandle(getRootMutable(), effects);
+      ::mlir::transform::modifiesPayload(effects);
+    }
+  }];
 }
 
 def Sched_FreezeOp : Sched_Op<"freeze"> {

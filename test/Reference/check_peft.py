@@ -12,7 +12,6 @@ usage: check_peft.py CONFIG SCHEDULE DATA --batch B --seq T --workdir DIR
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 import torch
@@ -23,13 +22,7 @@ from transformers import AutoModelForCausalLM
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_training import IGNORE, batch_from  # noqa: E402
-
-
-def run(*command):
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{result.stderr}")
+from compare_training import IGNORE, batch_from, run  # noqa: E402
 
 
 def main():
