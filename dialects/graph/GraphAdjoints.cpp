@@ -58,6 +58,14 @@ LogicalResult activationAdjoint(Operation *op, OpBuilder &b,
   return success();
 }
 
+/// A vocabulary-split op (graph-partition-tensor-parallel) has a
+/// vocabulary-split gradient.
+Value keepVocabParallel(Operation *forward, Operation *grad) {
+  if (Attribute mark = forward->getAttr("vocab_parallel"))
+    grad->setAttr("vocab_parallel", mark);
+  return grad->getResult(0);
+}
+
 } // namespace
 
 LogicalResult EmbeddingOp::buildAdjoint(OpBuilder &b,
@@ -66,9 +74,10 @@ LogicalResult EmbeddingOp::buildAdjoint(OpBuilder &b,
                                         SmallVectorImpl<Value> &grads) {
   noGrads(*this, grads);
   if (needsGrad[1])
-    grads[1] = EmbeddingGradOp::create(
-        b, getLoc(), getIds(), resultGrads[0],
-        b.getI64IntegerAttr(getTable().getType().getDimSize(0)));
+    grads[1] = keepVocabParallel(
+        *this, EmbeddingGradOp::create(
+                   b, getLoc(), getIds(), resultGrads[0],
+                   b.getI64IntegerAttr(getTable().getType().getDimSize(0))));
   return success();
 }
 
@@ -311,7 +320,19 @@ LogicalResult CrossEntropyOp::buildAdjoint(OpBuilder &b,
   if (resultGrads[0])
     return emitOpError("can only be differentiated as the loss itself");
   if (needsGrad[0])
-    grads[0] = CrossEntropyGradOp::create(b, getLoc(), getLogits(),
-                                          getTargets(), getIgnoreIndexAttr());
+    grads[0] = keepVocabParallel(
+        *this, CrossEntropyGradOp::create(b, getLoc(), getLogits(),
+                                          getTargets(), getIgnoreIndexAttr()));
+  return success();
+}
+
+/// The adjoint of a collective is its partner: forward and backward swap.
+LogicalResult SyncOp::buildAdjoint(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                   ArrayRef<bool> needsGrad,
+                                   SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (needsGrad[0])
+    grads[0] = SyncOp::create(b, getLoc(), resultGrads[0], getBackwardAttr(),
+                              getForwardAttr(), getAxisAttr(), getTpAttr());
   return success();
 }

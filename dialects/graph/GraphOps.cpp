@@ -16,6 +16,7 @@
 #include "mlir/Interfaces/FunctionImplementation.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSwitch.h"
 
 #include <numeric>
 
@@ -737,3 +738,57 @@ CrossEntropyOp::inferReturnTypes(MLIRContext *context,
 
 #define GET_OP_CLASSES
 #include "graph/GraphOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// SyncOp
+//===----------------------------------------------------------------------===//
+
+StringRef SyncOp::partnerOf(StringRef kind) {
+  return llvm::StringSwitch<StringRef>(kind)
+      .Case("all_reduce", "identity")
+      .Case("identity", "all_reduce")
+      .Case("all_gather", "split")
+      .Case("split", "all_gather")
+      .Case("reduce_scatter", "all_gather")
+      .Default("");
+}
+
+LogicalResult SyncOp::inferReturnTypes(MLIRContext *context,
+                                       std::optional<Location> loc,
+                                       Adaptor adaptor,
+                                       SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "sync");
+  auto input = check.tensor(adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  StringRef forward = adaptor.getForward(), backward = adaptor.getBackward();
+  bool paired = partnerOf(forward) == backward ||
+                (forward == "all_gather" && backward == "reduce_scatter");
+  if (!paired)
+    return check.fail("forward '", forward, "' and backward '", backward,
+                      "' are not a collective pair (all_reduce/identity, "
+                      "all_gather/split, reduce_scatter/all_gather or their "
+                      "reverses)");
+  int64_t tp = signedOr(adaptor.getTpAttr(), 1);
+  if (tp < 1)
+    return check.fail("tp must be at least 1, got ", tp);
+  FailureOr<int64_t> axis =
+      check.axis(signedOr(adaptor.getAxisAttr(), -1), input->getRank());
+  if (failed(axis))
+    return failure();
+  SmallVector<int64_t> shape(input->getShape());
+  int64_t &dim = shape[*axis];
+  if (forward == "all_gather" && !isDynamic(dim)) {
+    dim *= tp;
+  } else if ((forward == "split" || forward == "reduce_scatter") &&
+             !isDynamic(dim)) {
+    if (dim % tp != 0)
+      return check.fail("axis ", *axis, " (", dim,
+                        ") does not divide by tp ", tp);
+    dim /= tp;
+  }
+  inferred.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}

@@ -341,6 +341,40 @@ def Graph_CrossEntropyOp : Graph_DiffOp<"cross_entropy"> {
   let assemblyFormat = "$logits `,` $targets attr-dict `:` type($logits) `,` type($targets)";
 }
 
+//===----------------------------------------------------------------------===//
+// Tensor parallelism
+//===----------------------------------------------------------------------===//
+
+def Graph_SyncOp : Graph_DiffOp<"sync"> {
+  let summary = "a tensor-parallel collective paired with its backward partner";
+  let description = [{
+    Runs collective `forward` over the tensor-parallel group in the forward
+    pass; its adjoint is the same op with `forward` and `backward` swapped.
+    The pairs are Megatron's: `all_reduce`/`identity` (the output of a
+    row-parallel layer), `identity`/`all_reduce` (the input of a
+    column-parallel one), `all_gather`/`split` and `reduce_scatter`/
+    `all_gather`, each in either order. `axis` is the axis that
+    `all_gather`, `split` and `reduce_scatter` join or cut; `tp` is the
+    group size, 1 until `graph-partition-tensor-parallel` makes per-rank
+    shapes (all_gather multiplies `axis` by `tp`, split and reduce_scatter
+    divide it).
+
+    ```mlir
+    %y = graph.sync %x {forward = "all_reduce", backward = "identity"} : tensor<8x128x768xf32>
+    ```
+  }];
+  let arguments = (ins FloatTensor:$input, StrAttr:$forward, StrAttr:$backward,
+                       DefaultValuedAttr<I64Attr, "-1">:$axis,
+                       DefaultValuedAttr<I64Attr, "1">:$tp);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let extraClassDeclaration = [{
+    /// The backward partner of forward collective `kind`, or "" if `kind`
+    /// is not one.
+    static ::llvm::StringRef partnerOf(::llvm::StringRef kind);
+  }];
+}
+
 include "graph/GraphGradOps.td"
 
 #endif // SLAPO_GRAPH_OPS

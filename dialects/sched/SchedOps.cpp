@@ -253,6 +253,21 @@ DiagnosedSilenceableFailure LoraOp::apply(transform::TransformRewriter &,
   return DiagnosedSilenceableFailure::success();
 }
 
+/// Replaces `linear` (which has a bias) by `wrap(linear without bias) +
+/// bias` and returns the sum.
+static Value takeOutBias(graph::LinearOp linear,
+                         function_ref<Value(OpBuilder &, Value)> wrap) {
+  OpBuilder b(linear);
+  Value bare =
+      graph::LinearOp::create(b, linear.getLoc(), linear.getInput(),
+                              linear.getWeight(), Value(), linear.getInOut());
+  Value sum = graph::AddOp::create(b, linear.getLoc(), wrap(b, bare),
+                                   linear.getBias());
+  linear.getResult().replaceAllUsesWith(sum);
+  linear.erase();
+  return sum;
+}
+
 DiagnosedSilenceableFailure
 DecomposeOp::apply(transform::TransformRewriter &,
                    transform::TransformResults &,
@@ -268,15 +283,134 @@ DecomposeOp::apply(transform::TransformRewriter &,
              << graph::getPath(module)
              << "' is not a linear layer with a bias (decompose takes the "
                 "bias out of one)";
-    graph::LinearOp linear = linears[0];
-    OpBuilder b(linear);
-    Value bare =
-        graph::LinearOp::create(b, linear.getLoc(), linear.getInput(),
-                                linear.getWeight(), Value(), linear.getInOut());
-    Value sum =
-        graph::AddOp::create(b, linear.getLoc(), bare, linear.getBias());
-    linear.getResult().replaceAllUsesWith(sum);
-    linear.erase();
+    takeOutBias(linears[0], [](OpBuilder &, Value bare) { return bare; });
+  }
+  return DiagnosedSilenceableFailure::success();
+}
+
+DiagnosedSilenceableFailure ShardOp::apply(transform::TransformRewriter &,
+                                           transform::TransformResults &,
+                                           transform::TransformState &state) {
+  FailureOr<schedule::PathPattern> pattern = patternOf(*this, getPath());
+  if (failed(pattern))
+    return DiagnosedSilenceableFailure::definiteFailure();
+  int64_t axis = getAxisAttr().getInt(), parts = getPartsAttr().getInt();
+  SmallVector<graph::ParamOp> params;
+  bool modules = false;
+  forEachModel(state, getRoot(), [&](graph::ModelOp model) {
+    model.walk([&](graph::ParamOp param) {
+      if (pattern->matches(graph::getPath(param)))
+        params.push_back(param);
+    });
+    model.walk([&](graph::GraphModuleOp module) {
+      modules |= pattern->matches(graph::getPath(module));
+    });
+  });
+  if (params.empty())
+    return mlir::emitDefiniteFailure(*this, "path '")
+           << getPath() << "' matches no parameter of the model"
+           << (modules ? " (shard takes parameters, like "
+                         "'<module>.weight', not modules)"
+                       : "");
+  Builder b(getContext());
+  for (graph::ParamOp param : params) {
+    auto type = cast<RankedTensorType>(param.getType());
+    std::string path = graph::getPath(param);
+    if (axis >= type.getRank())
+      return mlir::emitDefiniteFailure(*this, "axis ")
+             << axis << " is out of range for '" << path << "' of rank "
+             << type.getRank();
+    if (type.getDimSize(axis) % parts != 0)
+      return mlir::emitDefiniteFailure(*this, "axis ")
+             << axis << " of '" << path << "' (" << type.getDimSize(axis)
+             << ") does not split into " << parts << " parts";
+    if (auto earlier = param->getAttrOfType<DictionaryAttr>("shard")) {
+      InFlightDiagnostic diag = mlir::emitError(getLoc()) << "'" << path
+                                            << "' is already sharded";
+      if (auto at = earlier.getAs<LocationAttr>("at"))
+        diag.attachNote(at) << "by this shard";
+      return DiagnosedSilenceableFailure::definiteFailure();
+    }
+    param->setAttr("shard",
+                   b.getDictionaryAttr({
+                       b.getNamedAttr("axis", b.getI64IntegerAttr(axis)),
+                       b.getNamedAttr("parts", b.getI64IntegerAttr(parts)),
+                       b.getNamedAttr("at", getLoc()),
+                   }));
+  }
+  return DiagnosedSilenceableFailure::success();
+}
+
+/// Puts `sync` (built by `make`) between `value` and its uses in the body
+/// of `module` (a linear's bias moves after it).
+static Value syncOutput(OpBuilder &b, Value value,
+                        function_ref<Value(OpBuilder &, Value)> make) {
+  auto linear = value.getDefiningOp<graph::LinearOp>();
+  if (!linear || !linear.getBias()) {
+    b.setInsertionPointAfterValue(value);
+    return make(b, value);
+  }
+  // A row-parallel linear adds its bias once, after the reduction.
+  return takeOutBias(linear, make);
+}
+
+DiagnosedSilenceableFailure SyncOp::apply(transform::TransformRewriter &,
+                                          transform::TransformResults &,
+                                          transform::TransformState &state) {
+  FailureOr<SmallVector<graph::GraphModuleOp>> matched =
+      selectModules(*this, getRoot(), getPath(), state);
+  if (failed(matched))
+    return DiagnosedSilenceableFailure::definiteFailure();
+  Location loc = getLoc();
+  auto make = [&](OpBuilder &b, Value value) -> Value {
+    return graph::SyncOp::create(b, loc, value, getForwardAttr(),
+                                 getBackwardAttr(), b.getI64IntegerAttr(-1),
+                                 b.getI64IntegerAttr(1));
+  };
+  auto isSynced = [&](Operation *op) {
+    auto sync = dyn_cast_or_null<graph::SyncOp>(op);
+    return sync && sync.getForward() == getForward() &&
+           sync.getBackward() == getBackward();
+  };
+  for (graph::GraphModuleOp module : *matched) {
+    Block &body = module.getBody().front();
+    std::string path = graph::getPath(module);
+    OpBuilder b(getContext());
+    int64_t synced = 0;
+    if (getAtOutput()) {
+      Operation *output = body.getTerminator();
+      for (OpOperand &operand : output->getOpOperands()) {
+        Value value = operand.get();
+        if (!isa<FloatType>(
+                cast<ShapedType>(value.getType()).getElementType()))
+          continue;
+        Operation *producer = value.getDefiningOp();
+        if (isSynced(producer) ||
+            (isa_and_nonnull<graph::AddOp>(producer) &&
+             isSynced(producer->getOperand(0).getDefiningOp())))
+          return mlir::emitDefiniteFailure(*this, "module '")
+                 << path << "' is already synced this way";
+        operand.set(syncOutput(b, value, make));
+        ++synced;
+      }
+    } else {
+      b.setInsertionPointToStart(&body);
+      for (BlockArgument argument : body.getArguments()) {
+        auto type = cast<ShapedType>(argument.getType());
+        if (!isa<FloatType>(type.getElementType()))
+          continue;
+        if (argument.hasOneUse() && isSynced(*argument.getUsers().begin()))
+          return mlir::emitDefiniteFailure(*this, "module '")
+                 << path << "' is already synced this way";
+        Value value = make(b, argument);
+        argument.replaceAllUsesExcept(value, value.getDefiningOp());
+        ++synced;
+      }
+    }
+    if (synced == 0)
+      return mlir::emitDefiniteFailure(*this, "module '")
+             << path << "' has no floating-point "
+             << (getAtOutput() ? "output" : "input") << " to sync";
   }
   return DiagnosedSilenceableFailure::success();
 }

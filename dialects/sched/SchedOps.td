@@ -74,4 +74,30 @@ def Sched_DecomposeOp : Sched_Op<"decompose"> {
   let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
 }
 
+def Sched_ShardOp : Sched_Op<"shard"> {
+  let summary = "split the matched parameters over the tensor-parallel ranks";
+  let description = [{
+    Marks each matched parameter `shard = {axis, parts, at}`: rank r of a
+    tp-way group holds slice r of `axis`, cut separately in each of `parts`
+    equal parts (GPT-2's fused qkv weight has 3). `at` is the statement's
+    location, for errors found when the tp degree is known.
+  }];
+  let arguments = (ins TransformHandleTypeInterface:$root, StrAttr:$path,
+                       I64Attr:$axis, DefaultValuedAttr<I64Attr, "1">:$parts);
+  let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
+}
+
+def Sched_SyncOp : Sched_Op<"sync"> {
+  let summary = "insert a tensor-parallel collective pair at the matched modules";
+  let description = [{
+    With a `forward` collective the pair goes on every output of the module
+    (the bias of a linear producing it is added after the collective); with
+    only a `backward` one, on every input. The partner is Megatron's (see
+    graph.sync).
+  }];
+  let arguments = (ins TransformHandleTypeInterface:$root, StrAttr:$path,
+                       StrAttr:$forward, StrAttr:$backward, BoolAttr:$at_output);
+  let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
+}
+
 #endif // SLAPO_SCHED_OPS

@@ -14,12 +14,15 @@ mlir::LogicalResult compileTrainingStep(mlir::ModuleOp module,
   if (options.optimizer != "sgd" && options.optimizer != "adamw")
     return module.emitError("unknown optimizer '")
            << options.optimizer << "', expected sgd or adamw";
+  if (options.tp < 1)
+    return module.emitError("--tp must be at least 1, got ") << options.tp;
   if (module.getOps<graph::ModelOp>().empty())
     return module.emitError("no graph.model to compile");
 
   mlir::PassManager pm(module.getContext());
   pm.addPass(createGraphFlatten());
   pm.addPass(createGraphSpecializeShapes({options.batch, options.seq}));
+  pm.addPass(createGraphPartitionTensorParallel({options.tp}));
   pm.addPass(createGraphGenerateBackward());
   pm.addPass(createGraphApplyOptimizer({options.optimizer, options.beta1,
                                         options.beta2, options.epsilon,

@@ -107,7 +107,7 @@ public:
     plan.add_version(kSplanVersion);
     plan.add_model_type(modelType);
     plan.add_world_size(1);
-    plan.add_tp(1);
+    plan.add_tp(p->hasAttr("tp") ? int32_t(intAttr(p, "tp")) : 1);
     plan.add_batch(intAttr(p, "batch"));
     plan.add_seq(intAttr(p, "seq"));
     plan.add_vocab_size(intAttr(p, "vocab_size"));
@@ -172,9 +172,15 @@ private:
       kind = fb::Init::Uniform;
       break;
     }
+    int32_t shardAxis = -1, shardParts = 1;
+    if (auto shard = tensor->getAttrOfType<DictionaryAttr>("shard")) {
+      shardAxis = int32_t(shard.getAs<IntegerAttr>("axis").getInt());
+      shardParts = int32_t(shard.getAs<IntegerAttr>("parts").getInt());
+    }
     return fb::CreateParam(
         builder, builder.CreateString(tensor.getName().str()), index, kind,
-        init.getStd().convertToDouble(), tensor.getTrainableAttr().getValue());
+        init.getStd().convertToDouble(), tensor.getTrainableAttr().getValue(),
+        shardAxis, shardParts);
   }
 
   flatbuffers::Offset<fb::Kernel> kernelEntry(plan::CallOp call) {

@@ -121,11 +121,20 @@ std::string convert(const fb::Plan &in, Plan &out) {
 
   if (in.params())
     for (const fb::Param *p : *in.params()) {
-      ParamInfo param{str(p->name()), p->tensor(), static_cast<Init>(p->init()),
-                      p->std(), p->trainable()};
+      ParamInfo param{str(p->name()),       p->tensor(),
+                      static_cast<Init>(p->init()), p->std(),
+                      p->trainable(),        p->shard_axis(),
+                      p->shard_parts()};
       if (!validTensor(param.tensor) ||
           out.tensors[param.tensor].category != Category::Param)
         return "parameter '" + param.name + "' names no parameter tensor";
+      if (param.shardAxis >= int32_t(out.tensors[param.tensor].shape.size()) ||
+          param.shardAxis < -1 || param.shardParts < 1 ||
+          (param.shardAxis >= 0 &&
+           out.tensors[param.tensor].shape[param.shardAxis] %
+                   param.shardParts !=
+               0))
+        return "parameter '" + param.name + "' has a bad shard";
       bool scaled = param.init == Init::Normal || param.init == Init::Uniform;
       if (p->init() > fb::Init::Uniform || (scaled && !(param.std > 0.0)))
         return "parameter '" + param.name + "' has a bad initializer";

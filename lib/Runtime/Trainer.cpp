@@ -14,6 +14,13 @@ namespace slapo::rt {
 
 std::unique_ptr<Trainer> Trainer::create(std::unique_ptr<Plan> plan,
                                          std::string &error) {
+  if (plan->tp > 1) {
+    error = "the plan is one rank of a " + std::to_string(plan->tp) +
+            "-way tensor-parallel model: it needs " + std::to_string(plan->tp) +
+            " processes, and this runtime executes one (compile with --tp 1 "
+            "to train on one process)";
+    return nullptr;
+  }
   auto trainer = std::unique_ptr<Trainer>(new Trainer());
   uint64_t bytes = (plan->arenaBytes + 63) / 64 * 64;
   trainer->arena =

@@ -57,14 +57,19 @@ PathPattern::parse(StringRef text, std::string &error, size_t &column) {
       body.split(items, ',');
       for (StringRef item : items) {
         item = item.trim();
+        if (!item.empty() && llvm::all_of(item, isNameChar) &&
+            !std::isdigit(static_cast<unsigned char>(item[0]))) {
+          segment.names.push_back(item.str());
+          continue;
+        }
         int64_t first = 0, last = 0;
         auto [low, high] = item.split("..");
         if (!parseIndex(low.trim(), first) ||
             (item.contains("..") ? !parseIndex(high.trim(), last)
                                  : (last = first, false)))
           return fail(pos, "'{" + body.str() +
-                               "}' is not a set like {0,2,4} or a range like "
-                               "{0..11}");
+                               "}' is not a set like {0,2,4} or "
+                               "{q_proj,v_proj}, or a range like {0..11}");
         if (last < first)
           return fail(pos, "the range '" + item.str() + "' is empty");
         for (int64_t i = first; i <= last; ++i)
@@ -113,7 +118,10 @@ bool PathPattern::matchFrom(size_t segment, const std::vector<StringRef> &parts,
     break;
   case Segment::Kind::Set: {
     int64_t index = 0;
-    if (!parseIndex(component, index) || !llvm::is_contained(s.indices, index))
+    bool listed = llvm::is_contained(s.names, component.str()) ||
+                  (parseIndex(component, index) &&
+                   llvm::is_contained(s.indices, index));
+    if (!listed)
       return false;
     break;
   }

@@ -1,5 +1,6 @@
 //===- ScheduleParser.cpp - .sched text to transform IR ------------------===//
 
+#include "graph/GraphDialect.h"
 #include "sched/SchedOps.h"
 #include "slapo/Schedule/PathPattern.h"
 #include "slapo/Schedule/Schedule.h"
@@ -45,7 +46,7 @@ std::vector<Token> tokenize(llvm::StringRef line) {
 }
 
 constexpr const char *kPrimitives =
-    "checkpoint, decompose, freeze, lora or unfreeze";
+    "checkpoint, decompose, freeze, lora, shard, sync or unfreeze";
 
 /// The options each primitive takes; `required` ones must be given.
 struct PrimitiveSpec {
@@ -61,6 +62,8 @@ const PrimitiveSpec *findPrimitive(llvm::StringRef name) {
       {"freeze", {}, {}},
       {"unfreeze", {}, {}},
       {"lora", {"rank", "alpha", "dropout"}, {"rank", "alpha"}},
+      {"shard", {"axis", "parts"}, {"axis"}},
+      {"sync", {"forward", "backward"}, {}},
   };
   for (const PrimitiveSpec &spec : specs)
     if (spec.name == name)
@@ -81,6 +84,7 @@ public:
   /// Builds one sched op for `tokens` (of line `line`) before `yield`.
   LogicalResult statement(OpBuilder &b, Value root,
                           const std::vector<Token> &tokens, unsigned line) {
+    currentLine = line;
     const Token &primitive = tokens[0];
     auto at = [&](unsigned column) {
       return FileLineColLoc::get(context, file, line, column);
@@ -147,6 +151,10 @@ public:
                             b.getF64FloatAttr(dropout));
       return success();
     }
+    if (primitive.text == "shard")
+      return shard(b, loc, root, pathAttr, options);
+    if (primitive.text == "sync")
+      return sync(b, loc, root, pathAttr, options);
     if (primitive.text == "decompose") {
       sched::DecomposeOp::create(b, loc, root, pathAttr);
       return success();
@@ -161,7 +169,68 @@ public:
   }
 
 private:
+  Location at(const OptionValue &option) {
+    return FileLineColLoc::get(context, file, currentLine, option.column);
+  }
+
+  LogicalResult shard(OpBuilder &b, Location loc, Value root,
+                      StringAttr path,
+                      llvm::StringMap<OptionValue> &options) {
+    int64_t axis = 0, parts = 1;
+    const OptionValue &a = options["axis"];
+    if (a.text.getAsInteger(10, axis) || axis < 0)
+      return emitError(at(a), "axis must be a non-negative integer, got '")
+             << a.text << "'";
+    if (options.count("parts")) {
+      const OptionValue &p = options["parts"];
+      if (p.text.getAsInteger(10, parts) || parts <= 0)
+        return emitError(at(p), "parts must be a positive integer, got '")
+               << p.text << "'";
+    }
+    sched::ShardOp::create(b, loc, root, path, b.getI64IntegerAttr(axis),
+                           b.getI64IntegerAttr(parts));
+    return success();
+  }
+
+  LogicalResult sync(OpBuilder &b, Location loc, Value root, StringAttr path,
+                     llvm::StringMap<OptionValue> &options) {
+    constexpr llvm::StringLiteral kinds[] = {"all_reduce", "all_gather",
+                                             "reduce_scatter"};
+    bool hasForward = options.count("forward"),
+         hasBackward = options.count("backward");
+    if (!hasForward && !hasBackward)
+      return emitError(loc, "sync needs forward= or backward= (all_reduce, "
+                            "all_gather or reduce_scatter)");
+    for (llvm::StringRef key : {"forward", "backward"}) {
+      if (!options.count(key))
+        continue;
+      const OptionValue &kind = options[key];
+      if (!llvm::is_contained(kinds, kind.text))
+        return emitError(at(kind), "")
+               << key << " must be all_reduce, all_gather or reduce_scatter, "
+               << "got '" << kind.text << "'";
+    }
+    // The partner of a forward collective; a backward one alone gets the
+    // forward op whose adjoint it is.
+    std::string forward =
+        hasForward ? options["forward"].text.str()
+                   : graph::SyncOp::partnerOf(options["backward"].text).str();
+    std::string backward = hasBackward
+                               ? options["backward"].text.str()
+                               : graph::SyncOp::partnerOf(forward).str();
+    if (graph::SyncOp::partnerOf(forward) != backward &&
+        !(forward == "all_gather" && backward == "reduce_scatter"))
+      return emitError(at(options["backward"]), "forward=")
+             << forward << " and backward=" << backward
+             << " are not a collective pair";
+    sched::SyncOp::create(b, loc, root, path, b.getStringAttr(forward),
+                          b.getStringAttr(backward),
+                          b.getBoolAttr(hasForward));
+    return success();
+  }
+
   std::string file;
+  unsigned currentLine = 0;
   MLIRContext *context;
 };
 

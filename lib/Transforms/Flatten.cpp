@@ -24,7 +24,7 @@ void inlineModule(GraphModuleOp module) {
   Block &body = module.getBody().front();
   auto output = cast<OutputOp>(body.getTerminator());
   MLIRContext *context = module.getContext();
-  Location where = NameLoc::get(StringAttr::get(context, prefix));
+  StringAttr where = StringAttr::get(context, prefix);
   // A checkpointed module's ops (and those of its submodules) form one
   // recompute region, named by the module's path.
   StringAttr region = module->hasAttr("checkpoint")
@@ -39,8 +39,12 @@ void inlineModule(GraphModuleOp module) {
     else if (auto child = dyn_cast<GraphModuleOp>(op))
       child.setName(prefix + "." + child.getName().str());
     // The innermost module an op came from names it best; ops are moved
-    // once per enclosing level, outermost first.
-    op.setLoc(where);
+    // once per enclosing level, outermost first. What the name wraps (a
+    // .sched statement for ops that schedules add) stays.
+    Location source = op.getLoc();
+    while (auto named = dyn_cast<NameLoc>(source))
+      source = named.getChildLoc();
+    op.setLoc(NameLoc::get(where, source));
   }
   for (auto [argument, operand] :
        llvm::zip(body.getArguments(), module.getInputs()))

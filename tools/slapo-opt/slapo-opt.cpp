@@ -34,6 +34,18 @@ using namespace llvm;
 
 namespace {
 
+/// The command line of the schedule/compile driver, once parsed.
+struct DriverOptions {
+  std::string output;
+  bool compile = false, verify = false, printTransform = false,
+       printPlan = false;
+  slapo::CompileOptions compileOptions;
+};
+
+int compileMain(const std::shared_ptr<SourceMgr> &sourceMgr,
+                ArrayRef<unsigned> scheduleBuffers, mlir::MLIRContext &context,
+                const DriverOptions &o);
+
 int scheduleMain(int argc, char **argv) {
   cl::opt<std::string> input(cl::Positional, cl::desc("<model.mlir>"),
                              cl::init("-"));
@@ -60,6 +72,10 @@ int scheduleMain(int argc, char **argv) {
   cl::opt<bool> printTransform(
       "print-transform",
       cl::desc("print the transform IR each schedule became"));
+  cl::opt<bool> verifyDiagnostics(
+      "verify-diagnostics",
+      cl::desc("check the errors against expected-error comments in the "
+               "model and schedule files (for tests)"));
   cl::opt<bool> printPlan("print-plan",
                           cl::desc("also print the plan dialect to stdout"));
   mlir::registerAsmPrinterCLOptions();
@@ -67,14 +83,21 @@ int scheduleMain(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv,
                               "slapo-opt with --schedule or --compile\n");
 
-  // Part of the command line's contract; sharding comes with the shard and
-  // sync primitives.
-  if (tp != 1) {
-    errs() << "slapo-opt: error: --tp " << tp
-           << ": tensor-parallel compilation needs the shard/sync schedule "
-              "primitives, which are not implemented yet (use --tp 1)\n";
-    return 1;
-  }
+  DriverOptions o;
+  o.output = output;
+  o.compile = compile;
+  o.verify = verify;
+  o.printTransform = printTransform;
+  o.printPlan = printPlan;
+  slapo::CompileOptions &options = o.compileOptions;
+  options.batch = batch;
+  options.seq = seq;
+  options.optimizer = optimizer;
+  options.beta1 = beta1;
+  options.beta2 = beta2;
+  options.epsilon = epsilon;
+  options.weightDecay = weightDecay;
+  options.tp = tp;
 
   mlir::DialectRegistry registry;
   slapo::registerAllDialects(registry);
@@ -87,37 +110,55 @@ int scheduleMain(int argc, char **argv) {
   }
   auto sourceMgr = std::make_shared<SourceMgr>();
   sourceMgr->AddNewSourceBuffer(std::move(file), SMLoc());
-  mlir::SourceMgrDiagnosticHandler handler(*sourceMgr, &context);
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
-  if (!module)
-    return 1;
-
-  mlir::OwningOpRef<mlir::ModuleOp> original;
-  if (verify)
-    original = module->clone();
+  // Every file is read before diagnostics start, so that expected-error
+  // comments in the schedules are seen too.
+  std::vector<unsigned> scheduleBuffers;
   for (const std::string &path : schedules) {
     auto buffer = mlir::openInputFile(path, &error);
     if (!buffer) {
       errs() << "slapo-opt: error: " << error << "\n";
       return 1;
     }
-    unsigned id = sourceMgr->AddNewSourceBuffer(std::move(buffer), SMLoc());
+    scheduleBuffers.push_back(
+        sourceMgr->AddNewSourceBuffer(std::move(buffer), SMLoc()));
+  }
+  if (verifyDiagnostics) {
+    mlir::SourceMgrDiagnosticVerifierHandler handler(*sourceMgr, &context);
+    (void)compileMain(sourceMgr, scheduleBuffers, context, o);
+    return mlir::failed(handler.verify()) ? 1 : 0;
+  }
+  mlir::SourceMgrDiagnosticHandler handler(*sourceMgr, &context);
+  return compileMain(sourceMgr, scheduleBuffers, context, o);
+}
+
+int compileMain(const std::shared_ptr<SourceMgr> &sourceMgr,
+                ArrayRef<unsigned> scheduleBuffers, mlir::MLIRContext &context,
+                const DriverOptions &o) {
+  std::string error;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+
+  mlir::OwningOpRef<mlir::ModuleOp> original;
+  if (o.verify)
+    original = module->clone();
+  for (unsigned id : scheduleBuffers) {
     mlir::OwningOpRef<mlir::ModuleOp> transforms =
         slapo::schedule::parseSchedule(*sourceMgr, id, &context);
     if (!transforms)
       return 1;
-    if (printTransform)
+    if (o.printTransform)
       transforms->print(outs());
     if (mlir::failed(slapo::schedule::applySchedule(*module, *transforms)))
       return 1;
   }
-  if (verify && mlir::failed(slapo::verifySchedule(*original, *module, outs())))
+  if (o.verify && mlir::failed(slapo::verifySchedule(*original, *module, outs())))
     return 1;
-  if (verify && !compile)
+  if (o.verify && !o.compile)
     return 0;
-  if (!compile) {
-    auto out = mlir::openOutputFile(output, &error);
+  if (!o.compile) {
+    auto out = mlir::openOutputFile(o.output, &error);
     if (!out) {
       errs() << "slapo-opt: error: " << error << "\n";
       return 1;
@@ -127,20 +168,12 @@ int scheduleMain(int argc, char **argv) {
     return 0;
   }
 
-  slapo::CompileOptions options;
-  options.batch = batch;
-  options.seq = seq;
-  options.optimizer = optimizer;
-  options.beta1 = beta1;
-  options.beta2 = beta2;
-  options.epsilon = epsilon;
-  options.weightDecay = weightDecay;
-  if (mlir::failed(slapo::compileTrainingStep(*module, options)))
+  if (mlir::failed(slapo::compileTrainingStep(*module, o.compileOptions)))
     return 1;
-  if (printPlan)
+  if (o.printPlan)
     module->print(outs());
 
-  auto out = mlir::openOutputFile(output, &error);
+  auto out = mlir::openOutputFile(o.output, &error);
   if (!out) {
     errs() << "slapo-opt: error: " << error << "\n";
     return 1;

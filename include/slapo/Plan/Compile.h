@@ -18,6 +18,7 @@ struct CompileOptions {
   double beta2 = 0.999;
   double epsilon = 1e-8;
   double weightDecay = 0.01;
+  int64_t tp = 1; // tensor-parallel degree: the plan is one rank's
 };
 
 /// Turns the model in `module` (graph dialect, hierarchical or flat) into a

@@ -43,6 +43,8 @@ struct ParamInfo {
   Init init = Init::Zeros;
   double std = 0.0;
   bool trainable = true;
+  int32_t shardAxis = -1; // tensor parallel: the axis split over the ranks
+  int32_t shardParts = 1; // ... in this many separately split parts
 };
 
 /// A kernel attribute: an integer, a float, an integer list or a string.

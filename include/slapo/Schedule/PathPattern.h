@@ -3,6 +3,7 @@
 //   transformer.h.*.attn.c_attn     `*` matches one path component
 //   transformer.h.{0,2,4}.mlp       a set of layer indices
 //   model.layers.{0..11}            a range (inclusive)
+//   self_attn.{q_proj,v_proj}       a set of names
 //   **.bias                         `**` matches any number of components
 //
 //===----------------------------------------------------------------------===//
@@ -36,6 +37,7 @@ private:
     enum class Kind { Name, Any, AnyDepth, Set } kind = Kind::Name;
     std::string name;
     std::vector<int64_t> indices;
+    std::vector<std::string> names;
   };
   bool matchFrom(size_t segment, const std::vector<llvm::StringRef> &parts,
                  size_t part) const;

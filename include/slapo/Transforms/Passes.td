@@ -30,6 +30,24 @@ def GraphSpecializeShapes : Pass<"graph-specialize-shapes", "mlir::ModuleOp"> {
   ];
 }
 
+def GraphPartitionTensorParallel
+    : Pass<"graph-partition-tensor-parallel", "mlir::ModuleOp"> {
+  let summary = "Check shards and syncs; give split values per-rank shapes";
+  let description = [{
+    Works out for every value of a flat model whether tensor-parallel ranks
+    hold all of it, a slice of one axis or a partial sum, starting from the
+    parameters that `shard` marked, and refuses a model whose syncs do not
+    make the loss and every gradient equal to one process's (errors point
+    at the `.sched` statement). With `tp` above 1 every split value gets
+    its per-rank shape, syncs get the group size and vocabulary-split
+    embeddings and cross-entropies are marked `vocab_parallel`; with `tp`
+    1 the syncs are removed.
+  }];
+  let options = [
+    Option<"tp", "tp", "int64_t", "1", "tensor-parallel degree">
+  ];
+}
+
 def GraphGenerateBackward : Pass<"graph-generate-backward", "mlir::ModuleOp"> {
   let summary = "Append the backward pass: gradients of every trainable parameter";
   let description = [{

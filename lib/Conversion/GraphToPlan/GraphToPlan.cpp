@@ -94,6 +94,8 @@ private:
       }
     }
     program->setAttr("optimizer", b.getStringAttr(optimizer));
+    if (Attribute tp = model->getAttr("tp"))
+      program->setAttr("tp", tp);
     if (Attribute adapters = model->getAttr("lora_adapters"))
       program->setAttr("lora_adapters", adapters);
   }
@@ -105,6 +107,11 @@ private:
           b, loc, param.getType(), param.getNameAttr(),
           b.getStringAttr("param"), b.getI64IntegerAttr(-1),
           param.getInitAttr(), b.getBoolAttr(param.getTrainable()));
+      // Which slice a rank holds, for initialising and saving per rank.
+      if (auto shard = param->getAttrOfType<DictionaryAttr>("shard"))
+        t->setAttr("shard", b.getDictionaryAttr(
+                                {shard.getNamed("axis").value(),
+                                 shard.getNamed("parts").value()}));
       values[param.getResult()] = t;
       return success();
     }

@@ -45,6 +45,8 @@ void zeros(KernelContext &c);
 void transpose(KernelContext &c);
 void split(KernelContext &c);
 void concat(KernelContext &c);
+// Collectives.cpp
+void sync(KernelContext &c);
 // Loss.cpp
 void crossEntropy(KernelContext &c);
 void crossEntropyGrad(KernelContext &c);

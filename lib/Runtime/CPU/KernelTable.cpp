@@ -36,6 +36,7 @@ const std::vector<KernelSpec> &kernelTable() {
       {"transpose", 1, 1, 1, transpose},
       {"split", 1, 1, -1, split},
       {"concat", 1, 64, 1, concat},
+      {"sync", 1, 1, 1, sync},
       {"cross_entropy", 2, 2, 1, crossEntropy},
       {"cross_entropy_grad", 2, 2, 1, crossEntropyGrad},
       {"sgd_update", 1, 1, 1, sgdUpdate},
