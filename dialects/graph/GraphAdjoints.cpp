@@ -336,3 +336,74 @@ LogicalResult SyncOp::buildAdjoint(OpBuilder &b, ArrayRef<Value> resultGrads,
                               getForwardAttr(), getAxisAttr(), getTpAttr());
   return success();
 }
+
+/// d(x + b) = dy * gelu'(x + b) in one pass; the bias sums it over rows.
+LogicalResult BiasGeluOp::buildAdjoint(OpBuilder &b,
+                                       ArrayRef<Value> resultGrads,
+                                       ArrayRef<bool> needsGrad,
+                                       SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Value dsum = BiasGeluGradOp::create(b, getLoc(), getInput(), getBias(),
+                                      resultGrads[0], getTanhAttr());
+  if (needsGrad[0])
+    grads[0] = dsum;
+  if (needsGrad[1])
+    grads[1] = sumTo(b, getLoc(), dsum, getBias().getType());
+  return success();
+}
+
+/// Composed from the parts' adjoints: the layer norm's, the residual
+/// branch's (the sum's gradient passes to both terms) and dropout's (the
+/// same mask, from the same stream).
+LogicalResult BiasDropoutAddLayerNormOp::buildAdjoint(
+    OpBuilder &b, ArrayRef<Value> resultGrads, ArrayRef<bool> needsGrad,
+    SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Location loc = getLoc();
+  Value dsum = resultGrads[0];
+  if (Value dnormed = resultGrads[1]) {
+    auto norm = LayerNormGradOp::create(b, loc, getSum(), dnormed, getGamma(),
+                                        getEpsilonAttr());
+    grads[3] = needsGrad[3] ? norm.getResult(1) : Value();
+    grads[4] = needsGrad[4] ? norm.getResult(2) : Value();
+    Value fromNorm = norm.getResult(0);
+    dsum = dsum ? AddOp::create(b, loc, dsum, fromNorm).getResult() : fromNorm;
+  }
+  if (needsGrad[2])
+    grads[2] = dsum;
+  if (!needsGrad[0] && !needsGrad[1])
+    return success();
+  Value dbranch = dsum;
+  if (getProbability().convertToDouble() > 0.0)
+    dbranch = DropoutOp::create(b, loc, dsum, getProbabilityAttr(),
+                                getRngStreamAttr());
+  if (needsGrad[0])
+    grads[0] = dbranch;
+  if (needsGrad[1])
+    grads[1] = sumTo(b, loc, dbranch, getBias().getType());
+  return success();
+}
+
+/// The norm's input gradient joins the sum's own; both terms of the sum
+/// get the total.
+LogicalResult AddRmsNormOp::buildAdjoint(OpBuilder &b,
+                                         ArrayRef<Value> resultGrads,
+                                         ArrayRef<bool> needsGrad,
+                                         SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  Location loc = getLoc();
+  Value dsum = resultGrads[0];
+  if (Value dnormed = resultGrads[1]) {
+    auto norm = RmsNormGradOp::create(b, loc, getSum(), dnormed, getWeight(),
+                                      getEpsilonAttr());
+    if (needsGrad[2])
+      grads[2] = norm.getWeightGrad();
+    Value fromNorm = norm.getInputGrad();
+    dsum = dsum ? AddOp::create(b, loc, dsum, fromNorm).getResult() : fromNorm;
+  }
+  if (needsGrad[0])
+    grads[0] = dsum;
+  if (needsGrad[1])
+    grads[1] = dsum;
+  return success();
+}

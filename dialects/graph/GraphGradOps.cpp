@@ -199,3 +199,18 @@ LogicalResult CrossEntropyGradOp::inferReturnTypes(
   inferred.push_back(adaptor.getLogits().getType());
   return success();
 }
+
+LogicalResult
+BiasGeluGradOp::inferReturnTypes(MLIRContext *context,
+                                 std::optional<Location> loc, Adaptor adaptor,
+                                 SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "bias_gelu_grad");
+  auto input = check.gradOf(adaptor.getInput(), "input", adaptor.getGrad());
+  if (failed(input) ||
+      failed(check.featureVector(*input, adaptor.getBias(), "bias")))
+    return failure();
+  inferred.push_back(*input);
+  return success();
+}

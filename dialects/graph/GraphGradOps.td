@@ -56,6 +56,16 @@ def Graph_LayerNormGradOp : Graph_ComputeOp<"layer_norm_grad"> {
   }];
 }
 
+def Graph_BiasGeluGradOp : Graph_ComputeOp<"bias_gelu_grad"> {
+  let summary = "d(x + bias) of graph.bias_gelu: dy * gelu'(x + bias)";
+  let arguments = (ins FloatTensor:$input, FloatTensor:$bias,
+                       FloatTensor:$grad, UnitAttr:$tanh);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $bias `,` $grad (`tanh` $tanh^)? attr-dict `:` type($input) `,` type($bias) `,` type($grad)
+  }];
+}
+
 def Graph_RmsNormGradOp : Graph_ComputeOp<"rms_norm_grad"> {
   let summary = "gradients of graph.rms_norm: dx and dweight";
   let arguments = (ins FloatTensor:$input, FloatTensor:$grad,

@@ -361,20 +361,6 @@ LogicalResult MatmulOp::inferReturnTypes(MLIRContext *context,
 }
 
 /// A per-feature vector (norm scale or shift) must be [D] for input [..., D].
-static LogicalResult checkFeatureVector(ShapeCheck &check,
-                                        RankedTensorType input, Value vector,
-                                        StringRef what) {
-  auto type = check.tensorOfRank(vector, what, 1);
-  if (failed(type) ||
-      failed(check.sameElementType(input, "input", *type, what)))
-    return failure();
-  if (!dimsAgree(type->getDimSize(0), input.getShape().back()))
-    return check.fail(what, " has ", type->getDimSize(0),
-                      " elements but the input has ",
-                      dimStr(input.getShape().back()), " features");
-  return success();
-}
-
 LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *context,
                                             std::optional<Location> loc,
                                             Adaptor adaptor,
@@ -392,8 +378,8 @@ LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *context,
     return check.fail("takes gamma and beta together or neither, got ",
                       affine.size(), " affine operands");
   if (!affine.empty() &&
-      (failed(checkFeatureVector(check, *input, affine[0], "gamma")) ||
-       failed(checkFeatureVector(check, *input, affine[1], "beta"))))
+      (failed(check.featureVector(*input, affine[0], "gamma")) ||
+       failed(check.featureVector(*input, affine[1], "beta"))))
     return failure();
   if (!(adaptor.getEpsilon().convertToDouble() > 0.0))
     return check.fail("epsilon must be positive");
@@ -413,7 +399,7 @@ LogicalResult RmsNormOp::inferReturnTypes(MLIRContext *context,
     return failure();
   if (input->getRank() < 1)
     return check.fail("input must have at least one axis");
-  if (failed(checkFeatureVector(check, *input, adaptor.getWeight(), "weight")))
+  if (failed(check.featureVector(*input, adaptor.getWeight(), "weight")))
     return failure();
   if (!(adaptor.getEpsilon().convertToDouble() > 0.0))
     return check.fail("epsilon must be positive");
@@ -790,5 +776,72 @@ LogicalResult SyncOp::inferReturnTypes(MLIRContext *context,
     dim /= tp;
   }
   inferred.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Fused ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult BiasGeluOp::inferReturnTypes(MLIRContext *context,
+                                           std::optional<Location> loc,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "bias_gelu");
+  auto input = check.tensor(adaptor.getInput(), "input");
+  if (failed(input) || failed(check.featureVector(*input, adaptor.getBias(),
+                                                  "bias")))
+    return failure();
+  inferred.push_back(*input);
+  return success();
+}
+
+LogicalResult BiasDropoutAddLayerNormOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "bias_dropout_add_layer_norm");
+  auto input = check.tensor(adaptor.getInput(), "input");
+  auto residual = check.tensor(adaptor.getResidual(), "residual");
+  if (failed(input) || failed(residual) ||
+      failed(check.featureVector(*input, adaptor.getBias(), "bias")) ||
+      failed(check.featureVector(*input, adaptor.getGamma(), "gamma")) ||
+      failed(check.featureVector(*input, adaptor.getBeta(), "beta")))
+    return failure();
+  if (*input != *residual)
+    return check.fail("residual ", *residual, " must have the input type ",
+                      *input);
+  FloatAttr p = adaptor.getProbabilityAttr();
+  if (failed(check.probability(p ? p.getValueAsDouble() : 0.0, "probability")))
+    return failure();
+  if (!(adaptor.getEpsilon().convertToDouble() > 0.0))
+    return check.fail("epsilon must be positive");
+  inferred.push_back(*input);
+  inferred.push_back(*input);
+  return success();
+}
+
+LogicalResult AddRmsNormOp::inferReturnTypes(MLIRContext *context,
+                                             std::optional<Location> loc,
+                                             Adaptor adaptor,
+                                             SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "add_rms_norm");
+  auto input = check.tensor(adaptor.getInput(), "input");
+  auto residual = check.tensor(adaptor.getResidual(), "residual");
+  if (failed(input) || failed(residual) ||
+      failed(check.featureVector(*input, adaptor.getWeight(), "weight")))
+    return failure();
+  if (*input != *residual)
+    return check.fail("residual ", *residual, " must have the input type ",
+                      *input);
+  if (!(adaptor.getEpsilon().convertToDouble() > 0.0))
+    return check.fail("epsilon must be positive");
+  inferred.push_back(*input);
+  inferred.push_back(*input);
   return success();
 }

@@ -342,6 +342,51 @@ def Graph_CrossEntropyOp : Graph_DiffOp<"cross_entropy"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Fused ops (made by the `fuse` schedule primitive)
+//===----------------------------------------------------------------------===//
+
+def Graph_BiasGeluOp : Graph_DiffOp<"bias_gelu"> {
+  let summary = "gelu(x + bias) in one pass, bias [D] over the last axis";
+  let arguments = (ins FloatTensor:$input, FloatTensor:$bias, UnitAttr:$tanh);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $bias (`tanh` $tanh^)? attr-dict `:` type($input) `,` type($bias)
+  }];
+}
+
+def Graph_BiasDropoutAddLayerNormOp
+    : Graph_DiffOp<"bias_dropout_add_layer_norm"> {
+  let summary = "sum = residual + dropout(x + bias); normed = layer_norm(sum)";
+  let description = [{
+    The end of a pre-LN transformer sublayer and the start of the next, in
+    one pass over each row: both the new residual stream `sum` and its
+    layer norm `normed` (affine, `gamma` and `beta` [D]) come out. The
+    dropout mask is the one `graph.dropout` with the same `rng_stream`
+    draws.
+  }];
+  let arguments = (ins FloatTensor:$input, FloatTensor:$bias,
+                       FloatTensor:$residual, FloatTensor:$gamma,
+                       FloatTensor:$beta,
+                       DefaultValuedAttr<F64Attr, "0.0">:$probability,
+                       OptionalAttr<I64Attr>:$rng_stream, F64Attr:$epsilon);
+  let results = (outs FloatTensor:$sum, FloatTensor:$normed);
+  let assemblyFormat = [{
+    $input `,` $bias `,` $residual `,` $gamma `,` $beta attr-dict `:`
+    type($input) `,` type($bias) `,` type($residual) `,` type($gamma) `,` type($beta)
+  }];
+}
+
+def Graph_AddRmsNormOp : Graph_DiffOp<"add_rms_norm"> {
+  let summary = "sum = residual + x; normed = rms_norm(sum) in one pass";
+  let arguments = (ins FloatTensor:$input, FloatTensor:$residual,
+                       FloatTensor:$weight, F64Attr:$epsilon);
+  let results = (outs FloatTensor:$sum, FloatTensor:$normed);
+  let assemblyFormat = [{
+    $input `,` $residual `,` $weight attr-dict `:` type($input) `,` type($residual) `,` type($weight)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
 // Tensor parallelism
 //===----------------------------------------------------------------------===//
 

@@ -118,6 +118,19 @@ public:
     return normalised;
   }
 
+  /// `vector` is [D] for an input [..., D] (a bias, a norm's gamma).
+  LogicalResult featureVector(RankedTensorType input, Value vector,
+                              StringRef what) {
+    auto type = tensorOfRank(vector, what, 1);
+    if (failed(type) || failed(sameElementType(input, "input", *type, what)))
+      return failure();
+    if (!dimsAgree(type->getDimSize(0), input.getShape().back()))
+      return fail(what, " has ", type->getDimSize(0),
+                  " elements but the input has ",
+                  dimStr(input.getShape().back()), " features");
+    return success();
+  }
+
   LogicalResult probability(double p, StringRef what) {
     if (p >= 0.0 && p < 1.0)
       return success();

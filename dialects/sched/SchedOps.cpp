@@ -278,12 +278,54 @@ DecomposeOp::apply(transform::TransformRewriter &,
     return DiagnosedSilenceableFailure::definiteFailure();
   for (graph::GraphModuleOp module : *matched) {
     auto linears = llvm::to_vector(module.getBody().getOps<graph::LinearOp>());
+    // A bias already taken out (by decompose, or by a sync that adds it
+    // after its reduction) stays as it is.
+    bool alreadyOut = llvm::any_of(
+        module.getBody().getOps<graph::ParamOp>(), [](graph::ParamOp param) {
+          return param.getName() == "bias" &&
+                 llvm::all_of(param->getUsers(), [](Operation *user) {
+                   return isa<graph::AddOp>(user);
+                 });
+        });
+    if (linears.size() == 1 && !linears[0].getBias() && alreadyOut)
+      continue;
     if (linears.size() != 1 || !linears[0].getBias())
       return mlir::emitDefiniteFailure(*this, "module '")
              << graph::getPath(module)
              << "' is not a linear layer with a bias (decompose takes the "
                 "bias out of one)";
     takeOutBias(linears[0], [](OpBuilder &, Value bare) { return bare; });
+  }
+  return DiagnosedSilenceableFailure::success();
+}
+
+DiagnosedSilenceableFailure FuseOp::apply(transform::TransformRewriter &,
+                                          transform::TransformResults &,
+                                          transform::TransformState &state) {
+  FailureOr<SmallVector<graph::GraphModuleOp>> matched =
+      selectModules(*this, getRoot(), getPath(), state);
+  if (failed(matched))
+    return DiagnosedSilenceableFailure::definiteFailure();
+  Builder b(getContext());
+  for (graph::GraphModuleOp module : *matched) {
+    auto model = module->getParentOfType<graph::ModelOp>();
+    SmallVector<Attribute> fusions;
+    if (auto earlier = model->getAttrOfType<ArrayAttr>("fusions"))
+      fusions.assign(earlier.begin(), earlier.end());
+    std::string path = graph::getPath(module);
+    for (Attribute fusion : fusions) {
+      auto entry = cast<DictionaryAttr>(fusion);
+      if (entry.getAs<StringAttr>("pattern") == getPatternAttr() &&
+          entry.getAs<StringAttr>("path").getValue() == path)
+        return mlir::emitDefiniteFailure(*this, "module '")
+               << path << "' is already fused with " << getPattern();
+    }
+    fusions.push_back(b.getDictionaryAttr({
+        b.getNamedAttr("pattern", getPatternAttr()),
+        b.getNamedAttr("path", b.getStringAttr(path)),
+        b.getNamedAttr("at", getLoc()),
+    }));
+    model->setAttr("fusions", b.getArrayAttr(fusions));
   }
   return DiagnosedSilenceableFailure::success();
 }

@@ -74,6 +74,20 @@ def Sched_DecomposeOp : Sched_Op<"decompose"> {
   let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
 }
 
+def Sched_FuseOp : Sched_Op<"fuse"> {
+  let summary = "fuse a pattern of ops under the matched modules into one kernel";
+  let description = [{
+    Records `{pattern, path, at}` in the model's `fusions`; `graph-fuse`
+    rewrites each instance whose first op (the bias add) lies in the module
+    once the model is flat. Patterns: `bias_gelu` (a bias add, then gelu)
+    and `bias_dropout_add_layer_norm` (a bias add, optional dropout, the
+    residual add, then layer norm).
+  }];
+  let arguments = (ins TransformHandleTypeInterface:$root, StrAttr:$path,
+                       StrAttr:$pattern);
+  let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
+}
+
 def Sched_ShardOp : Sched_Op<"shard"> {
   let summary = "split the matched parameters over the tensor-parallel ranks";
   let description = [{

@@ -22,6 +22,7 @@ mlir::LogicalResult compileTrainingStep(mlir::ModuleOp module,
   mlir::PassManager pm(module.getContext());
   pm.addPass(createGraphFlatten());
   pm.addPass(createGraphSpecializeShapes({options.batch, options.seq}));
+  pm.addPass(createGraphFuse());
   pm.addPass(createGraphPartitionTensorParallel({options.tp}));
   pm.addPass(createGraphGenerateBackward());
   pm.addPass(createGraphApplyOptimizer({options.optimizer, options.beta1,

@@ -46,7 +46,7 @@ std::vector<Token> tokenize(llvm::StringRef line) {
 }
 
 constexpr const char *kPrimitives =
-    "checkpoint, decompose, freeze, lora, shard, sync or unfreeze";
+    "checkpoint, decompose, freeze, fuse, lora, shard, sync or unfreeze";
 
 /// The options each primitive takes; `required` ones must be given.
 struct PrimitiveSpec {
@@ -63,6 +63,7 @@ const PrimitiveSpec *findPrimitive(llvm::StringRef name) {
       {"unfreeze", {}, {}},
       {"lora", {"rank", "alpha", "dropout"}, {"rank", "alpha"}},
       {"shard", {"axis", "parts"}, {"axis"}},
+      {"fuse", {"pattern"}, {"pattern"}},
       {"sync", {"forward", "backward"}, {}},
   };
   for (const PrimitiveSpec &spec : specs)
@@ -155,6 +156,18 @@ public:
       return shard(b, loc, root, pathAttr, options);
     if (primitive.text == "sync")
       return sync(b, loc, root, pathAttr, options);
+    if (primitive.text == "fuse") {
+      const OptionValue &pattern = options["pattern"];
+      if (pattern.text != "bias_gelu" && pattern.text != "add_rms_norm" &&
+          pattern.text != "bias_dropout_add_layer_norm")
+        return emitError(at(pattern.column), "unknown pattern '")
+               << pattern.text
+               << "' (expected add_rms_norm, bias_gelu or "
+                  "bias_dropout_add_layer_norm)";
+      sched::FuseOp::create(b, loc, root, pathAttr,
+                            b.getStringAttr(pattern.text));
+      return success();
+    }
     if (primitive.text == "decompose") {
       sched::DecomposeOp::create(b, loc, root, pathAttr);
       return success();

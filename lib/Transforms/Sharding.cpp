@@ -260,6 +260,23 @@ LogicalResult ShardingAnalysis::forward(Operation &op) {
         return passThrough(op.getOperand(0), false);
       })
       .Case([&](ScaleOp) { return passThrough(op.getOperand(0), true); })
+      .Case([&](BiasGeluOp fused) -> LogicalResult {
+        // As the bias add and the gelu it fuses: a column-parallel output
+        // takes a bias sharded the same way.
+        Sharding x = state(fused.getInput()), bias = state(fused.getBias());
+        bool matching =
+            (x.isReplicated() && bias.isReplicated()) ||
+            (x.isSharded() && x.axis == rankOf(fused.getInput()) - 1 &&
+             bias.isSharded() && bias.axis == 0 && bias.parts == x.parts);
+        if (x.isPartial())
+          return unreducedPartial(x, &op);
+        if (!matching)
+          return refuse(x.isReplicated() ? bias : x,
+                        "needs its input and bias split alike, got " +
+                            describe(x) + " and " + describe(bias));
+        setAll(x);
+        return success();
+      })
       .Case<AddOp, MulOp>([&](Operation *) -> LogicalResult {
         Value result = op.getResult(0);
         int64_t rank = rankOf(result);

@@ -30,6 +30,17 @@ def GraphSpecializeShapes : Pass<"graph-specialize-shapes", "mlir::ModuleOp"> {
   ];
 }
 
+def GraphFuse : Pass<"graph-fuse", "mlir::ModuleOp"> {
+  let summary = "Rewrite the patterns that `fuse` asked for into fused ops";
+  let description = [{
+    For each `{pattern, path}` in a flat model's `fusions`, every instance
+    whose bias add came from that module becomes one op:
+    `graph.bias_gelu` for gelu(x + b), `graph.bias_dropout_add_layer_norm`
+    for layer_norm(residual + dropout(x + b)). An entry that matches nothing
+    is an error at its `.sched` statement.
+  }];
+}
+
 def GraphPartitionTensorParallel
     : Pass<"graph-partition-tensor-parallel", "mlir::ModuleOp"> {
   let summary = "Check shards and syncs; give split values per-rank shapes";

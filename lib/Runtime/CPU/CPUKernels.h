@@ -21,6 +21,8 @@ void linearGradWeight(KernelContext &c);
 void matmul(KernelContext &c);
 // Norms.cpp
 void layerNorm(KernelContext &c);
+void biasDropoutAddLayerNorm(KernelContext &c);
+void addRmsNorm(KernelContext &c);
 void layerNormGrad(KernelContext &c);
 void rmsNorm(KernelContext &c);
 void rmsNormGrad(KernelContext &c);
@@ -35,6 +37,8 @@ void relu(KernelContext &c);
 void silu(KernelContext &c);
 void gelu(KernelContext &c);
 void activationGrad(KernelContext &c);
+void biasGelu(KernelContext &c);
+void biasGeluGrad(KernelContext &c);
 void scale(KernelContext &c);
 void dropout(KernelContext &c);
 void add(KernelContext &c);

@@ -149,6 +149,46 @@ void activationGrad(KernelContext &c) {
     gradientLoop(c, [](float v) { return geluErfGrad(v); });
 }
 
+void biasGelu(KernelContext &c) {
+  const float *x = c.ins[0].f32(), *bias = c.ins[1].f32();
+  float *y = c.outs[0].f32();
+  int64_t rows = c.ins[0].rows(), d = c.ins[0].dim(-1);
+  bool tanh = c.call->has("tanh");
+#pragma omp parallel for
+  for (int64_t i = 0; i < rows; ++i) {
+    const float *xi = x + i * d;
+    float *yi = y + i * d;
+    if (tanh) {
+#pragma omp simd
+      for (int64_t j = 0; j < d; ++j)
+        yi[j] = geluTanh(xi[j] + bias[j]);
+    } else {
+      for (int64_t j = 0; j < d; ++j)
+        yi[j] = geluErf(xi[j] + bias[j]);
+    }
+  }
+}
+
+void biasGeluGrad(KernelContext &c) {
+  const float *x = c.ins[0].f32(), *bias = c.ins[1].f32(),
+              *dy = c.ins[2].f32();
+  float *dx = c.outs[0].f32();
+  int64_t rows = c.ins[0].rows(), d = c.ins[0].dim(-1);
+  bool tanh = c.call->has("tanh");
+#pragma omp parallel for
+  for (int64_t i = 0; i < rows; ++i) {
+    int64_t row = i * d;
+    if (tanh) {
+#pragma omp simd
+      for (int64_t j = 0; j < d; ++j)
+        dx[row + j] = dy[row + j] * geluTanhGrad(x[row + j] + bias[j]);
+    } else {
+      for (int64_t j = 0; j < d; ++j)
+        dx[row + j] = dy[row + j] * geluErfGrad(x[row + j] + bias[j]);
+    }
+  }
+}
+
 void scale(KernelContext &c) {
   float factor = float(c.call->floatAttr("factor", 1.0));
   unary(c, [factor](float x) { return x * factor; });

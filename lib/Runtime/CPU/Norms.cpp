@@ -1,5 +1,6 @@
 //===- Norms.cpp - layer norm, RMS norm, softmax and their gradients -----===//
 
+#include "../Random.h"
 #include "CPUKernels.h"
 
 #include <cmath>
@@ -41,6 +42,34 @@ void layerNorm(KernelContext &c) {
       float h = (xi[j] - mean) * rstd;
       yi[j] = gamma ? h * gamma[j] + beta[j] : h;
     }
+  }
+}
+
+void biasDropoutAddLayerNorm(KernelContext &c) {
+  const float *x = c.ins[0].f32(), *bias = c.ins[1].f32(),
+              *residual = c.ins[2].f32(), *gamma = c.ins[3].f32(),
+              *beta = c.ins[4].f32();
+  float *sum = c.outs[0].f32(), *normed = c.outs[1].f32();
+  int64_t rows = c.ins[0].rows(), d = c.ins[0].dim(-1);
+  double eps = c.call->floatAttr("epsilon", 1e-5);
+  float p = c.training ? float(c.call->floatAttr("probability", 0.0)) : 0.0f;
+  int64_t stream = c.call->intAttr("rng_stream", 0);
+#pragma omp parallel for
+  for (int64_t i = 0; i < rows; ++i) {
+    int64_t row = i * d;
+    float *si = sum + row;
+    // The same element index as graph.dropout on the [.., D] tensor.
+    for (int64_t j = 0; j < d; ++j) {
+      float branch = x[row + j] + bias[j];
+      if (p > 0.0f)
+        branch *= dropoutScale(c.seed, c.step, stream, row + j, p);
+      si[j] = residual[row + j] + branch;
+    }
+    float mean, rstd;
+    rowStats(si, d, eps, mean, rstd);
+    float *yi = normed + row;
+    for (int64_t j = 0; j < d; ++j)
+      yi[j] = (si[j] - mean) * rstd * gamma[j] + beta[j];
   }
 }
 
@@ -89,6 +118,26 @@ void layerNormGrad(KernelContext &c) {
         dbeta[j] += float(localBeta[j]);
       }
     }
+  }
+}
+
+void addRmsNorm(KernelContext &c) {
+  const float *x = c.ins[0].f32(), *residual = c.ins[1].f32(),
+              *w = c.ins[2].f32();
+  float *sum = c.outs[0].f32(), *normed = c.outs[1].f32();
+  double eps = c.call->floatAttr("epsilon", 1e-6);
+  int64_t rows = c.ins[0].rows(), d = c.ins[0].dim(-1);
+#pragma omp parallel for
+  for (int64_t i = 0; i < rows; ++i) {
+    float *si = sum + i * d;
+    double sq = 0.0;
+    for (int64_t j = 0; j < d; ++j) {
+      si[j] = residual[i * d + j] + x[i * d + j];
+      sq += double(si[j]) * si[j];
+    }
+    float r = float(1.0 / std::sqrt(sq / d + eps));
+    for (int64_t j = 0; j < d; ++j)
+      normed[i * d + j] = w[j] * (si[j] * r);
   }
 }
 
