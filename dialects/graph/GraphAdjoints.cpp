@@ -407,3 +407,14 @@ LogicalResult AddRmsNormOp::buildAdjoint(OpBuilder &b,
     grads[1] = dsum;
   return success();
 }
+
+LogicalResult CausalMaskOp::buildAdjoint(OpBuilder &b,
+                                         ArrayRef<Value> resultGrads,
+                                         ArrayRef<bool> needsGrad,
+                                         SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (needsGrad[0])
+    grads[0] = CausalMaskOp::create(b, getLoc(), resultGrads[0],
+                                    /*zero=*/true);
+  return success();
+}

@@ -845,3 +845,19 @@ LogicalResult AddRmsNormOp::inferReturnTypes(MLIRContext *context,
   inferred.push_back(*input);
   return success();
 }
+
+LogicalResult CausalMaskOp::inferReturnTypes(MLIRContext *context,
+                                             std::optional<Location> loc,
+                                             Adaptor adaptor,
+                                             SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "causal_mask");
+  auto input = check.tensor(adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  if (input->getRank() < 2)
+    return check.fail("input must have at least two axes (queries, keys)");
+  inferred.push_back(*input);
+  return success();
+}

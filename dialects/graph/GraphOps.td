@@ -206,6 +206,17 @@ def Graph_RmsNormOp : Graph_DiffOp<"rms_norm"> {
   let assemblyFormat = "$input `,` $weight attr-dict `:` type($input) `,` type($weight)";
 }
 
+def Graph_CausalMaskOp : Graph_DiffOp<"causal_mask"> {
+  let summary = "attention scores [..., T, S] with the future masked out";
+  let description = [{
+    Query t sees keys up to t + (S - T); later entries become -inf (or,
+    with `zero`, 0: the adjoint, which passes no gradient to them).
+  }];
+  let arguments = (ins FloatTensor:$input, UnitAttr:$zero);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$input (`zero` $zero^)? attr-dict `:` type($input)";
+}
+
 def Graph_SoftmaxOp : Graph_DiffOp<"softmax"> {
   let summary = "softmax along one axis (negative counts from the end)";
   let arguments = (ins FloatTensor:$input, DefaultValuedAttr<I64Attr, "-1">:$axis);

@@ -330,6 +330,112 @@ DiagnosedSilenceableFailure FuseOp::apply(transform::TransformRewriter &,
   return DiagnosedSilenceableFailure::success();
 }
 
+/// q k^T * scale, causal mask, softmax, dropout, then times v.
+static LogicalResult decomposeAttention(graph::AttentionOp attention,
+                                        Operation *primitive) {
+  int64_t heads = attention.getQuery().getType().getDimSize(1);
+  int64_t kvHeads = attention.getKey().getType().getDimSize(1);
+  if (heads != kvHeads)
+    return emitError(primitive->getLoc(),
+                     "decomposed attention needs as many key/value heads as "
+                     "query heads, but '")
+           << graph::getPath(attention->getParentOp()) << "' has " << heads
+           << " and " << kvHeads;
+  OpBuilder b(attention);
+  Location loc = attention.getLoc();
+  Value scores = graph::MatmulOp::create(b, loc, attention.getQuery(),
+                                         attention.getKey(), true);
+  scores = graph::ScaleOp::create(b, loc, scores, attention.getScaleAttr());
+  if (attention.getCausal())
+    scores = graph::CausalMaskOp::create(b, loc, scores, false);
+  Value probs =
+      graph::SoftmaxOp::create(b, loc, scores, b.getI64IntegerAttr(-1));
+  if (attention.getDropout().convertToDouble() > 0.0)
+    probs = graph::DropoutOp::create(b, loc, probs, attention.getDropoutAttr(),
+                                     IntegerAttr());
+  Value out =
+      graph::MatmulOp::create(b, loc, probs, attention.getValue(), false);
+  attention.getResult().replaceAllUsesWith(out);
+  attention.erase();
+  return success();
+}
+
+/// The chain decomposeAttention makes, ending at `out`, as one
+/// graph.attention; false if `out` does not end one.
+static bool fuseAttention(graph::MatmulOp out) {
+  if (out.getTransposeB())
+    return false;
+  SmallVector<Operation *> chain{out};
+  auto single = [&](Value value, auto kind) -> decltype(kind) {
+    auto op = value.getDefiningOp<decltype(kind)>();
+    if (op && op->hasOneUse())
+      chain.push_back(op);
+    return op && op->hasOneUse() ? op : decltype(kind)();
+  };
+  Value probs = out.getLhs();
+  auto dropout = single(probs, graph::DropoutOp());
+  auto softmax = single(dropout ? dropout.getInput() : probs,
+                        graph::SoftmaxOp());
+  if (!softmax || softmax.getAxisAttr().getInt() != -1)
+    return false;
+  auto mask = single(softmax.getInput(), graph::CausalMaskOp());
+  if (mask && mask.getZero())
+    return false;
+  auto scale = single(mask ? mask.getInput() : softmax.getInput(),
+                      graph::ScaleOp());
+  auto scores = scale ? single(scale.getInput(), graph::MatmulOp())
+                      : graph::MatmulOp();
+  if (!scores || !scores.getTransposeB() ||
+      scores.getLhs().getType().getRank() != 4)
+    return false;
+  OpBuilder b(out);
+  auto attention = graph::AttentionOp::create(
+      b, out.getLoc(), scores.getLhs(), scores.getRhs(), out.getRhs(),
+      scale.getFactorAttr(), mask ? b.getUnitAttr() : UnitAttr(),
+      dropout ? dropout.getProbabilityAttr() : b.getF64FloatAttr(0.0),
+      IntegerAttr());
+  out.getResult().replaceAllUsesWith(attention.getResult());
+  for (Operation *op : chain)
+    op->erase();
+  return true;
+}
+
+DiagnosedSilenceableFailure ReplaceOp::apply(transform::TransformRewriter &,
+                                             transform::TransformResults &,
+                                             transform::TransformState &state) {
+  FailureOr<SmallVector<graph::GraphModuleOp>> matched =
+      selectModules(*this, getRoot(), getPath(), state);
+  if (failed(matched))
+    return DiagnosedSilenceableFailure::definiteFailure();
+  bool decompose = getAttention() == "decomposed";
+  for (graph::GraphModuleOp module : *matched) {
+    int64_t replaced = 0;
+    if (decompose) {
+      SmallVector<graph::AttentionOp> attentions;
+      module.walk([&](graph::AttentionOp op) { attentions.push_back(op); });
+      for (graph::AttentionOp attention : attentions) {
+        if (failed(decomposeAttention(attention, *this)))
+          return DiagnosedSilenceableFailure::definiteFailure();
+        ++replaced;
+      }
+    } else {
+      SmallVector<graph::MatmulOp> matmuls;
+      module.walk([&](graph::MatmulOp op) { matmuls.push_back(op); });
+      // Walk from the last: a fused chain erases matmuls before it.
+      for (graph::MatmulOp matmul : llvm::reverse(matmuls))
+        replaced += fuseAttention(matmul);
+    }
+    if (replaced == 0)
+      return mlir::emitDefiniteFailure(*this, "module '")
+             << graph::getPath(module) << "' has no "
+             << (decompose ? "fused attention (graph.attention)"
+                           : "decomposed attention (matmul, scale, softmax, "
+                             "matmul)")
+             << " to replace";
+  }
+  return DiagnosedSilenceableFailure::success();
+}
+
 DiagnosedSilenceableFailure ShardOp::apply(transform::TransformRewriter &,
                                            transform::TransformResults &,
                                            transform::TransformState &state) {

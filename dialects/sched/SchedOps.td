@@ -88,6 +88,18 @@ def Sched_FuseOp : Sched_Op<"fuse"> {
   let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
 }
 
+def Sched_ReplaceOp : Sched_Op<"replace"> {
+  let summary = "swap the attention of the matched modules between forms";
+  let description = [{
+    `attention = "decomposed"` rewrites each graph.attention under the
+    modules into matmul, scale, causal_mask, softmax, dropout and matmul;
+    `attention = "fused"` finds that chain and makes it one graph.attention.
+  }];
+  let arguments = (ins TransformHandleTypeInterface:$root, StrAttr:$path,
+                       StrAttr:$attention);
+  let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
+}
+
 def Sched_ShardOp : Sched_Op<"shard"> {
   let summary = "split the matched parameters over the tensor-parallel ranks";
   let description = [{

@@ -46,7 +46,8 @@ std::vector<Token> tokenize(llvm::StringRef line) {
 }
 
 constexpr const char *kPrimitives =
-    "checkpoint, decompose, freeze, fuse, lora, shard, sync or unfreeze";
+    "checkpoint, decompose, freeze, fuse, lora, replace, shard, sync or "
+    "unfreeze";
 
 /// The options each primitive takes; `required` ones must be given.
 struct PrimitiveSpec {
@@ -64,6 +65,7 @@ const PrimitiveSpec *findPrimitive(llvm::StringRef name) {
       {"lora", {"rank", "alpha", "dropout"}, {"rank", "alpha"}},
       {"shard", {"axis", "parts"}, {"axis"}},
       {"fuse", {"pattern"}, {"pattern"}},
+      {"replace", {"attention"}, {"attention"}},
       {"sync", {"forward", "backward"}, {}},
   };
   for (const PrimitiveSpec &spec : specs)
@@ -166,6 +168,16 @@ public:
                   "bias_dropout_add_layer_norm)";
       sched::FuseOp::create(b, loc, root, pathAttr,
                             b.getStringAttr(pattern.text));
+      return success();
+    }
+    if (primitive.text == "replace") {
+      const OptionValue &form = options["attention"];
+      if (form.text != "decomposed" && form.text != "fused")
+        return emitError(at(form.column), "attention must be decomposed or "
+                                          "fused, got '")
+               << form.text << "'";
+      sched::ReplaceOp::create(b, loc, root, pathAttr,
+                               b.getStringAttr(form.text));
       return success();
     }
     if (primitive.text == "decompose") {

@@ -256,7 +256,7 @@ LogicalResult ShardingAnalysis::forward(Operation &op) {
                            "must stay whole");
         return passThrough(rope.getInput(), false);
       })
-      .Case<ReluOp, SiluOp, GeluOp, DropoutOp>([&](Operation *) {
+      .Case<ReluOp, SiluOp, GeluOp, DropoutOp, CausalMaskOp>([&](Operation *) {
         return passThrough(op.getOperand(0), false);
       })
       .Case([&](ScaleOp) { return passThrough(op.getOperand(0), true); })

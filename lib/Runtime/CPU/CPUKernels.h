@@ -23,6 +23,7 @@ void matmul(KernelContext &c);
 void layerNorm(KernelContext &c);
 void biasDropoutAddLayerNorm(KernelContext &c);
 void addRmsNorm(KernelContext &c);
+void causalMask(KernelContext &c);
 void layerNormGrad(KernelContext &c);
 void rmsNorm(KernelContext &c);
 void rmsNormGrad(KernelContext &c);

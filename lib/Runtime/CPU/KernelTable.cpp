@@ -18,6 +18,7 @@ const std::vector<KernelSpec> &kernelTable() {
       {"layer_norm_grad", 2, 3, -1, layerNormGrad},
       {"rms_norm", 2, 2, 1, rmsNorm},
       {"rms_norm_grad", 3, 3, 2, rmsNormGrad},
+      {"causal_mask", 1, 1, 1, causalMask},
       {"softmax", 1, 1, 1, softmax},
       {"softmax_grad", 2, 2, 1, softmaxGrad},
       {"attention", 3, 3, 1, attention},

@@ -190,6 +190,21 @@ void rmsNormGrad(KernelContext &c) {
   }
 }
 
+void causalMask(KernelContext &c) {
+  const View &x = c.ins[0];
+  int64_t t = x.dim(-2), s = x.dim(-1), matrices = x.numel() / (t * s);
+  float fill = c.call->has("zero") ? 0.0f : -INFINITY;
+  const float *in = x.f32();
+  float *out = c.outs[0].f32();
+#pragma omp parallel for
+  for (int64_t m = 0; m < matrices; ++m)
+    for (int64_t i = 0; i < t; ++i) {
+      int64_t row = (m * t + i) * s, visible = i + (s - t) + 1;
+      for (int64_t j = 0; j < s; ++j)
+        out[row + j] = j < visible ? in[row + j] : fill;
+    }
+}
+
 void softmax(KernelContext &c) {
   const View &x = c.ins[0];
   int64_t rows = x.rows(), d = x.dim(-1);
