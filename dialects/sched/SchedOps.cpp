@@ -44,7 +44,7 @@ FailureOr<schedule::PathPattern> patternOf(Operation *op, StringRef text) {
   std::optional<schedule::PathPattern> pattern =
       schedule::PathPattern::parse(text, error, column);
   if (!pattern) {
-    op->emitError("bad path '") << text << "': " << error;
+    emitError(op->getLoc(), "bad path '") << text << "': " << error;
     return failure();
   }
   return *pattern;
@@ -107,7 +107,7 @@ selectModules(Operation *op, Value root, StringRef text,
     });
   });
   if (selected.empty())
-    return op->emitError("path '")
+    return emitError(op->getLoc(), "path '")
            << text << "' matches no module of the model";
   return selected;
 }
@@ -166,11 +166,11 @@ static LogicalResult addAdapter(graph::GraphModuleOp module, int64_t rank,
   auto linears = llvm::to_vector(body.getOps<graph::LinearOp>());
   if (linears.size() != 1 ||
       !linears[0].getWeight().getDefiningOp<graph::ParamOp>())
-    return primitive->emitError("module '")
+    return emitError(primitive->getLoc(), "module '")
            << path << "' is not a linear layer (lora needs a module holding "
            << "one graph.linear on its own weight)";
   if (!body.getOps<graph::GraphModuleOp>().empty())
-    return primitive->emitError("module '")
+    return emitError(primitive->getLoc(), "module '")
            << path << "' already has a LoRA adapter";
   graph::LinearOp linear = linears[0];
   auto weightType = linear.getWeight().getType();
@@ -178,7 +178,7 @@ static LogicalResult addAdapter(graph::GraphModuleOp module, int64_t rank,
   int64_t in = weightType.getDimSize(inOut ? 0 : 1);
   int64_t out = weightType.getDimSize(inOut ? 1 : 0);
   if (rank > std::min(in, out))
-    return primitive->emitError("rank ")
+    return emitError(primitive->getLoc(), "rank ")
            << rank << " exceeds the smaller side of '" << path << "' (" << in
            << " in, " << out << " out)";
 
