@@ -2,7 +2,7 @@
 
 Trains models/gpt2-demo.json (4 layers, hidden 256, byte vocabulary) at
 batch 8, seq 256 with AdamW: without a schedule, with gpt2-ckpt, gpt2-lora,
-and both. For each, prints the median tokens/s after warm-up, the trainable
+both, and gpt2-fused. For each, prints the median tokens/s after warm-up, the trainable
 parameters, and the planned and measured peak memory. Results also go to
 bench/results/schedule_throughput.json.
 
@@ -25,6 +25,7 @@ VARIANTS = {
     "gpt2-ckpt": ["gpt2-ckpt.sched"],
     "gpt2-lora": ["gpt2-lora.sched"],
     "gpt2-lora + gpt2-ckpt": ["gpt2-lora.sched", "gpt2-ckpt.sched"],
+    "gpt2-fused": ["gpt2-fused.sched"],
 }
 BATCH, SEQ = 8, 256
 
