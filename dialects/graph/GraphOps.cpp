@@ -771,8 +771,8 @@ LogicalResult SyncOp::inferReturnTypes(MLIRContext *context,
   } else if ((forward == "split" || forward == "reduce_scatter") &&
              !isDynamic(dim)) {
     if (dim % tp != 0)
-      return check.fail("axis ", *axis, " (", dim,
-                        ") does not divide by tp ", tp);
+      return check.fail("axis ", *axis, " (", dim, ") does not divide by tp ",
+                        tp);
     dim /= tp;
   }
   inferred.push_back(RankedTensorType::get(shape, input->getElementType()));
@@ -791,8 +791,8 @@ LogicalResult BiasGeluOp::inferReturnTypes(MLIRContext *context,
     return failure();
   ShapeCheck check(loc, "bias_gelu");
   auto input = check.tensor(adaptor.getInput(), "input");
-  if (failed(input) || failed(check.featureVector(*input, adaptor.getBias(),
-                                                  "bias")))
+  if (failed(input) ||
+      failed(check.featureVector(*input, adaptor.getBias(), "bias")))
     return failure();
   inferred.push_back(*input);
   return success();

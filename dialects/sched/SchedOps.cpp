@@ -112,6 +112,22 @@ selectModules(Operation *op, Value root, StringRef text,
   return selected;
 }
 
+/// Runs `edit` on every module whose path matches `text`, stopping at the
+/// first failure (which `edit` has reported).
+DiagnosedSilenceableFailure
+editModules(Operation *op, Value root, StringRef text,
+            transform::TransformState &state,
+            function_ref<LogicalResult(graph::GraphModuleOp)> edit) {
+  FailureOr<SmallVector<graph::GraphModuleOp>> matched =
+      selectModules(op, root, text, state);
+  if (failed(matched))
+    return DiagnosedSilenceableFailure::definiteFailure();
+  for (graph::GraphModuleOp module : *matched)
+    if (failed(edit(module)))
+      return DiagnosedSilenceableFailure::definiteFailure();
+  return DiagnosedSilenceableFailure::success();
+}
+
 } // namespace
 
 DiagnosedSilenceableFailure FreezeOp::apply(transform::TransformRewriter &,
@@ -130,30 +146,29 @@ DiagnosedSilenceableFailure
 CheckpointOp::apply(transform::TransformRewriter &,
                     transform::TransformResults &,
                     transform::TransformState &state) {
-  FailureOr<SmallVector<graph::GraphModuleOp>> matched =
-      selectModules(*this, getRoot(), getPath(), state);
-  if (failed(matched))
-    return DiagnosedSilenceableFailure::definiteFailure();
-  SmallVector<graph::GraphModuleOp> &selected = *matched;
-  for (graph::GraphModuleOp module : selected) {
-    // Nested checkpoints would recompute twice: refuse them.
-    for (auto outer = module->getParentOfType<graph::GraphModuleOp>(); outer;
-         outer = outer->getParentOfType<graph::GraphModuleOp>())
-      if (outer->hasAttr("checkpoint"))
-        return mlir::emitDefiniteFailure(*this, "module '")
-               << graph::getPath(module) << "' is inside '"
-               << graph::getPath(outer) << "', which is already checkpointed";
-    WalkResult inner = module.getBody().walk([&](graph::GraphModuleOp child) {
-      return child->hasAttr("checkpoint") ? WalkResult::interrupt()
-                                          : WalkResult::advance();
-    });
-    if (inner.wasInterrupted())
-      return mlir::emitDefiniteFailure(*this, "module '")
-             << graph::getPath(module)
-             << "' holds a module that is already checkpointed";
-    module->setAttr("checkpoint", UnitAttr::get(getContext()));
-  }
-  return DiagnosedSilenceableFailure::success();
+  return editModules(
+      *this, getRoot(), getPath(), state,
+      [&](graph::GraphModuleOp module) -> LogicalResult {
+        // Nested checkpoints would recompute twice: refuse them.
+        for (auto outer = module->getParentOfType<graph::GraphModuleOp>();
+             outer; outer = outer->getParentOfType<graph::GraphModuleOp>())
+          if (outer->hasAttr("checkpoint"))
+            return mlir::emitDefiniteFailure(*this, "module '")
+                   << graph::getPath(module) << "' is inside '"
+                   << graph::getPath(outer)
+                   << "', which is already checkpointed";
+        WalkResult inner =
+            module.getBody().walk([&](graph::GraphModuleOp child) {
+              return child->hasAttr("checkpoint") ? WalkResult::interrupt()
+                                                  : WalkResult::advance();
+            });
+        if (inner.wasInterrupted())
+          return mlir::emitDefiniteFailure(*this, "module '")
+                 << graph::getPath(module)
+                 << "' holds a module that is already checkpointed";
+        module->setAttr("checkpoint", UnitAttr::get(getContext()));
+        return success();
+      });
 }
 
 /// Rewrites the body of a linear module (one graph.linear on its own
@@ -241,16 +256,12 @@ static LogicalResult addAdapter(graph::GraphModuleOp module, int64_t rank,
 DiagnosedSilenceableFailure LoraOp::apply(transform::TransformRewriter &,
                                           transform::TransformResults &,
                                           transform::TransformState &state) {
-  FailureOr<SmallVector<graph::GraphModuleOp>> matched =
-      selectModules(*this, getRoot(), getPath(), state);
-  if (failed(matched))
-    return DiagnosedSilenceableFailure::definiteFailure();
-  SmallVector<graph::GraphModuleOp> &selected = *matched;
-  for (graph::GraphModuleOp module : selected)
-    if (failed(addAdapter(module, getRank(), getAlpha().convertToDouble(),
-                          getDropout().convertToDouble(), *this)))
-      return DiagnosedSilenceableFailure::definiteFailure();
-  return DiagnosedSilenceableFailure::success();
+  return editModules(*this, getRoot(), getPath(), state,
+                     [&](graph::GraphModuleOp module) -> LogicalResult {
+                       return addAdapter(module, getRank(),
+                                         getAlpha().convertToDouble(),
+                                         getDropout().convertToDouble(), *this);
+                     });
 }
 
 /// Replaces `linear` (which has a bias) by `wrap(linear without bias) +
@@ -261,8 +272,8 @@ static Value takeOutBias(graph::LinearOp linear,
   Value bare =
       graph::LinearOp::create(b, linear.getLoc(), linear.getInput(),
                               linear.getWeight(), Value(), linear.getInOut());
-  Value sum = graph::AddOp::create(b, linear.getLoc(), wrap(b, bare),
-                                   linear.getBias());
+  Value sum =
+      graph::AddOp::create(b, linear.getLoc(), wrap(b, bare), linear.getBias());
   linear.getResult().replaceAllUsesWith(sum);
   linear.erase();
   return sum;
@@ -272,62 +283,60 @@ DiagnosedSilenceableFailure
 DecomposeOp::apply(transform::TransformRewriter &,
                    transform::TransformResults &,
                    transform::TransformState &state) {
-  FailureOr<SmallVector<graph::GraphModuleOp>> matched =
-      selectModules(*this, getRoot(), getPath(), state);
-  if (failed(matched))
-    return DiagnosedSilenceableFailure::definiteFailure();
-  for (graph::GraphModuleOp module : *matched) {
-    auto linears = llvm::to_vector(module.getBody().getOps<graph::LinearOp>());
-    // A bias already taken out (by decompose, or by a sync that adds it
-    // after its reduction) stays as it is.
-    bool alreadyOut = llvm::any_of(
-        module.getBody().getOps<graph::ParamOp>(), [](graph::ParamOp param) {
-          return param.getName() == "bias" &&
-                 llvm::all_of(param->getUsers(), [](Operation *user) {
-                   return isa<graph::AddOp>(user);
-                 });
-        });
-    if (linears.size() == 1 && !linears[0].getBias() && alreadyOut)
-      continue;
-    if (linears.size() != 1 || !linears[0].getBias())
-      return mlir::emitDefiniteFailure(*this, "module '")
-             << graph::getPath(module)
-             << "' is not a linear layer with a bias (decompose takes the "
-                "bias out of one)";
-    takeOutBias(linears[0], [](OpBuilder &, Value bare) { return bare; });
-  }
-  return DiagnosedSilenceableFailure::success();
+  return editModules(
+      *this, getRoot(), getPath(), state,
+      [&](graph::GraphModuleOp module) -> LogicalResult {
+        auto linears =
+            llvm::to_vector(module.getBody().getOps<graph::LinearOp>());
+        // A bias already taken out (by decompose, or by a sync that adds it
+        // after its reduction) stays as it is.
+        bool alreadyOut = llvm::any_of(
+            module.getBody().getOps<graph::ParamOp>(),
+            [](graph::ParamOp param) {
+              return param.getName() == "bias" &&
+                     llvm::all_of(param->getUsers(), [](Operation *user) {
+                       return isa<graph::AddOp>(user);
+                     });
+            });
+        if (linears.size() == 1 && !linears[0].getBias() && alreadyOut)
+          return success();
+        if (linears.size() != 1 || !linears[0].getBias())
+          return mlir::emitDefiniteFailure(*this, "module '")
+                 << graph::getPath(module)
+                 << "' is not a linear layer with a bias (decompose takes the "
+                    "bias out of one)";
+        takeOutBias(linears[0], [](OpBuilder &, Value bare) { return bare; });
+        return success();
+      });
 }
 
 DiagnosedSilenceableFailure FuseOp::apply(transform::TransformRewriter &,
                                           transform::TransformResults &,
                                           transform::TransformState &state) {
-  FailureOr<SmallVector<graph::GraphModuleOp>> matched =
-      selectModules(*this, getRoot(), getPath(), state);
-  if (failed(matched))
-    return DiagnosedSilenceableFailure::definiteFailure();
   Builder b(getContext());
-  for (graph::GraphModuleOp module : *matched) {
-    auto model = module->getParentOfType<graph::ModelOp>();
-    SmallVector<Attribute> fusions;
-    if (auto earlier = model->getAttrOfType<ArrayAttr>("fusions"))
-      fusions.assign(earlier.begin(), earlier.end());
-    std::string path = graph::getPath(module);
-    for (Attribute fusion : fusions) {
-      auto entry = cast<DictionaryAttr>(fusion);
-      if (entry.getAs<StringAttr>("pattern") == getPatternAttr() &&
-          entry.getAs<StringAttr>("path").getValue() == path)
-        return mlir::emitDefiniteFailure(*this, "module '")
-               << path << "' is already fused with " << getPattern();
-    }
-    fusions.push_back(b.getDictionaryAttr({
-        b.getNamedAttr("pattern", getPatternAttr()),
-        b.getNamedAttr("path", b.getStringAttr(path)),
-        b.getNamedAttr("at", getLoc()),
-    }));
-    model->setAttr("fusions", b.getArrayAttr(fusions));
-  }
-  return DiagnosedSilenceableFailure::success();
+  return editModules(
+      *this, getRoot(), getPath(), state,
+      [&](graph::GraphModuleOp module) -> LogicalResult {
+        auto model = module->getParentOfType<graph::ModelOp>();
+        SmallVector<Attribute> fusions;
+        if (auto earlier = model->getAttrOfType<ArrayAttr>("fusions"))
+          fusions.assign(earlier.begin(), earlier.end());
+        std::string path = graph::getPath(module);
+        for (Attribute fusion : fusions) {
+          auto entry = cast<DictionaryAttr>(fusion);
+          if (entry.getAs<StringAttr>("pattern") == getPatternAttr() &&
+              entry.getAs<StringAttr>("path").getValue() == path)
+            return mlir::emitDefiniteFailure(*this, "module '")
+                   << path << "' is already fused with " << getPattern();
+        }
+        fusions.push_back(b.getDictionaryAttr({
+            b.getNamedAttr("pattern", getPatternAttr()),
+            b.getNamedAttr("path", b.getStringAttr(path)),
+            b.getNamedAttr("at", getLoc()),
+        }));
+        model->setAttr("fusions", b.getArrayAttr(fusions));
+        return success();
+      });
 }
 
 /// q k^T * scale, causal mask, softmax, dropout, then times v.
@@ -374,17 +383,17 @@ static bool fuseAttention(graph::MatmulOp out) {
   };
   Value probs = out.getLhs();
   auto dropout = single(probs, graph::DropoutOp());
-  auto softmax = single(dropout ? dropout.getInput() : probs,
-                        graph::SoftmaxOp());
+  auto softmax =
+      single(dropout ? dropout.getInput() : probs, graph::SoftmaxOp());
   if (!softmax || softmax.getAxisAttr().getInt() != -1)
     return false;
   auto mask = single(softmax.getInput(), graph::CausalMaskOp());
   if (mask && mask.getZero())
     return false;
-  auto scale = single(mask ? mask.getInput() : softmax.getInput(),
-                      graph::ScaleOp());
-  auto scores = scale ? single(scale.getInput(), graph::MatmulOp())
-                      : graph::MatmulOp();
+  auto scale =
+      single(mask ? mask.getInput() : softmax.getInput(), graph::ScaleOp());
+  auto scores =
+      scale ? single(scale.getInput(), graph::MatmulOp()) : graph::MatmulOp();
   if (!scores || !scores.getTransposeB() ||
       scores.getLhs().getType().getRank() != 4)
     return false;
@@ -403,37 +412,36 @@ static bool fuseAttention(graph::MatmulOp out) {
 DiagnosedSilenceableFailure ReplaceOp::apply(transform::TransformRewriter &,
                                              transform::TransformResults &,
                                              transform::TransformState &state) {
-  FailureOr<SmallVector<graph::GraphModuleOp>> matched =
-      selectModules(*this, getRoot(), getPath(), state);
-  if (failed(matched))
-    return DiagnosedSilenceableFailure::definiteFailure();
   bool decompose = getAttention() == "decomposed";
-  for (graph::GraphModuleOp module : *matched) {
-    int64_t replaced = 0;
-    if (decompose) {
-      SmallVector<graph::AttentionOp> attentions;
-      module.walk([&](graph::AttentionOp op) { attentions.push_back(op); });
-      for (graph::AttentionOp attention : attentions) {
-        if (failed(decomposeAttention(attention, *this)))
-          return DiagnosedSilenceableFailure::definiteFailure();
-        ++replaced;
-      }
-    } else {
-      SmallVector<graph::MatmulOp> matmuls;
-      module.walk([&](graph::MatmulOp op) { matmuls.push_back(op); });
-      // Walk from the last: a fused chain erases matmuls before it.
-      for (graph::MatmulOp matmul : llvm::reverse(matmuls))
-        replaced += fuseAttention(matmul);
-    }
-    if (replaced == 0)
-      return mlir::emitDefiniteFailure(*this, "module '")
-             << graph::getPath(module) << "' has no "
-             << (decompose ? "fused attention (graph.attention)"
-                           : "decomposed attention (matmul, scale, softmax, "
-                             "matmul)")
-             << " to replace";
-  }
-  return DiagnosedSilenceableFailure::success();
+  return editModules(
+      *this, getRoot(), getPath(), state,
+      [&](graph::GraphModuleOp module) -> LogicalResult {
+        int64_t replaced = 0;
+        if (decompose) {
+          SmallVector<graph::AttentionOp> attentions;
+          module.walk([&](graph::AttentionOp op) { attentions.push_back(op); });
+          for (graph::AttentionOp attention : attentions) {
+            if (failed(decomposeAttention(attention, *this)))
+              return failure();
+            ++replaced;
+          }
+        } else {
+          SmallVector<graph::MatmulOp> matmuls;
+          module.walk([&](graph::MatmulOp op) { matmuls.push_back(op); });
+          // Walk from the last: a fused chain erases matmuls before it.
+          for (graph::MatmulOp matmul : llvm::reverse(matmuls))
+            replaced += fuseAttention(matmul);
+        }
+        if (replaced == 0)
+          return mlir::emitDefiniteFailure(*this, "module '")
+                 << graph::getPath(module) << "' has no "
+                 << (decompose
+                         ? "fused attention (graph.attention)"
+                         : "decomposed attention (matmul, scale, softmax, "
+                           "matmul)")
+                 << " to replace";
+        return success();
+      });
 }
 
 DiagnosedSilenceableFailure ShardOp::apply(transform::TransformRewriter &,
@@ -473,8 +481,8 @@ DiagnosedSilenceableFailure ShardOp::apply(transform::TransformRewriter &,
              << axis << " of '" << path << "' (" << type.getDimSize(axis)
              << ") does not split into " << parts << " parts";
     if (auto earlier = param->getAttrOfType<DictionaryAttr>("shard")) {
-      InFlightDiagnostic diag = mlir::emitError(getLoc()) << "'" << path
-                                            << "' is already sharded";
+      InFlightDiagnostic diag = mlir::emitError(getLoc())
+                                << "'" << path << "' is already sharded";
       if (auto at = earlier.getAs<LocationAttr>("at"))
         diag.attachNote(at) << "by this shard";
       return DiagnosedSilenceableFailure::definiteFailure();
@@ -505,10 +513,6 @@ static Value syncOutput(OpBuilder &b, Value value,
 DiagnosedSilenceableFailure SyncOp::apply(transform::TransformRewriter &,
                                           transform::TransformResults &,
                                           transform::TransformState &state) {
-  FailureOr<SmallVector<graph::GraphModuleOp>> matched =
-      selectModules(*this, getRoot(), getPath(), state);
-  if (failed(matched))
-    return DiagnosedSilenceableFailure::definiteFailure();
   Location loc = getLoc();
   auto make = [&](OpBuilder &b, Value value) -> Value {
     return graph::SyncOp::create(b, loc, value, getForwardAttr(),
@@ -520,47 +524,49 @@ DiagnosedSilenceableFailure SyncOp::apply(transform::TransformRewriter &,
     return sync && sync.getForward() == getForward() &&
            sync.getBackward() == getBackward();
   };
-  for (graph::GraphModuleOp module : *matched) {
-    Block &body = module.getBody().front();
-    std::string path = graph::getPath(module);
-    OpBuilder b(getContext());
-    int64_t synced = 0;
-    if (getAtOutput()) {
-      Operation *output = body.getTerminator();
-      for (OpOperand &operand : output->getOpOperands()) {
-        Value value = operand.get();
-        if (!isa<FloatType>(
-                cast<ShapedType>(value.getType()).getElementType()))
-          continue;
-        Operation *producer = value.getDefiningOp();
-        if (isSynced(producer) ||
-            (isa_and_nonnull<graph::AddOp>(producer) &&
-             isSynced(producer->getOperand(0).getDefiningOp())))
+  return editModules(
+      *this, getRoot(), getPath(), state,
+      [&](graph::GraphModuleOp module) -> LogicalResult {
+        Block &body = module.getBody().front();
+        std::string path = graph::getPath(module);
+        OpBuilder b(getContext());
+        int64_t synced = 0;
+        if (getAtOutput()) {
+          Operation *output = body.getTerminator();
+          for (OpOperand &operand : output->getOpOperands()) {
+            Value value = operand.get();
+            if (!isa<FloatType>(
+                    cast<ShapedType>(value.getType()).getElementType()))
+              continue;
+            Operation *producer = value.getDefiningOp();
+            if (isSynced(producer) ||
+                (isa_and_nonnull<graph::AddOp>(producer) &&
+                 isSynced(producer->getOperand(0).getDefiningOp())))
+              return mlir::emitDefiniteFailure(*this, "module '")
+                     << path << "' is already synced this way";
+            operand.set(syncOutput(b, value, make));
+            ++synced;
+          }
+        } else {
+          b.setInsertionPointToStart(&body);
+          for (BlockArgument argument : body.getArguments()) {
+            auto type = cast<ShapedType>(argument.getType());
+            if (!isa<FloatType>(type.getElementType()))
+              continue;
+            if (argument.hasOneUse() && isSynced(*argument.getUsers().begin()))
+              return mlir::emitDefiniteFailure(*this, "module '")
+                     << path << "' is already synced this way";
+            Value value = make(b, argument);
+            argument.replaceAllUsesExcept(value, value.getDefiningOp());
+            ++synced;
+          }
+        }
+        if (synced == 0)
           return mlir::emitDefiniteFailure(*this, "module '")
-                 << path << "' is already synced this way";
-        operand.set(syncOutput(b, value, make));
-        ++synced;
-      }
-    } else {
-      b.setInsertionPointToStart(&body);
-      for (BlockArgument argument : body.getArguments()) {
-        auto type = cast<ShapedType>(argument.getType());
-        if (!isa<FloatType>(type.getElementType()))
-          continue;
-        if (argument.hasOneUse() && isSynced(*argument.getUsers().begin()))
-          return mlir::emitDefiniteFailure(*this, "module '")
-                 << path << "' is already synced this way";
-        Value value = make(b, argument);
-        argument.replaceAllUsesExcept(value, value.getDefiningOp());
-        ++synced;
-      }
-    }
-    if (synced == 0)
-      return mlir::emitDefiniteFailure(*this, "module '")
-             << path << "' has no floating-point "
-             << (getAtOutput() ? "output" : "input") << " to sync";
-  }
-  return DiagnosedSilenceableFailure::success();
+                 << path << "' has no floating-point "
+                 << (getAtOutput() ? "output" : "input") << " to sync";
+        return success();
+      });
 }
 
 void slapo::sched::registerSchedExtension(DialectRegistry &registry) {

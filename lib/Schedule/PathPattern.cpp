@@ -118,9 +118,9 @@ bool PathPattern::matchFrom(size_t segment, const std::vector<StringRef> &parts,
     break;
   case Segment::Kind::Set: {
     int64_t index = 0;
-    bool listed = llvm::is_contained(s.names, component.str()) ||
-                  (parseIndex(component, index) &&
-                   llvm::is_contained(s.indices, index));
+    bool listed =
+        llvm::is_contained(s.names, component.str()) ||
+        (parseIndex(component, index) && llvm::is_contained(s.indices, index));
     if (!listed)
       return false;
     break;

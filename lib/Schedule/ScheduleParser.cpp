@@ -198,8 +198,7 @@ private:
     return FileLineColLoc::get(context, file, currentLine, option.column);
   }
 
-  LogicalResult shard(OpBuilder &b, Location loc, Value root,
-                      StringAttr path,
+  LogicalResult shard(OpBuilder &b, Location loc, Value root, StringAttr path,
                       llvm::StringMap<OptionValue> &options) {
     int64_t axis = 0, parts = 1;
     const OptionValue &a = options["axis"];
@@ -249,8 +248,7 @@ private:
              << forward << " and backward=" << backward
              << " are not a collective pair";
     sched::SyncOp::create(b, loc, root, path, b.getStringAttr(forward),
-                          b.getStringAttr(backward),
-                          b.getBoolAttr(hasForward));
+                          b.getStringAttr(backward), b.getBoolAttr(hasForward));
     return success();
   }
 

@@ -29,14 +29,14 @@ bool inModule(Operation *op, StringRef path) {
   if (!name)
     return false;
   StringRef from = name.getName().getValue();
-  return from == path || from.starts_with((path + ".").str());
+  return from.starts_with(path) &&
+         (from.size() == path.size() || from[path.size()] == '.');
 }
 
 bool sameRegion(ArrayRef<Operation *> ops) {
   Attribute region = ops.front()->getAttr(kRegionAttr);
-  return llvm::all_of(ops, [&](Operation *op) {
-    return op->getAttr(kRegionAttr) == region;
-  });
+  return llvm::all_of(
+      ops, [&](Operation *op) { return op->getAttr(kRegionAttr) == region; });
 }
 
 /// `add` as input + bias, the bias [D] over the last axis of the input.
@@ -68,8 +68,8 @@ void replaceSumAndNorm(Operation *fused, AddOp sum, Operation *norm) {
 /// gelu(x + b) -> bias_gelu(x, b).
 int64_t fuseBiasGelu(ModelOp model, StringRef path) {
   int64_t fused = 0;
-  for (GeluOp gelu : llvm::make_early_inc_range(
-           model.getBody().front().getOps<GeluOp>())) {
+  for (GeluOp gelu :
+       llvm::make_early_inc_range(model.getBody().front().getOps<GeluOp>())) {
     auto add = gelu.getInput().getDefiningOp<AddOp>();
     Value x, bias;
     if (!add || !add->hasOneUse() || !inModule(add, path) ||
@@ -96,9 +96,8 @@ int64_t fuseBiasDropoutAddLayerNorm(ModelOp model, StringRef path) {
     auto sum = norm.getInput().getDefiningOp<AddOp>();
     if (!sum || !norm.getGamma())
       continue;
-    for (auto [branch, residual] :
-         {std::pair{sum.getRhs(), sum.getLhs()},
-          std::pair{sum.getLhs(), sum.getRhs()}}) {
+    for (auto [branch, residual] : {std::pair{sum.getRhs(), sum.getLhs()},
+                                    std::pair{sum.getLhs(), sum.getRhs()}}) {
       auto dropout = branch.getDefiningOp<DropoutOp>();
       Value biased = dropout ? dropout.getInput() : branch;
       auto add = biased.getDefiningOp<AddOp>();
@@ -142,9 +141,8 @@ int64_t fuseAddRmsNorm(ModelOp model, StringRef path) {
         !inModule(sum, path) || !sameRegion({sum, norm}))
       continue;
     OpBuilder b(sum);
-    auto op = AddRmsNormOp::create(b, norm.getLoc(), sum.getRhs(),
-                                   sum.getLhs(), norm.getWeight(),
-                                   norm.getEpsilonAttr());
+    auto op = AddRmsNormOp::create(b, norm.getLoc(), sum.getRhs(), sum.getLhs(),
+                                   norm.getWeight(), norm.getEpsilonAttr());
     replaceSumAndNorm(op, sum, norm);
     ++fused;
   }
@@ -173,10 +171,10 @@ struct GraphFusePass : public slapo::impl::GraphFuseBase<GraphFusePass> {
         auto entry = cast<DictionaryAttr>(fusion);
         StringRef pattern = entry.getAs<StringAttr>("pattern").getValue();
         StringRef path = entry.getAs<StringAttr>("path").getValue();
-        int64_t fused = pattern == "bias_gelu"      ? fuseBiasGelu(model, path)
-                        : pattern == "add_rms_norm" ? fuseAddRmsNorm(model, path)
-                                                    : fuseBiasDropoutAddLayerNorm(
-                                                          model, path);
+        int64_t fused = pattern == "bias_gelu" ? fuseBiasGelu(model, path)
+                        : pattern == "add_rms_norm"
+                            ? fuseAddRmsNorm(model, path)
+                            : fuseBiasDropoutAddLayerNorm(model, path);
         if (fused > 0)
           continue;
         Location at = model.getLoc();

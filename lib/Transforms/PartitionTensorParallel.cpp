@@ -53,8 +53,8 @@ LogicalResult partition(ModelOp model, int64_t tp) {
         InFlightDiagnostic diag =
             emitError(s.origin ? shardLocation(s.origin) : op.getLoc());
         if (auto param = dyn_cast<ParamOp>(op))
-          diag << "axis " << s.axis << " of '" << getPath(param) << "' ("
-               << dim << ")";
+          diag << "axis " << s.axis << " of '" << getPath(param) << "' (" << dim
+               << ")";
         else
           diag << "axis " << s.axis << " of " << op.getName() << " in '"
                << modulePath(&op) << "' (" << dim << ", e.g. attention heads)";

@@ -71,9 +71,7 @@ std::string describe(const Sharding &s) {
   return "";
 }
 
-std::string opName(Operation *op) {
-  return op->getName().getStringRef().str();
-}
+std::string opName(Operation *op) { return op->getName().getStringRef().str(); }
 
 } // namespace
 
@@ -106,8 +104,8 @@ LogicalResult ShardingAnalysis::forward(Operation &op) {
       set(result, s);
   };
   auto refuse = [&](const Sharding &cause, const Twine &why) {
-    return blame(cause, &op) << opName(&op) << " in '" << modulePath(&op)
-                             << "' " << why;
+    return blame(cause, &op)
+           << opName(&op) << " in '" << modulePath(&op) << "' " << why;
   };
   /// The first operand that is not replicated, or a replicated state.
   auto firstNonReplicated = [&]() {
@@ -177,10 +175,10 @@ LogicalResult ShardingAnalysis::forward(Operation &op) {
                                  describe(x));
           if (linear.getBias() &&
               !(bias.isSharded() && bias.axis == 0 && bias.parts == w.parts))
-            return refuse(w, "splits its output but not its bias: shard '" +
-                                 getPath(linear.getBias()
-                                             .getDefiningOp<ParamOp>()) +
-                                 "' axis=0 too");
+            return refuse(
+                w, "splits its output but not its bias: shard '" +
+                       getPath(linear.getBias().getDefiningOp<ParamOp>()) +
+                       "' axis=0 too");
           set(linear.getResult(), shardedOn(last, w.parts, w.origin));
           return success();
         }
@@ -212,8 +210,7 @@ LogicalResult ShardingAnalysis::forward(Operation &op) {
                           describe(l) + " and " + describe(r));
       })
       .Case([&](AttentionOp attention) -> LogicalResult {
-        Sharding q = state(attention.getQuery()),
-                 k = state(attention.getKey()),
+        Sharding q = state(attention.getQuery()), k = state(attention.getKey()),
                  v = state(attention.getValue());
         if (q.isReplicated() && k.isReplicated() && v.isReplicated())
           return success();
@@ -256,9 +253,8 @@ LogicalResult ShardingAnalysis::forward(Operation &op) {
                            "must stay whole");
         return passThrough(rope.getInput(), false);
       })
-      .Case<ReluOp, SiluOp, GeluOp, DropoutOp, CausalMaskOp>([&](Operation *) {
-        return passThrough(op.getOperand(0), false);
-      })
+      .Case<ReluOp, SiluOp, GeluOp, DropoutOp, CausalMaskOp>(
+          [&](Operation *) { return passThrough(op.getOperand(0), false); })
       .Case([&](ScaleOp) { return passThrough(op.getOperand(0), true); })
       .Case([&](BiasGeluOp fused) -> LogicalResult {
         // As the bias add and the gelu it fuses: a column-parallel output
@@ -288,8 +284,8 @@ LogicalResult ShardingAnalysis::forward(Operation &op) {
           if (s.isReplicated())
             continue;
           if (!out.isReplicated() &&
-              (out.kind != s.kind || (s.isSharded() && (out.axis != s.axis ||
-                                                        out.parts != s.parts))))
+              (out.kind != s.kind ||
+               (s.isSharded() && (out.axis != s.axis || out.parts != s.parts))))
             return refuse(s, "combines operands split differently (" +
                                  describe(out) + " and " + describe(s) + ")");
           if (s.isPartial() && isa<MulOp>(op) && !out.isReplicated())
@@ -362,14 +358,12 @@ LogicalResult ShardingAnalysis::forward(Operation &op) {
           return success();
         }
         ArrayRef<int64_t> sizes = split.getSizes();
-        if (int64_t(sizes.size()) != x.parts ||
-            !llvm::all_equal(sizes))
-          return refuse(x, "cuts the split axis into " +
-                               std::to_string(sizes.size()) +
-                               " pieces, but it was sharded in " +
-                               std::to_string(x.parts) +
-                               " parts (shard ... parts=" +
-                               std::to_string(sizes.size()) + ")");
+        if (int64_t(sizes.size()) != x.parts || !llvm::all_equal(sizes))
+          return refuse(
+              x, "cuts the split axis into " + std::to_string(sizes.size()) +
+                     " pieces, but it was sharded in " +
+                     std::to_string(x.parts) + " parts (shard ... parts=" +
+                     std::to_string(sizes.size()) + ")");
         setAll(shardedOn(axis, 1, x.origin));
         return success();
       })
@@ -487,9 +481,8 @@ LogicalResult ShardingAnalysis::backward(ModelOp model) {
   for (Operation &op : body) {
     auto param = dyn_cast<ParamOp>(op);
     bool reached = (param && param.getTrainable()) ||
-                   llvm::any_of(op.getOperands(), [&](Value v) {
-                     return active.contains(v);
-                   });
+                   llvm::any_of(op.getOperands(),
+                                [&](Value v) { return active.contains(v); });
     if (reached)
       active.insert(op.result_begin(), op.result_end());
   }
@@ -501,7 +494,8 @@ LogicalResult ShardingAnalysis::backward(ModelOp model) {
   auto incompleteError = [&](const GradState &g, Operation *at,
                              StringRef what) -> InFlightDiagnostic {
     if (!g.culprit)
-      return emitError(at->getLoc()) << what << " gets only part of its gradient";
+      return emitError(at->getLoc())
+             << what << " gets only part of its gradient";
     Sharding cause = get(g.culprit->getResult(0));
     std::string reader = modulePath(g.culprit);
     return blame(cause, at)

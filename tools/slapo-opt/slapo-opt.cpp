@@ -153,7 +153,8 @@ int compileMain(const std::shared_ptr<SourceMgr> &sourceMgr,
     if (mlir::failed(slapo::schedule::applySchedule(*module, *transforms)))
       return 1;
   }
-  if (o.verify && mlir::failed(slapo::verifySchedule(*original, *module, outs())))
+  if (o.verify &&
+      mlir::failed(slapo::verifySchedule(*original, *module, outs())))
     return 1;
   if (o.verify && !o.compile)
     return 0;

@@ -109,9 +109,9 @@ private:
           param.getInitAttr(), b.getBoolAttr(param.getTrainable()));
       // Which slice a rank holds, for initialising and saving per rank.
       if (auto shard = param->getAttrOfType<DictionaryAttr>("shard"))
-        t->setAttr("shard", b.getDictionaryAttr(
-                                {shard.getNamed("axis").value(),
-                                 shard.getNamed("parts").value()}));
+        t->setAttr("shard",
+                   b.getDictionaryAttr({shard.getNamed("axis").value(),
+                                        shard.getNamed("parts").value()}));
       values[param.getResult()] = t;
       return success();
     }

@@ -170,8 +170,7 @@ void biasGelu(KernelContext &c) {
 }
 
 void biasGeluGrad(KernelContext &c) {
-  const float *x = c.ins[0].f32(), *bias = c.ins[1].f32(),
-              *dy = c.ins[2].f32();
+  const float *x = c.ins[0].f32(), *bias = c.ins[1].f32(), *dy = c.ins[2].f32();
   float *dx = c.outs[0].f32();
   int64_t rows = c.ins[0].rows(), d = c.ins[0].dim(-1);
   bool tanh = c.call->has("tanh");

@@ -23,6 +23,14 @@ void rowStats(const float *x, int64_t d, double eps, float &mean, float &rstd) {
   rstd = float(1.0 / std::sqrt(sq / d + eps));
 }
 
+/// 1/sqrt(mean(x^2) + eps) of one row.
+float rmsInverse(const float *x, int64_t d, double eps) {
+  double sq = 0.0;
+  for (int64_t j = 0; j < d; ++j)
+    sq += double(x[j]) * x[j];
+  return float(1.0 / std::sqrt(sq / d + eps));
+}
+
 } // namespace
 
 void layerNorm(KernelContext &c) {
@@ -130,12 +138,9 @@ void addRmsNorm(KernelContext &c) {
 #pragma omp parallel for
   for (int64_t i = 0; i < rows; ++i) {
     float *si = sum + i * d;
-    double sq = 0.0;
-    for (int64_t j = 0; j < d; ++j) {
+    for (int64_t j = 0; j < d; ++j)
       si[j] = residual[i * d + j] + x[i * d + j];
-      sq += double(si[j]) * si[j];
-    }
-    float r = float(1.0 / std::sqrt(sq / d + eps));
+    float r = rmsInverse(si, d, eps);
     for (int64_t j = 0; j < d; ++j)
       normed[i * d + j] = w[j] * (si[j] * r);
   }
@@ -150,10 +155,7 @@ void rmsNorm(KernelContext &c) {
 #pragma omp parallel for
   for (int64_t i = 0; i < rows; ++i) {
     const float *xi = x.f32() + i * d;
-    double sq = 0.0;
-    for (int64_t j = 0; j < d; ++j)
-      sq += double(xi[j]) * xi[j];
-    float r = float(1.0 / std::sqrt(sq / d + eps));
+    float r = rmsInverse(xi, d, eps);
     for (int64_t j = 0; j < d; ++j)
       out[i * d + j] = w[j] * (xi[j] * r);
   }
