@@ -12,6 +12,7 @@
 #include "slapo/Runtime/Kernels.h"
 #include "slapo/Runtime/Plan.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -180,6 +181,15 @@ std::string convert(const fb::Plan &in, Plan &out) {
         value.s = str(a->s());
         call.attrs[str(a->key())] = std::move(value);
       }
+    if (call.name == "sync") {
+      auto kind = call.attrs.find("forward");
+      static const char *kinds[] = {"identity", "all_reduce", "split",
+                                    "all_gather", "reduce_scatter"};
+      if (kind == call.attrs.end() ||
+          std::find(std::begin(kinds), std::end(kinds), kind->second.s) ==
+              std::end(kinds))
+        return "a sync kernel has no known 'forward' collective";
+    }
     out.kernels.push_back(std::move(call));
   }
 

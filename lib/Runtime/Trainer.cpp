@@ -5,6 +5,7 @@
 #include "slapo/Runtime/Kernels.h"
 #include "slapo/Runtime/Safetensors.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -12,16 +13,67 @@
 
 namespace slapo::rt {
 
+namespace {
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                       start)
+      .count();
+}
+
+bool isUpdate(const KernelCall &call) {
+  return call.name == "sgd_update" || call.name == "adamw_update";
+}
+
+/// Why the sync kernels of `plan` cannot run on a group of `ranks`, or "".
+std::string checkSyncs(const Plan &plan, int ranks) {
+  for (const KernelCall &call : plan.kernels) {
+    if (call.name != "sync")
+      continue;
+    int64_t in = plan.tensors[call.inputs[0]].numel();
+    int64_t out = plan.tensors[call.outputs[0]].numel();
+    const std::string &kind = call.attrs.at("forward").s;
+    bool fits = kind == "all_gather"                         ? out == in * ranks
+                : kind == "split" || kind == "reduce_scatter" ? in == out * ranks
+                                                              : in == out;
+    if (call.intAttr("tp", 1) != ranks || !fits)
+      return "a " + kind + " sync does not fit a group of " +
+             std::to_string(ranks) + " ranks";
+  }
+  return "";
+}
+
+} // namespace
+
 std::unique_ptr<Trainer> Trainer::create(std::unique_ptr<Plan> plan,
                                          std::string &error) {
-  if (plan->tp > 1) {
+  return create(std::move(plan), ProcessGroups{}, error);
+}
+
+std::unique_ptr<Trainer> Trainer::create(std::unique_ptr<Plan> plan,
+                                         ProcessGroups groups,
+                                         std::string &error) {
+  auto trainer = std::unique_ptr<Trainer>(new Trainer());
+  if (!groups.tp)
+    groups.tp = &trainer->self;
+  if (!groups.dp)
+    groups.dp = &trainer->self;
+  int ranks = groups.tp->size();
+  if (plan->tp != ranks) {
     error = "the plan is one rank of a " + std::to_string(plan->tp) +
-            "-way tensor-parallel model: it needs " + std::to_string(plan->tp) +
-            " processes, and this runtime executes one (compile with --tp 1 "
-            "to train on one process)";
+            "-way tensor-parallel model";
+    error += ranks == 1 && groups.dp->size() == 1
+                 ? ": launch it on a multiple of " + std::to_string(plan->tp) +
+                       " processes (mpirun -np " + std::to_string(plan->tp) +
+                       " slapo-run ...), or compile with --tp 1 for one"
+                 : ", but its tensor-parallel group has " +
+                       std::to_string(ranks) + " ranks";
     return nullptr;
   }
-  auto trainer = std::unique_ptr<Trainer>(new Trainer());
+  if (std::string problem = checkSyncs(*plan, ranks); !problem.empty()) {
+    error = "the plan does not match its process group: " + problem;
+    return nullptr;
+  }
   uint64_t bytes = (plan->arenaBytes + 63) / 64 * 64;
   trainer->arena =
       static_cast<uint8_t *>(std::aligned_alloc(64, bytes ? bytes : 64));
@@ -29,6 +81,22 @@ std::unique_ptr<Trainer> Trainer::create(std::unique_ptr<Plan> plan,
     error = "cannot allocate the " + std::to_string(bytes) + "-byte arena";
     return nullptr;
   }
+  // The optimizer updates close the step: what comes before them computes
+  // gradients, which data parallelism reduces in between.
+  const std::vector<KernelCall> &kernels = plan->kernels;
+  size_t first = kernels.size();
+  while (first > 0 && isUpdate(kernels[first - 1]))
+    --first;
+  trainer->updateBegin = first;
+  for (size_t i = 0; i < first; ++i)
+    if (isUpdate(kernels[i]))
+      trainer->updateBegin = kernels.size(); // interleaved: no reduction
+  for (size_t i = first; i < kernels.size(); ++i)
+    trainer->gradients.push_back(kernels[i].inputs[0]);
+  for (const KernelCall &call : kernels)
+    if (call.name == "cross_entropy")
+      trainer->ignoreIndex = call.intAttr("ignore_index", -100);
+  trainer->theGroups = groups;
   trainer->thePlan = std::move(plan);
   return trainer;
 }
@@ -50,11 +118,21 @@ int64_t *Trainer::targets() {
 void Trainer::initialize(uint64_t newSeed) {
   seed = newSeed;
   for (const ParamInfo &param : thePlan->params) {
-    float *values = data(param.tensor);
-    int64_t n = thePlan->tensors[param.tensor].numel();
+    ShardLayout layout = layoutOf(param);
+    float *local = data(param.tensor);
     if (param.init == Init::Zeros || param.init == Init::Ones) {
-      std::fill(values, values + n, param.init == Init::Ones ? 1.0f : 0.0f);
+      std::fill(local, local + layout.localNumel(),
+                param.init == Init::Ones ? 1.0f : 0.0f);
       continue;
+    }
+    // A shard draws the whole tensor and keeps its block.
+    std::vector<float> whole;
+    int64_t n = layout.localNumel();
+    float *values = local;
+    if (layout.sharded()) {
+      n *= layout.ranks;
+      whole.resize(n);
+      values = whole.data();
     }
     // Each parameter draws from its own generator: the same seed gives the
     // same weights whatever else the plan contains.
@@ -65,11 +143,13 @@ void Trainer::initialize(uint64_t newSeed) {
                                                     float(param.std));
       for (int64_t i = 0; i < n; ++i)
         values[i] = uniform(generator);
-      continue;
+    } else {
+      std::normal_distribution<float> normal(0.0f, float(param.std));
+      for (int64_t i = 0; i < n; ++i)
+        values[i] = normal(generator);
     }
-    std::normal_distribution<float> normal(0.0f, float(param.std));
-    for (int64_t i = 0; i < n; ++i)
-      values[i] = normal(generator);
+    if (layout.sharded())
+      layout.extract(values, local, theGroups.tp->rank());
   }
   for (const TensorInfo &tensor : thePlan->tensors)
     if (tensor.category == Category::OptimizerState)
@@ -82,15 +162,16 @@ bool Trainer::loadWeights(const std::string &path, std::string &error) {
   if (!file)
     return false;
   for (const ParamInfo &param : thePlan->params) {
-    const TensorInfo &tensor = thePlan->tensors[param.tensor];
+    ShardLayout layout = layoutOf(param);
+    std::vector<int64_t> shape = layout.fullShape();
     const SafetensorsEntry *entry = file->find(param.name);
     if (!entry) {
       error = path + ": has no tensor '" + param.name + "'";
       return false;
     }
-    if (entry->shape != tensor.shape) {
+    if (entry->shape != shape) {
       std::string want, got;
-      for (int64_t d : tensor.shape)
+      for (int64_t d : shape)
         want += (want.empty() ? "" : ", ") + std::to_string(d);
       for (int64_t d : entry->shape)
         got += (got.empty() ? "" : ", ") + std::to_string(d);
@@ -103,21 +184,72 @@ bool Trainer::loadWeights(const std::string &path, std::string &error) {
               "; slapo-run loads F32 weights";
       return false;
     }
-    std::memcpy(data(param.tensor), file->data(*entry), tensor.bytes);
+    layout.extract(reinterpret_cast<const float *>(file->data(*entry)),
+                   data(param.tensor), theGroups.tp->rank());
   }
   return true;
 }
 
+ShardLayout Trainer::layoutOf(const ParamInfo &param) const {
+  return {thePlan->tensors[param.tensor].shape, param.shardAxis,
+          param.shardParts, thePlan->tp};
+}
+
+std::vector<float> Trainer::fullParameter(const ParamInfo &param) const {
+  ShardLayout layout = layoutOf(param);
+  int64_t n = layout.localNumel();
+  const float *local = data(param.tensor);
+  if (!layout.sharded())
+    return std::vector<float>(local, local + n);
+  std::vector<float> blocks(n * layout.ranks), whole(n * layout.ranks);
+  theGroups.tp->allGather(local, blocks.data(), n);
+  for (int64_t r = 0; r < layout.ranks; ++r)
+    layout.insert(blocks.data() + r * n, whole.data(), r);
+  return whole;
+}
+
 bool Trainer::saveWeights(const std::string &path, std::string &error) const {
+  std::vector<std::vector<float>> wholes;
   std::vector<NamedTensor> tensors;
-  for (const ParamInfo &param : thePlan->params)
+  wholes.reserve(thePlan->params.size());
+  for (const ParamInfo &param : thePlan->params) {
+    wholes.push_back(fullParameter(param));
     tensors.push_back(
-        {param.name, thePlan->tensors[param.tensor].shape, data(param.tensor)});
+        {param.name, layoutOf(param).fullShape(), wholes.back().data()});
+  }
+  if (!writesFiles())
+    return true;
   return writeSafetensors(path, tensors, {{"format", "pt"}}, error);
 }
 
-float Trainer::step(double lr) {
-  ++stepCount;
+bool Trainer::checkGlobalBatch(int64_t rows, std::string &error) const {
+  int64_t dp = theGroups.dp->size(), micro = thePlan->batch;
+  if (rows <= 0 || rows % dp != 0) {
+    error = "--batch " + std::to_string(rows) + " does not split over " +
+            std::to_string(dp) + " data-parallel ranks: give a multiple of " +
+            std::to_string(dp);
+    return false;
+  }
+  int64_t perRank = rows / dp;
+  if (perRank % micro != 0) {
+    error = "--batch " + std::to_string(rows) + " gives each of the " +
+            std::to_string(dp) + " data-parallel ranks " +
+            std::to_string(perRank) + " rows a step, not a whole number of " +
+            "the plan's " + std::to_string(micro) +
+            "-row micro-batches (compile with a --batch that divides " +
+            std::to_string(perRank) + ")";
+    return false;
+  }
+  if (perRank != micro && updateBegin == thePlan->kernels.size()) {
+    error = "the plan's optimizer updates do not close its step, so its "
+            "gradients cannot be accumulated or reduced: use --batch " +
+            std::to_string(micro) + " on one process";
+    return false;
+  }
+  return true;
+}
+
+void Trainer::runKernels(size_t begin, size_t end, int64_t microBatch) {
   const auto &table = kernelTable();
   uint64_t workspaceBytes = thePlan->memory.workspace;
   float *workspace =
@@ -125,11 +257,14 @@ float Trainer::step(double lr) {
   KernelContext context;
   context.workspace = workspace;
   context.workspaceBytes = workspaceBytes;
-  context.learningRate = lr;
+  context.learningRate = learningRate;
   context.step = stepCount;
   context.seed = seed;
   context.training = training;
-  for (const KernelCall &call : thePlan->kernels) {
+  context.tp = theGroups.tp;
+  context.microBatch = microBatch;
+  for (size_t k = begin; k < end; ++k) {
+    const KernelCall &call = thePlan->kernels[k];
     context.call = &call;
     context.ins.clear();
     context.outs.clear();
@@ -143,11 +278,85 @@ float Trainer::step(double lr) {
     }
     auto start = std::chrono::steady_clock::now();
     table[call.kind].fn(context);
-    seconds[call.name] +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count();
+    seconds[call.name] += secondsSince(start);
   }
+}
+
+float Trainer::step(double lr) {
+  ++stepCount;
+  learningRate = lr;
+  runKernels(0, thePlan->kernels.size(), 0);
   return *data(thePlan->loss);
+}
+
+float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
+                    double lr) {
+  int64_t seq = thePlan->seq, micro = thePlan->batch;
+  int64_t dp = theGroups.dp->size(), perRank = rows / dp;
+  int64_t microBatches = perRank / micro;
+  bool reduce = dp > 1 || microBatches > 1;
+  auto counted = [&](const int64_t *t, int64_t n) {
+    return std::count_if(t, t + n, [&](int64_t x) { return x != ignoreIndex; });
+  };
+  int64_t total = counted(targets, rows * seq);
+  ++stepCount;
+  learningRate = lr;
+  if (reduce) {
+    size_t n = 0;
+    for (int32_t g : gradients)
+      n += size_t(thePlan->tensors[g].numel());
+    flatGradients.assign(n, 0.0f);
+  }
+  double loss = 0.0;
+  for (int64_t m = 0; m < microBatches; ++m) {
+    int64_t index = theGroups.dp->rank() * microBatches + m;
+    size_t offset = size_t(index * micro * seq), n = size_t(micro * seq);
+    std::copy(ids + offset, ids + offset + n, inputIds());
+    std::copy(targets + offset, targets + offset + n, this->targets());
+    runKernels(0, updateBegin, index);
+    float microLoss = *data(thePlan->loss);
+    if (!reduce) {
+      loss = microLoss;
+      continue;
+    }
+    // Each micro-batch's mean counts in proportion to its counted tokens.
+    float weight = total ? float(double(counted(targets + offset, n)) /
+                                 double(total))
+                         : 0.0f;
+    loss += double(weight) * microLoss;
+    float *flat = flatGradients.data();
+    for (int32_t g : gradients) {
+      const float *grad = data(g);
+      int64_t count = thePlan->tensors[g].numel();
+      for (int64_t i = 0; i < count; ++i)
+        flat[i] += weight * grad[i];
+      flat += count;
+    }
+  }
+  float result = float(loss);
+  if (reduce) {
+    reduceGradients();
+    theGroups.dp->allReduce(&result, 1, ReduceOp::Sum);
+  }
+  runKernels(updateBegin, thePlan->kernels.size(), 0);
+  return result;
+}
+
+void Trainer::reduceGradients() {
+  auto start = std::chrono::steady_clock::now();
+  int64_t bucket = std::max<int64_t>(1, int64_t(bucketBytes / sizeof(float)));
+  int64_t n = int64_t(flatGradients.size());
+  for (int64_t first = 0; first < n; first += bucket)
+    theGroups.dp->allReduce(flatGradients.data() + first,
+                            std::min(bucket, n - first), ReduceOp::Sum);
+  const float *flat = flatGradients.data();
+  for (int32_t g : gradients) {
+    int64_t count = thePlan->tensors[g].numel();
+    std::copy(flat, flat + count, data(g));
+    flat += count;
+  }
+  if (profiling)
+    seconds["(gradient all_reduce)"] += secondsSince(start);
 }
 
 } // namespace slapo::rt

@@ -1,15 +1,18 @@
 //===- slapo-run.cpp - train a compiled .splan on CPU ---------------------===//
 //
-//   slapo-run model.splan [--data FILE] [--steps N] [--lr X] [--seed S]
-//             [--init W.safetensors] [--save W.safetensors]
-//             [--metrics M.json] [--info]
+//   [mpirun -np P] slapo-run model.splan [--data FILE] [--steps N] [--lr X]
+//             [--seed S] [--batch B] [--init W.safetensors]
+//             [--save W.safetensors] [--metrics M.json] [--info]
 //
-// Thin: options, then the runtime library. No MLIR or LLVM here.
+// Thin: options, then the runtime library. No MLIR or LLVM here. Under an
+// MPI launcher the P processes form tp-sized tensor-parallel groups (the
+// plan's tp) and P/tp data-parallel ranks; rank 0 prints and writes.
 //
 //===----------------------------------------------------------------------===//
 
 #include "slapo/Runtime/Adapters.h"
 #include "slapo/Runtime/Data.h"
+#include "slapo/Runtime/Job.h"
 #include "slapo/Runtime/Plan.h"
 #include "slapo/Runtime/Trainer.h"
 
@@ -33,6 +36,7 @@ namespace {
 struct Options {
   std::string plan, data, init, save, metrics, saveAdapter;
   int64_t steps = 10;
+  int64_t batch = 0; // global rows per step; 0: the plan's batch times dp
   double lr = 1e-3;
   uint64_t seed = 0;
   bool info = false;
@@ -43,13 +47,34 @@ struct Options {
 const char *kUsage =
     "usage: slapo-run model.splan [--data FILE] [--steps N] [--lr X] "
     "[--seed S]\n"
-    "                 [--init W.safetensors] [--save W.safetensors] "
-    "[--metrics M.json] [--info] [--profile]\n"
+    "                 [--batch B] [--init W.safetensors] "
+    "[--save W.safetensors]\n"
+    "                 [--metrics M.json] [--info] [--profile]\n"
     "                 [--save-adapter DIR] [--merge-lora]\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "slapo-run: error: %s\n", message.c_str());
   return 1;
+}
+
+/// Bytes of `path`, hashed ("" hashes to the empty fingerprint).
+uint64_t fileFingerprint(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)),
+                    std::istreambuf_iterator<char>());
+  return fingerprint(bytes.data(), bytes.size());
+}
+
+/// What decides the trajectory: every rank must run the same.
+uint64_t runFingerprint(const Options &o) {
+  uint64_t hash = fileFingerprint(o.plan);
+  hash = fingerprint(&o.steps, sizeof o.steps, hash);
+  hash = fingerprint(&o.batch, sizeof o.batch, hash);
+  hash = fingerprint(&o.lr, sizeof o.lr, hash);
+  hash = fingerprint(&o.seed, sizeof o.seed, hash);
+  if (!o.data.empty())
+    hash = fingerprint(&hash, sizeof hash, fileFingerprint(o.data));
+  return hash;
 }
 
 bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
@@ -98,7 +123,7 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
       o.metrics = value;
     else if (arg == "--save-adapter")
       o.saveAdapter = value;
-    else if (arg == "--steps" || arg == "--seed") {
+    else if (arg == "--steps" || arg == "--seed" || arg == "--batch") {
       if (!number(arg, value, x))
         return false;
       if (x < 0 || x != double(int64_t(x))) {
@@ -107,6 +132,8 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
       }
       if (arg == "--steps")
         o.steps = int64_t(x);
+      else if (arg == "--batch")
+        o.batch = int64_t(x);
       else
         o.seed = uint64_t(x);
     } else if (arg == "--lr") {
@@ -163,66 +190,97 @@ void warmUp() {
   sink = sink + 1.0f;
 }
 
-} // namespace
-
-int main(int argc, char **argv) {
+int run(Job &job, int argc, char **argv) {
+  bool leader = job.rank() == 0;
+  auto stop = [&](const std::string &message) {
+    if (leader)
+      fail(message);
+    return 1;
+  };
   Options options;
   std::string error;
-  if (!parseOptions(argc, argv, options, error)) {
-    if (error.empty()) {
+  bool parsed = parseOptions(argc, argv, options, error);
+  if (!parsed && error.empty()) {
+    if (leader)
       std::fputs(kUsage, stdout);
-      return 0;
-    }
-    std::fputs(kUsage, stderr);
-    return fail(error);
+    return 0;
+  }
+  if (!job.agree(parsed, error)) {
+    if (leader)
+      std::fputs(kUsage, stderr);
+    return stop(error);
   }
 
   std::unique_ptr<Plan> plan = loadPlan(options.plan, error);
-  if (!plan)
-    return fail(error);
+  if (!job.agree(plan != nullptr, error))
+    return stop(error);
   if (options.info) {
-    std::printf("%s\n", infoJson(*plan).c_str());
+    if (leader)
+      std::printf("%s\n", infoJson(*plan).c_str());
     return 0;
   }
-  if (plan->optimizer == "none")
-    return fail(options.plan +
-                ": the plan has no optimizer update to train with");
+  bool ok = true;
+  if (plan->optimizer == "none") {
+    ok = false;
+    error = options.plan + ": the plan has no optimizer update to train with";
+  } else if (plan->tp > 1 &&
+             (options.mergeLora || !options.saveAdapter.empty())) {
+    ok = false;
+    error = "--save-adapter and --merge-lora take plans compiled for tp 1";
+  } else if (options.mergeLora && options.save.empty()) {
+    ok = false;
+    error = "--merge-lora needs --save";
+  }
+  if (!job.agree(ok, error) ||
+      !job.same(runFingerprint(options), "plan, data or options", error))
+    return stop(error);
+  if (!job.agree(job.formGroups(plan->tp, error), error))
+    return stop(error);
+  int64_t dp = job.size() / plan->tp;
 
   std::unique_ptr<Dataset> data =
       options.data.empty()
           ? Dataset::builtin(plan->vocabSize, error)
           : Dataset::open(options.data, plan->vocabSize, error);
-  if (!data)
-    return fail(error);
+  if (!job.agree(data != nullptr, error))
+    return stop(error);
 
   warmUp();
   uint64_t baseline = residentBytes();
-  int64_t batch = plan->batch, seq = plan->seq;
+  int64_t seq = plan->seq;
+  int64_t batch = options.batch ? options.batch : plan->batch * dp;
   uint64_t plannedPeak = plan->memory.peak;
-  std::unique_ptr<Trainer> trainer = Trainer::create(std::move(plan), error);
-  if (!trainer)
-    return fail(error);
-  trainer->initialize(options.seed);
-  if (!options.init.empty() && !trainer->loadWeights(options.init, error))
-    return fail(error);
+  std::unique_ptr<Trainer> trainer =
+      Trainer::create(std::move(plan), job.groups(), error);
+  ok = trainer && trainer->checkGlobalBatch(batch, error);
+  if (ok) {
+    trainer->initialize(options.seed);
+    ok = options.init.empty() || trainer->loadWeights(options.init, error);
+  }
+  if (!job.agree(ok, error))
+    return stop(error);
 
   if (options.profile)
     trainer->enableProfiling();
-  bool terminal = isatty(fileno(stderr));
+  bool terminal = leader && isatty(fileno(stderr));
   std::ostringstream steps;
-  double lastLoss = 0.0;
+  double lastLoss = 0.0, trainingSeconds = 0.0;
+  std::vector<int64_t> ids(size_t(batch * seq)), targets(ids.size());
   for (int64_t s = 0; s < options.steps; ++s) {
-    data->fill(s, batch, seq, trainer->inputIds(), trainer->targets());
+    data->fill(s, batch, seq, ids.data(), targets.data());
     auto start = std::chrono::steady_clock::now();
-    float loss = trainer->step(options.lr);
+    float loss = trainer->step(ids.data(), targets.data(), batch, options.lr);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count();
+    trainingSeconds += seconds;
     double tokensPerSecond = double(batch * seq) / seconds;
     lastLoss = loss;
     steps << std::setprecision(9) << (s ? ", " : "") << "{\"step\": " << s + 1
           << ", \"loss\": " << loss << ", \"tokens_per_s\": " << tokensPerSecond
           << "}";
+    if (!leader)
+      continue;
     if (terminal) {
       int width = 30, done = int(width * (s + 1) / options.steps);
       std::fprintf(stderr, "\r[%.*s%*s] step %lld/%lld  loss %.4f  %.0f tok/s",
@@ -238,13 +296,26 @@ int main(int argc, char **argv) {
   }
   if (terminal)
     std::fputc('\n', stderr);
-  uint64_t measuredPeak = peakResidentBytes() - baseline;
-  std::printf("trained %lld steps on %s: final loss %.4f, peak memory %.1f MiB "
-              "(planned %.1f MiB)\n",
-              (long long)options.steps, data->description().c_str(), lastLoss,
-              measuredPeak / 1048576.0, plannedPeak / 1048576.0);
+  // The job's peak is its largest rank's.
+  int64_t measuredPeak = int64_t(peakResidentBytes() - baseline);
+  job.world().allReduce(&measuredPeak, 1, ReduceOp::Max);
+  ProcessGroups groups = job.groups();
+  double communication = groups.tp->seconds() + groups.dp->seconds();
+  if (leader) {
+    std::printf("trained %lld steps on %s: final loss %.4f, peak memory %.1f "
+                "MiB (planned %.1f MiB)\n",
+                (long long)options.steps, data->description().c_str(),
+                lastLoss, measuredPeak / 1048576.0, plannedPeak / 1048576.0);
+    if (job.size() > 1)
+      std::printf("%d processes (tp %d x dp %lld), %lld rows a step: "
+                  "communication %.1f%% of the step time on rank 0\n",
+                  job.size(), trainer->plan().tp, (long long)dp,
+                  (long long)batch,
+                  trainingSeconds > 0 ? 100.0 * communication / trainingSeconds
+                                      : 0.0);
+  }
 
-  if (options.profile) {
+  if (options.profile && leader) {
     double total = 0.0;
     std::vector<std::pair<double, std::string>> rows;
     for (const auto &[name, seconds] : trainer->profile()) {
@@ -259,22 +330,39 @@ int main(int argc, char **argv) {
                   100.0 * seconds / total);
   }
 
-  if (!options.metrics.empty()) {
+  ok = true;
+  if (!options.metrics.empty() && leader) {
     std::ofstream out(options.metrics);
     out << "{\"steps\": [" << steps.str()
         << "], \"peak_memory_bytes\": " << measuredPeak
-        << ", \"planned_peak_bytes\": " << plannedPeak << "}\n";
-    if (!out)
-      return fail(options.metrics + ": cannot write the metrics");
+        << ", \"planned_peak_bytes\": " << plannedPeak
+        << ", \"processes\": " << job.size()
+        << ", \"tp\": " << trainer->plan().tp << ", \"dp\": " << dp
+        << ", \"batch\": " << batch
+        << ", \"training_seconds\": " << trainingSeconds
+        << ", \"communication_seconds\": " << communication << "}\n";
+    if (!out) {
+      ok = false;
+      error = options.metrics + ": cannot write the metrics";
+    }
   }
-  if (options.mergeLora && options.save.empty())
-    return fail("--merge-lora needs --save");
-  if (!options.save.empty() &&
-      !(options.mergeLora ? saveMergedWeights(*trainer, options.save, error)
-                          : trainer->saveWeights(options.save, error)))
-    return fail(error);
-  if (!options.saveAdapter.empty() &&
-      !saveAdapter(*trainer, options.saveAdapter, error))
-    return fail(error);
+  if (ok && !options.save.empty())
+    ok = options.mergeLora ? !trainer->writesFiles() ||
+                                 saveMergedWeights(*trainer, options.save, error)
+                           : trainer->saveWeights(options.save, error);
+  if (ok && !options.saveAdapter.empty() && trainer->writesFiles())
+    ok = saveAdapter(*trainer, options.saveAdapter, error);
+  if (!job.agree(ok, error))
+    return stop(error);
   return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string error;
+  std::unique_ptr<Job> job = Job::start(&argc, &argv, error);
+  if (!job)
+    return fail(error);
+  return run(*job, argc, argv);
 }

@@ -2,6 +2,7 @@
 #ifndef SLAPO_RUNTIME_KERNELS_H
 #define SLAPO_RUNTIME_KERNELS_H
 
+#include "slapo/Runtime/Communicator.h"
 #include "slapo/Runtime/Plan.h"
 
 #include <cstdint>
@@ -35,6 +36,16 @@ struct KernelContext {
   int64_t step = 1;  // 1-based, for AdamW bias correction
   uint64_t seed = 0; // with step and rng_stream, decides dropout masks
   bool training = true;
+  /// The tensor-parallel group (`sync` and vocab-parallel kernels).
+  Communicator *tp = nullptr;
+  /// Which micro-batch of the global batch this is: dropout numbers its
+  /// elements from microBatch * numel, as one process holding the whole
+  /// batch would.
+  int64_t microBatch = 0;
+
+  uint64_t dropoutIndexBase(int64_t numel) const {
+    return uint64_t(microBatch) * uint64_t(numel);
+  }
 };
 
 using KernelFn = void (*)(KernelContext &);

@@ -2,41 +2,80 @@
 #ifndef SLAPO_RUNTIME_TRAINER_H
 #define SLAPO_RUNTIME_TRAINER_H
 
+#include "slapo/Runtime/Communicator.h"
 #include "slapo/Runtime/Plan.h"
+#include "slapo/Runtime/Shards.h"
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace slapo::rt {
 
 class Trainer {
 public:
   /// Allocates the plan's arena (one allocation: every tensor and the
-  /// kernels' workspace live in it).
+  /// kernels' workspace live in it). One process: the plan must be
+  /// compiled for tp 1.
   static std::unique_ptr<Trainer> create(std::unique_ptr<Plan> plan,
+                                         std::string &error);
+  /// One rank of a job: `groups.tp` must have the plan's tp ranks.
+  static std::unique_ptr<Trainer> create(std::unique_ptr<Plan> plan,
+                                         ProcessGroups groups,
                                          std::string &error);
   ~Trainer();
 
   const Plan &plan() const { return *thePlan; }
+  const ProcessGroups &groups() const { return theGroups; }
 
   /// Hugging Face initialisation: normal(0, std) weights, zero biases, unit
-  /// norms, from `seed`; optimizer state zero.
+  /// norms, from `seed`; optimizer state zero. A sharded parameter gets its
+  /// block of the tensor one process would draw.
   void initialize(uint64_t seed);
 
-  /// Loads every parameter by Hugging Face name (F32 safetensors). Fails,
-  /// naming the tensor, on a missing name or a shape mismatch.
+  /// Loads every parameter by Hugging Face name (F32 safetensors of the
+  /// whole model; each rank takes its block). Fails, naming the tensor, on
+  /// a missing name or a shape mismatch.
   bool loadWeights(const std::string &path, std::string &error);
-  /// Writes every parameter, fp32, by Hugging Face name.
+  /// Writes every parameter, fp32, by Hugging Face name, whole: collective
+  /// over the tensor-parallel group, written by the job's first rank only.
   bool saveWeights(const std::string &path, std::string &error) const;
+  /// The whole tensor of `param` (collective over the tensor-parallel
+  /// group).
+  std::vector<float> fullParameter(const ParamInfo &param) const;
+  /// How `param` is split over the tensor-parallel group.
+  ShardLayout layoutOf(const ParamInfo &param) const;
+  /// True on the rank that writes files for the job.
+  bool writesFiles() const {
+    return theGroups.tp->rank() == 0 && theGroups.dp->rank() == 0;
+  }
+
+  /// Checks that a global batch of `rows` rows splits over the
+  /// data-parallel ranks into whole micro-batches of plan().batch rows.
+  bool checkGlobalBatch(int64_t rows, std::string &error) const;
+
+  /// One optimizer step on a global batch: `ids` and `targets` are [rows,
+  /// seq], the same on every rank. This rank computes its data-parallel
+  /// share in micro-batches of plan().batch rows; gradients are averaged
+  /// over every counted token of the global batch (bucketed all-reduce on
+  /// the data-parallel group), then every rank applies the same update.
+  /// Returns the global batch's mean loss. Rows must pass checkGlobalBatch.
+  float step(const int64_t *ids, const int64_t *targets, int64_t rows,
+             double lr);
+
+  /// Gradient all-reduce bucket size (bytes).
+  void setBucketBytes(uint64_t bytes) { bucketBytes = bytes; }
 
   /// The step's inputs, [batch, seq] each.
   int64_t *inputIds();
   int64_t *targets();
 
-  /// Runs one training step (forward, backward, update) with learning rate
-  /// `lr`; returns the loss. Steps are numbered from 1.
+  /// Runs one training step (forward, backward, update) on the plan's
+  /// batch already in inputIds()/targets(), with learning rate `lr`;
+  /// returns the loss. Steps are numbered from 1. For one data-parallel
+  /// rank (dp 1).
   float step(double lr);
 
   float *data(int32_t tensor) const;
@@ -52,15 +91,29 @@ public:
 
   /// Records the time of every kernel call from now on.
   void enableProfiling() { profiling = true; }
-  /// Seconds spent per kernel name, as recorded.
+  /// Seconds spent per kernel name, as recorded; the data-parallel
+  /// gradient all-reduce is "(gradient all_reduce)".
   const std::map<std::string, double> &profile() const { return seconds; }
 
 private:
   Trainer() = default;
+  void runKernels(size_t begin, size_t end, int64_t microBatch);
+  /// Sums every trainable gradient over the data-parallel group, scaled by
+  /// the weights already folded into `flatGradients`.
+  void reduceGradients();
+
   std::unique_ptr<Plan> thePlan;
+  ProcessGroups theGroups;
+  SelfCommunicator self;
+  size_t updateBegin = 0;            // first optimizer-update kernel
+  std::vector<int32_t> gradients;    // each update's gradient tensor
+  std::vector<float> flatGradients;  // their weighted sum, back to back
+  int64_t ignoreIndex = -100;
+  uint64_t bucketBytes = 25ull << 20;
   uint8_t *arena = nullptr;
   int64_t stepCount = 0;
   uint64_t seed = 0;
+  double learningRate = 0.0;
   bool profiling = false;
   bool training = true;
   std::map<std::string, double> seconds;

@@ -86,7 +86,8 @@ void blockProbabilities(const float *q, const float *k, float *p,
 void applyDropout(float *p, int64_t head, const Shapes &sh,
                   const RowBlock &block, float rate, const KernelContext &c,
                   int64_t stream) {
-  uint64_t base = uint64_t(head) * sh.t * sh.s;
+  uint64_t base = c.dropoutIndexBase(sh.batch * sh.heads * sh.t * sh.s) +
+                  uint64_t(head) * sh.t * sh.s;
   for (int64_t i = block.first; i < block.end; ++i)
     for (int64_t j = 0; j < block.keys; ++j)
       p[i * sh.s + j] *=

@@ -7,27 +7,45 @@
 
 namespace slapo::rt::cpu {
 
+/// A vocab-parallel embedding holds rows [first, first + rows) of the
+/// table on this rank; ids outside that range give zeros (the sync after it
+/// sums the ranks' rows).
+static int64_t firstRow(const KernelContext &c, int64_t rows) {
+  return c.call->has("vocab_parallel") ? c.tp->rank() * rows : 0;
+}
+
 void embedding(KernelContext &c) {
   const int64_t *ids = c.ins[0].i64();
   const float *table = c.ins[1].f32();
   float *out = c.outs[0].f32();
-  int64_t n = c.ins[0].numel(), dim = c.ins[1].dim(1);
+  int64_t n = c.ins[0].numel(), rows = c.ins[1].dim(0), dim = c.ins[1].dim(1);
+  int64_t first = firstRow(c, rows);
 #pragma omp parallel for
-  for (int64_t i = 0; i < n; ++i)
-    std::memcpy(out + i * dim, table + ids[i] * dim, dim * sizeof(float));
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t row = ids[i] - first;
+    if (row >= 0 && row < rows)
+      std::memcpy(out + i * dim, table + row * dim, dim * sizeof(float));
+    else
+      std::memset(out + i * dim, 0, dim * sizeof(float));
+  }
 }
 
 void embeddingGrad(KernelContext &c) {
   const int64_t *ids = c.ins[0].i64();
   const float *grad = c.ins[1].f32();
   float *out = c.outs[0].f32();
-  int64_t n = c.ins[0].numel(), dim = c.outs[0].dim(1);
+  int64_t n = c.ins[0].numel(), rows = c.outs[0].dim(0),
+          dim = c.outs[0].dim(1);
+  int64_t first = firstRow(c, rows);
   std::memset(out, 0, c.outs[0].numel() * sizeof(float));
   // Rows may repeat: parallelise over the feature axis, not the tokens.
 #pragma omp parallel for
   for (int64_t d0 = 0; d0 < dim; d0 += 16)
     for (int64_t i = 0; i < n; ++i) {
-      float *row = out + ids[i] * dim;
+      int64_t local = ids[i] - first;
+      if (local < 0 || local >= rows)
+        continue;
+      float *row = out + local * dim;
       const float *g = grad + i * dim;
       for (int64_t d = d0; d < std::min(dim, d0 + 16); ++d)
         row[d] += g[d];

@@ -203,9 +203,10 @@ void dropout(KernelContext &c) {
     return;
   }
   int64_t stream = c.call->intAttr("rng_stream", 0);
+  uint64_t base = c.dropoutIndexBase(n);
 #pragma omp parallel for
   for (int64_t i = 0; i < n; ++i)
-    y[i] = x[i] * dropoutScale(c.seed, c.step, stream, i, p);
+    y[i] = x[i] * dropoutScale(c.seed, c.step, stream, base + i, p);
 }
 
 void add(KernelContext &c) {

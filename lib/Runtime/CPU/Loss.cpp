@@ -1,21 +1,25 @@
 //===- Loss.cpp - mean cross-entropy and its gradient ---------------------===//
+//
+// With `vocab_parallel` each rank holds a [rows, V/tp] block of the logits
+// (columns [rank * V/tp, (rank + 1) * V/tp)): the row maxima, the sums of
+// exponentials and the target logits are reduced over the tensor-parallel
+// group, so no rank ever holds the full logits.
+//
+//===----------------------------------------------------------------------===//
 
 #include "CPUKernels.h"
 #include "FastMath.h"
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace slapo::rt::cpu {
 
 namespace {
 
-/// log(sum(exp(row))) computed stably (vectorised exp, float partial sums
-/// added in double).
-double logSumExp(const float *row, int64_t v) {
-  float max = row[0];
-  for (int64_t j = 1; j < v; ++j)
-    max = std::max(max, row[j]);
+/// sum(exp(row - max)) (vectorised exp, float partial sums added in double).
+double sumExp(const float *row, int64_t v, float max) {
   double total = 0.0;
   for (int64_t j0 = 0; j0 < v; j0 += 256) {
     float sum = 0.0f;
@@ -25,7 +29,14 @@ double logSumExp(const float *row, int64_t v) {
       sum += vexp(row[j] - max);
     total += sum;
   }
-  return max + std::log(total);
+  return total;
+}
+
+float rowMax(const float *row, int64_t v) {
+  float max = row[0];
+  for (int64_t j = 1; j < v; ++j)
+    max = std::max(max, row[j]);
+  return max;
 }
 
 int64_t countTargets(const int64_t *targets, int64_t n, int64_t ignore) {
@@ -35,21 +46,70 @@ int64_t countTargets(const int64_t *targets, int64_t n, int64_t ignore) {
   return count;
 }
 
-} // namespace
+/// log(sum(exp(row))) of every row over the whole vocabulary, and where
+/// `targetLogits` is given, each row's target logit (0 for ignored rows).
+struct RowStats {
+  std::vector<double> logSumExp;
+  std::vector<float> targetLogit;
+};
 
-void crossEntropy(KernelContext &c) {
+RowStats rowStats(KernelContext &c, bool wantTargets) {
   const View &logits = c.ins[0];
   const int64_t *targets = c.ins[1].i64();
   int64_t ignore = c.call->intAttr("ignore_index", -100);
   int64_t rows = logits.rows(), v = logits.dim(-1);
-  double total = 0.0;
-#pragma omp parallel for reduction(+ : total)
-  for (int64_t i = 0; i < rows; ++i) {
-    if (targets[i] == ignore)
-      continue;
-    const float *row = logits.f32() + i * v;
-    total += logSumExp(row, v) - row[targets[i]];
+  const float *x = logits.f32();
+  RowStats stats;
+  stats.logSumExp.resize(rows);
+  if (wantTargets)
+    stats.targetLogit.assign(rows, 0.0f);
+  bool parallel = c.call->has("vocab_parallel") && c.tp->size() > 1;
+  int64_t first = parallel ? c.tp->rank() * v : 0;
+  auto targetColumn = [&](int64_t i) {
+    int64_t column = targets[i] - first;
+    return targets[i] == ignore || column < 0 || column >= v ? -1 : column;
+  };
+  if (!parallel) {
+#pragma omp parallel for
+    for (int64_t i = 0; i < rows; ++i) {
+      const float *row = x + i * v;
+      float max = rowMax(row, v);
+      stats.logSumExp[i] = max + std::log(sumExp(row, v, max));
+      if (wantTargets && targetColumn(i) >= 0)
+        stats.targetLogit[i] = row[targetColumn(i)];
+    }
+    return stats;
   }
+  std::vector<float> max(rows), sum(rows);
+#pragma omp parallel for
+  for (int64_t i = 0; i < rows; ++i)
+    max[i] = rowMax(x + i * v, v);
+  c.tp->allReduce(max.data(), rows, ReduceOp::Max);
+#pragma omp parallel for
+  for (int64_t i = 0; i < rows; ++i) {
+    sum[i] = float(sumExp(x + i * v, v, max[i]));
+    if (wantTargets && targetColumn(i) >= 0)
+      stats.targetLogit[i] = x[i * v + targetColumn(i)];
+  }
+  c.tp->allReduce(sum.data(), rows, ReduceOp::Sum);
+  if (wantTargets)
+    c.tp->allReduce(stats.targetLogit.data(), rows, ReduceOp::Sum);
+  for (int64_t i = 0; i < rows; ++i)
+    stats.logSumExp[i] = max[i] + std::log(double(sum[i]));
+  return stats;
+}
+
+} // namespace
+
+void crossEntropy(KernelContext &c) {
+  const int64_t *targets = c.ins[1].i64();
+  int64_t ignore = c.call->intAttr("ignore_index", -100);
+  int64_t rows = c.ins[0].rows();
+  RowStats stats = rowStats(c, /*wantTargets=*/true);
+  double total = 0.0;
+  for (int64_t i = 0; i < rows; ++i)
+    if (targets[i] != ignore)
+      total += stats.logSumExp[i] - stats.targetLogit[i];
   int64_t count = countTargets(targets, rows, ignore);
   c.outs[0].f32()[0] = count ? float(total / count) : 0.0f;
 }
@@ -61,6 +121,8 @@ void crossEntropyGrad(KernelContext &c) {
   int64_t rows = logits.rows(), v = logits.dim(-1);
   int64_t count = countTargets(targets, rows, ignore);
   float inv = count ? 1.0f / float(count) : 0.0f;
+  int64_t first = c.call->has("vocab_parallel") ? c.tp->rank() * v : 0;
+  RowStats stats = rowStats(c, /*wantTargets=*/false);
   float *grad = c.outs[0].f32();
 #pragma omp parallel for
   for (int64_t i = 0; i < rows; ++i) {
@@ -71,11 +133,13 @@ void crossEntropyGrad(KernelContext &c) {
         g[j] = 0.0f;
       continue;
     }
-    float lse = float(logSumExp(row, v));
+    float lse = float(stats.logSumExp[i]);
 #pragma omp simd
     for (int64_t j = 0; j < v; ++j)
       g[j] = vexp(row[j] - lse) * inv;
-    g[targets[i]] -= inv;
+    int64_t column = targets[i] - first;
+    if (column >= 0 && column < v)
+      g[column] -= inv;
   }
 }
 

@@ -1,0 +1,76 @@
+//===- Communicator.h - collectives over a group of ranks ------*- C++ -*-===//
+//
+// The runtime's view of a process group. A tensor-parallel plan's `sync`
+// kernels and vocab-parallel kernels talk to the tensor-parallel group; the
+// trainer reduces gradients over the data-parallel group. Backends:
+// `SelfCommunicator` (one rank, below), MPI (lib/Runtime/MPI) and NCCL
+// (lib/Runtime/NCCL, device buffers).
+//
+// Every call is collective: all ranks of the group make it, in the same
+// order, with the same counts. Buffers are float32 unless said otherwise.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SLAPO_RUNTIME_COMMUNICATOR_H
+#define SLAPO_RUNTIME_COMMUNICATOR_H
+
+#include <cstdint>
+#include <cstring>
+
+namespace slapo::rt {
+
+enum class ReduceOp { Sum, Max, Min };
+
+class Communicator {
+public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  /// In place: every rank ends with the element-wise reduction.
+  virtual void allReduce(float *data, int64_t count, ReduceOp op) = 0;
+  /// The same on 64-bit integers (step counts, fingerprints, flags).
+  virtual void allReduce(int64_t *data, int64_t count, ReduceOp op) = 0;
+  /// `out` (size() * count) is every rank's `in` (count), in rank order.
+  virtual void allGather(const float *in, float *out, int64_t count) = 0;
+  /// `in` (size() * count) is reduced by sum; rank r receives block r.
+  virtual void reduceScatter(const float *in, float *out, int64_t count) = 0;
+  /// Rank `root`'s `bytes` bytes at `data` reach every rank.
+  virtual void broadcast(void *data, int64_t bytes, int root) = 0;
+
+  /// Seconds spent inside collectives so far.
+  double seconds() const { return spent; }
+
+protected:
+  double spent = 0.0;
+};
+
+/// A group of one: every collective returns its input.
+class SelfCommunicator final : public Communicator {
+public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  void allReduce(float *, int64_t, ReduceOp) override {}
+  void allReduce(int64_t *, int64_t, ReduceOp) override {}
+  void allGather(const float *in, float *out, int64_t count) override {
+    if (in != out)
+      std::memmove(out, in, size_t(count) * sizeof(float));
+  }
+  void reduceScatter(const float *in, float *out, int64_t count) override {
+    allGather(in, out, count);
+  }
+  void broadcast(void *, int64_t, int) override {}
+};
+
+/// The two groups a rank belongs to. Ranks are numbered dp-major: world
+/// rank = dp rank * tp + tp rank, so a tensor-parallel group is `tp`
+/// neighbouring ranks (on one node, where the fast links are).
+struct ProcessGroups {
+  Communicator *tp = nullptr;
+  Communicator *dp = nullptr;
+};
+
+} // namespace slapo::rt
+
+#endif // SLAPO_RUNTIME_COMMUNICATOR_H

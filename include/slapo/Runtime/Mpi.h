@@ -1,0 +1,39 @@
+//===- Mpi.h - the MPI backend: bootstrap and CPU collectives --*- C++ -*-===//
+//
+// slapo-run's processes meet through MPI: `mpirun -np P slapo-run ...` (or
+// `srun`). No mpi.h here; lib/Runtime/MPI holds the only MPI calls.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SLAPO_RUNTIME_MPI_H
+#define SLAPO_RUNTIME_MPI_H
+
+#include "slapo/Runtime/Communicator.h"
+
+#include <memory>
+#include <string>
+
+namespace slapo::rt::mpi {
+
+/// True when an MPI launcher (mpirun, mpiexec, srun) started this process.
+/// A process started by hand runs alone, without MPI.
+bool launchedByLauncher();
+
+/// MPI_Init. False, with `error`, when MPI cannot start.
+bool initialize(int *argc, char ***argv, std::string &error);
+/// MPI_Finalize, once every rank is done.
+void finalize();
+
+/// All ranks of the job.
+std::unique_ptr<Communicator> world();
+
+/// MPI_Comm_split of an MPI communicator: ranks passing the same `color`
+/// form a group, ordered by `key`.
+std::unique_ptr<Communicator> split(Communicator &parent, int color, int key);
+
+/// Ends every rank of the job now (MPI_Abort) with exit status `code`.
+[[noreturn]] void abortAll(int code);
+
+} // namespace slapo::rt::mpi
+
+#endif // SLAPO_RUNTIME_MPI_H
