@@ -43,3 +43,22 @@ config.substitutions.append(("%utils", utils))
 if os.environ.get("CI") == "true" and "reference" not in config.available_features:
     lit_config.fatal("CI=true but the reference environment is missing: "
                      "run scripts/setup-reference.sh")
+
+# Multi-process tests: OpenMPI's mpirun, oversubscribed (more ranks than this
+# machine's cores), one OpenMP thread a rank.
+import shutil
+mpirun = shutil.which("mpirun")
+if mpirun:
+    config.available_features.add("mpi")
+    config.substitutions.append(
+        ("%mpirun", f"{mpirun} --oversubscribe -x OMP_NUM_THREADS=1"))
+    # Allowed where the tests run as root (containers, CI); harmless otherwise.
+    config.environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    config.environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    # Containers often forbid the cross-memory-attach copy.
+    config.environment["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
+elif os.environ.get("CI") == "true":
+    lit_config.fatal("CI=true but mpirun is missing: run scripts/setup.sh")
+else:
+    lit_config.note("no mpirun (Debian's openmpi-bin): multi-process tests "
+                    "are skipped")

@@ -39,8 +39,9 @@ Job::~Job() {
 bool Job::formGroups(int tp, std::string &error) {
   if (tp < 1 || size() % tp != 0) {
     error = "the plan is compiled for tp " + std::to_string(tp) + ", and " +
-            std::to_string(size()) + " process" + (size() == 1 ? "" : "es") +
-            " do not split into tensor-parallel groups of " +
+            std::to_string(size()) +
+            (size() == 1 ? " process does" : " processes do") +
+            " not split into tensor-parallel groups of " +
             std::to_string(tp) + ": launch a multiple of " +
             std::to_string(tp) + " (mpirun -np " + std::to_string(tp) +
             " slapo-run ...)";
