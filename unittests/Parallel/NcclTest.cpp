@@ -1,0 +1,103 @@
+//===- NcclTest.cpp - the NCCL backend against the MPI one ----------------===//
+//
+// Run under mpirun, one CUDA device per rank (NCCL refuses two ranks on one
+// device): each collective on device buffers must give what the MPI
+// backend gives on the same host values. Skips, saying why, where there
+// are fewer devices than ranks.
+//
+//===----------------------------------------------------------------------===//
+
+#include "slapo/Runtime/Job.h"
+#include "slapo/Runtime/Nccl.h"
+
+#include "gtest/gtest.h"
+
+#include <cuda_runtime.h>
+#include <vector>
+
+using namespace slapo::rt;
+
+namespace {
+
+Job *theJob = nullptr;
+
+/// Host values in device memory, and back.
+struct DeviceBuffer {
+  float *device = nullptr;
+  size_t count;
+  explicit DeviceBuffer(const std::vector<float> &host) : count(host.size()) {
+    cudaMalloc(&device, count * sizeof(float));
+    cudaMemcpy(device, host.data(), count * sizeof(float),
+               cudaMemcpyHostToDevice);
+  }
+  explicit DeviceBuffer(size_t n) : count(n) {
+    cudaMalloc(&device, count * sizeof(float));
+  }
+  ~DeviceBuffer() { cudaFree(device); }
+  std::vector<float> host() const {
+    std::vector<float> out(count);
+    cudaMemcpy(out.data(), device, count * sizeof(float),
+               cudaMemcpyDeviceToHost);
+    return out;
+  }
+};
+
+TEST(Nccl, CollectivesMatchMpi) {
+  Communicator &mpi = theJob->world();
+  int devices = nccl::deviceCount();
+  if (devices < mpi.size())
+    GTEST_SKIP() << "NCCL needs one CUDA device per rank: " << mpi.size()
+                 << " ranks, " << devices << " device(s) here";
+  std::string error;
+  std::unique_ptr<Communicator> gpu =
+      nccl::create(mpi, mpi.rank() % devices, error);
+  ASSERT_TRUE(gpu) << error;
+  ASSERT_EQ(gpu->rank(), mpi.rank());
+  int p = mpi.size(), r = mpi.rank();
+  const size_t n = 1000;
+  std::vector<float> values(n * p);
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = float((i * 7 + size_t(r) * 13) % 101) * 0.5f - 20.0f;
+
+  for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Max}) {
+    std::vector<float> want = values;
+    mpi.allReduce(want.data(), int64_t(want.size()), op);
+    DeviceBuffer buffer(values);
+    gpu->allReduce(buffer.device, int64_t(buffer.count), op);
+    EXPECT_EQ(buffer.host(), want);
+  }
+  std::vector<float> gathered(n * p * p);
+  mpi.allGather(values.data(), gathered.data(), int64_t(n * p));
+  DeviceBuffer in(values), out(gathered.size());
+  gpu->allGather(in.device, out.device, int64_t(n * p));
+  EXPECT_EQ(out.host(), gathered);
+
+  std::vector<float> scattered(n);
+  mpi.reduceScatter(values.data(), scattered.data(), int64_t(n));
+  DeviceBuffer block(n);
+  gpu->reduceScatter(in.device, block.device, int64_t(n));
+  EXPECT_EQ(block.host(), scattered);
+
+  std::vector<float> root = values;
+  mpi.broadcast(root.data(), int64_t(root.size() * sizeof(float)), p - 1);
+  DeviceBuffer shared(values);
+  gpu->broadcast(shared.device, int64_t(shared.count * sizeof(float)), p - 1);
+  EXPECT_EQ(shared.host(), root);
+  EXPECT_GT(gpu->seconds(), 0.0);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  std::string error;
+  std::unique_ptr<Job> job = Job::start(&argc, &argv, error);
+  if (!job) {
+    std::fprintf(stderr, "%s\n", error.c_str());
+    return 1;
+  }
+  theJob = job.get();
+  int64_t failed = RUN_ALL_TESTS() != 0;
+  job->world().allReduce(&failed, 1, ReduceOp::Max);
+  return failed ? 1 : 0;
+}
