@@ -36,8 +36,8 @@ void copyPieces(const ShardLayout &layout, float *full, float *local,
   Pieces p(layout);
   for (int64_t o = 0; o < p.outer; ++o)
     for (int64_t part = 0; part < layout.parts; ++part) {
-      float *f = full + ((o * layout.parts + part) * layout.ranks + rank) *
-                            p.piece;
+      float *f =
+          full + ((o * layout.parts + part) * layout.ranks + rank) * p.piece;
       float *l = local + (o * layout.parts + part) * p.piece;
       if (ToLocal)
         std::memcpy(l, f, p.piece * sizeof(float));

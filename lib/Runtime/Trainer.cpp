@@ -16,8 +16,7 @@ namespace slapo::rt {
 namespace {
 
 double secondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                       start)
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
 }
 
@@ -33,9 +32,10 @@ std::string checkSyncs(const Plan &plan, int ranks) {
     int64_t in = plan.tensors[call.inputs[0]].numel();
     int64_t out = plan.tensors[call.outputs[0]].numel();
     const std::string &kind = call.attrs.at("forward").s;
-    bool fits = kind == "all_gather"                         ? out == in * ranks
-                : kind == "split" || kind == "reduce_scatter" ? in == out * ranks
-                                                              : in == out;
+    bool fits = kind == "all_gather" ? out == in * ranks
+                : kind == "split" || kind == "reduce_scatter"
+                    ? in == out * ranks
+                    : in == out;
     if (call.intAttr("tp", 1) != ranks || !fits)
       return "a " + kind + " sync does not fit a group of " +
              std::to_string(ranks) + " ranks";
@@ -320,9 +320,9 @@ float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
       continue;
     }
     // Each micro-batch's mean counts in proportion to its counted tokens.
-    float weight = total ? float(double(counted(targets + offset, n)) /
-                                 double(total))
-                         : 0.0f;
+    float weight =
+        total ? float(double(counted(targets + offset, n)) / double(total))
+              : 0.0f;
     loss += double(weight) * microLoss;
     float *flat = flatGradients.data();
     for (int32_t g : gradients) {

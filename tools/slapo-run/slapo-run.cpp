@@ -304,15 +304,14 @@ int run(Job &job, int argc, char **argv) {
   if (leader) {
     std::printf("trained %lld steps on %s: final loss %.4f, peak memory %.1f "
                 "MiB (planned %.1f MiB)\n",
-                (long long)options.steps, data->description().c_str(),
-                lastLoss, measuredPeak / 1048576.0, plannedPeak / 1048576.0);
+                (long long)options.steps, data->description().c_str(), lastLoss,
+                measuredPeak / 1048576.0, plannedPeak / 1048576.0);
     if (job.size() > 1)
-      std::printf("%d processes (tp %d x dp %lld), %lld rows a step: "
-                  "communication %.1f%% of the step time on rank 0\n",
-                  job.size(), trainer->plan().tp, (long long)dp,
-                  (long long)batch,
-                  trainingSeconds > 0 ? 100.0 * communication / trainingSeconds
-                                      : 0.0);
+      std::printf(
+          "%d processes (tp %d x dp %lld), %lld rows a step: "
+          "communication %.1f%% of the step time on rank 0\n",
+          job.size(), trainer->plan().tp, (long long)dp, (long long)batch,
+          trainingSeconds > 0 ? 100.0 * communication / trainingSeconds : 0.0);
   }
 
   if (options.profile && leader) {
@@ -347,9 +346,10 @@ int run(Job &job, int argc, char **argv) {
     }
   }
   if (ok && !options.save.empty())
-    ok = options.mergeLora ? !trainer->writesFiles() ||
-                                 saveMergedWeights(*trainer, options.save, error)
-                           : trainer->saveWeights(options.save, error);
+    ok = options.mergeLora
+             ? !trainer->writesFiles() ||
+                   saveMergedWeights(*trainer, options.save, error)
+             : trainer->saveWeights(options.save, error);
   if (ok && !options.saveAdapter.empty() && trainer->writesFiles())
     ok = saveAdapter(*trainer, options.saveAdapter, error);
   if (!job.agree(ok, error))

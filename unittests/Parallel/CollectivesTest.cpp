@@ -226,7 +226,9 @@ int main(int argc, char **argv) {
   // Only rank 0 reports; every rank's failures still set its exit status.
   if (job->rank() != 0)
     delete ::testing::UnitTest::GetInstance()->listeners().Release(
-        ::testing::UnitTest::GetInstance()->listeners().default_result_printer());
+        ::testing::UnitTest::GetInstance()
+            ->listeners()
+            .default_result_printer());
   int status = RUN_ALL_TESTS();
   // Every rank reports whether any rank failed.
   int64_t failed = status != 0;

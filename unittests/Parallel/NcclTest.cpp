@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "slapo/Runtime/Job.h"
 #include "slapo/Runtime/Nccl.h"
+#include "slapo/Runtime/Job.h"
 
 #include "gtest/gtest.h"
 

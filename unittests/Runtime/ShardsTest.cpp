@@ -17,8 +17,8 @@ TEST(ShardLayout, TakesEachRanksPieceOfEveryPart) {
   std::iota(full.begin(), full.end(), 0.0f);
   std::vector<float> rank1(12);
   layout.extract(full.data(), rank1.data(), 1);
-  EXPECT_EQ(rank1, (std::vector<float>{2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22,
-                                       23}));
+  EXPECT_EQ(rank1,
+            (std::vector<float>{2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23}));
   std::vector<float> back(24, -1.0f), rank0(12);
   layout.extract(full.data(), rank0.data(), 0);
   layout.insert(rank0.data(), back.data(), 0);

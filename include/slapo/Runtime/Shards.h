@@ -1,4 +1,5 @@
-//===- Shards.h - one rank's block of a tensor-parallel parameter -*- C++ -*-===//
+//===- Shards.h - one rank's block of a tensor-parallel parameter -*- C++
+//-*-===//
 //
 // A parameter sharded on `axis` in `parts` parts over `ranks` ranks: the
 // full tensor's axis is `parts` equal parts (GPT-2's fused q/k/v is three),

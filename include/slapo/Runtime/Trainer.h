@@ -22,9 +22,8 @@ public:
   static std::unique_ptr<Trainer> create(std::unique_ptr<Plan> plan,
                                          std::string &error);
   /// One rank of a job: `groups.tp` must have the plan's tp ranks.
-  static std::unique_ptr<Trainer> create(std::unique_ptr<Plan> plan,
-                                         ProcessGroups groups,
-                                         std::string &error);
+  static std::unique_ptr<Trainer>
+  create(std::unique_ptr<Plan> plan, ProcessGroups groups, std::string &error);
   ~Trainer();
 
   const Plan &plan() const { return *thePlan; }
@@ -105,9 +104,9 @@ private:
   std::unique_ptr<Plan> thePlan;
   ProcessGroups theGroups;
   SelfCommunicator self;
-  size_t updateBegin = 0;            // first optimizer-update kernel
-  std::vector<int32_t> gradients;    // each update's gradient tensor
-  std::vector<float> flatGradients;  // their weighted sum, back to back
+  size_t updateBegin = 0;           // first optimizer-update kernel
+  std::vector<int32_t> gradients;   // each update's gradient tensor
+  std::vector<float> flatGradients; // their weighted sum, back to back
   int64_t ignoreIndex = -100;
   uint64_t bucketBytes = 25ull << 20;
   uint8_t *arena = nullptr;

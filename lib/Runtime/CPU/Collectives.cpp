@@ -76,8 +76,8 @@ void sync(KernelContext &c) {
                   b.chunk() * sizeof(float));
     return;
   }
-  std::vector<float> rankMajor(size_t(kind == "all_gather" ? out.numel()
-                                                           : in.numel()));
+  std::vector<float> rankMajor(
+      size_t(kind == "all_gather" ? out.numel() : in.numel()));
   if (kind == "all_gather") {
     AxisBlocks b(in, axis);
     group.allGather(in.f32(), rankMajor.data(), in.numel());

@@ -34,8 +34,7 @@ void embeddingGrad(KernelContext &c) {
   const int64_t *ids = c.ins[0].i64();
   const float *grad = c.ins[1].f32();
   float *out = c.outs[0].f32();
-  int64_t n = c.ins[0].numel(), rows = c.outs[0].dim(0),
-          dim = c.outs[0].dim(1);
+  int64_t n = c.ins[0].numel(), rows = c.outs[0].dim(0), dim = c.outs[0].dim(1);
   int64_t first = firstRow(c, rows);
   std::memset(out, 0, c.outs[0].numel() * sizeof(float));
   // Rows may repeat: parallelise over the feature axis, not the tokens.

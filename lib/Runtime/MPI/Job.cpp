@@ -41,10 +41,9 @@ bool Job::formGroups(int tp, std::string &error) {
     error = "the plan is compiled for tp " + std::to_string(tp) + ", and " +
             std::to_string(size()) +
             (size() == 1 ? " process does" : " processes do") +
-            " not split into tensor-parallel groups of " +
-            std::to_string(tp) + ": launch a multiple of " +
-            std::to_string(tp) + " (mpirun -np " + std::to_string(tp) +
-            " slapo-run ...)";
+            " not split into tensor-parallel groups of " + std::to_string(tp) +
+            ": launch a multiple of " + std::to_string(tp) + " (mpirun -np " +
+            std::to_string(tp) + " slapo-run ...)";
     return false;
   }
   if (!mpi) {

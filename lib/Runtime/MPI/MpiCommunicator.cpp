@@ -28,9 +28,9 @@ public:
   explicit Stopwatch(double &total)
       : total(total), start(std::chrono::steady_clock::now()) {}
   ~Stopwatch() {
-    total += std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                           start)
-                 .count();
+    total +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
   }
 
 private:
@@ -58,8 +58,7 @@ public:
   }
   void allReduce(int64_t *data, int64_t count, ReduceOp op) override {
     Stopwatch watch(spent);
-    MPI_Allreduce(MPI_IN_PLACE, data, int(count), MPI_INT64_T, toMpi(op),
-                  comm);
+    MPI_Allreduce(MPI_IN_PLACE, data, int(count), MPI_INT64_T, toMpi(op), comm);
   }
   void allGather(const float *in, float *out, int64_t count) override {
     Stopwatch watch(spent);

@@ -94,9 +94,9 @@ private:
     auto start = std::chrono::steady_clock::now();
     launch();
     check(cudaStreamSynchronize(stream), "stream synchronize");
-    spent += std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                           start)
-                 .count();
+    spent +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
   }
 
   ncclComm_t comm;
