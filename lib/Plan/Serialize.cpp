@@ -173,14 +173,17 @@ private:
       break;
     }
     int32_t shardAxis = -1, shardParts = 1;
+    int64_t shardSize = 0;
     if (auto shard = tensor->getAttrOfType<DictionaryAttr>("shard")) {
       shardAxis = int32_t(shard.getAs<IntegerAttr>("axis").getInt());
       shardParts = int32_t(shard.getAs<IntegerAttr>("parts").getInt());
+      if (auto size = shard.getAs<IntegerAttr>("size"))
+        shardSize = size.getInt();
     }
     return fb::CreateParam(
         builder, builder.CreateString(tensor.getName().str()), index, kind,
         init.getStd().convertToDouble(), tensor.getTrainableAttr().getValue(),
-        shardAxis, shardParts);
+        shardAxis, shardParts, shardSize);
   }
 
   flatbuffers::Offset<fb::Kernel> kernelEntry(plan::CallOp call) {

@@ -123,9 +123,9 @@ std::string convert(const fb::Plan &in, Plan &out) {
   if (in.params())
     for (const fb::Param *p : *in.params()) {
       ParamInfo param{
-          str(p->name()),  p->tensor(),    static_cast<Init>(p->init()),
-          p->std(),        p->trainable(), p->shard_axis(),
-          p->shard_parts()};
+          str(p->name()),   p->tensor(),    static_cast<Init>(p->init()),
+          p->std(),         p->trainable(), p->shard_axis(),
+          p->shard_parts(), p->shard_size()};
       if (!validTensor(param.tensor) ||
           out.tensors[param.tensor].category != Category::Param)
         return "parameter '" + param.name + "' names no parameter tensor";
@@ -136,6 +136,15 @@ std::string convert(const fb::Plan &in, Plan &out) {
                    param.shardParts !=
                0))
         return "parameter '" + param.name + "' has a bad shard";
+      if (param.shardSize != 0) {
+        // Padded: more than tp - 1 and fewer than tp whole blocks.
+        int64_t block = param.shardAxis >= 0
+                            ? out.tensors[param.tensor].shape[param.shardAxis]
+                            : 0;
+        if (param.shardParts != 1 || param.shardSize <= (out.tp - 1) * block ||
+            param.shardSize >= out.tp * block)
+          return "parameter '" + param.name + "' has a bad padded shard size";
+      }
       bool scaled = param.init == Init::Normal || param.init == Init::Uniform;
       if (p->init() > fb::Init::Uniform || (scaled && !(param.std > 0.0)))
         return "parameter '" + param.name + "' has a bad initializer";

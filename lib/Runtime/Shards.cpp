@@ -2,26 +2,17 @@
 
 #include "slapo/Runtime/Shards.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace slapo::rt {
 
 namespace {
 
-/// The shard as [outer, parts, piece * inner] pieces of the local tensor.
-struct Pieces {
-  int64_t outer = 1, piece = 0;
-  explicit Pieces(const ShardLayout &layout) {
-    int64_t inner = 1;
-    for (int64_t d = 0; d < int64_t(layout.localShape.size()); ++d)
-      if (d < layout.axis)
-        outer *= layout.localShape[d];
-      else if (d > layout.axis)
-        inner *= layout.localShape[d];
-    piece = layout.localShape[layout.axis] / layout.parts * inner;
-  }
-};
-
+/// Copies rank `rank`'s pieces between the whole tensor and its block:
+/// [outer, parts, piece rows, inner] of the block against [outer, parts,
+/// part rows, inner] of the whole, where piece r of a part starts at row
+/// r * piece. Rows past a padded part's end are zeros in the block.
 template <bool ToLocal>
 void copyPieces(const ShardLayout &layout, float *full, float *local,
                 int64_t rank) {
@@ -33,16 +24,26 @@ void copyPieces(const ShardLayout &layout, float *full, float *local,
       std::memcpy(full, local, n * sizeof(float));
     return;
   }
-  Pieces p(layout);
-  for (int64_t o = 0; o < p.outer; ++o)
-    for (int64_t part = 0; part < layout.parts; ++part) {
-      float *f =
-          full + ((o * layout.parts + part) * layout.ranks + rank) * p.piece;
-      float *l = local + (o * layout.parts + part) * p.piece;
-      if (ToLocal)
-        std::memcpy(l, f, p.piece * sizeof(float));
-      else
-        std::memcpy(f, l, p.piece * sizeof(float));
+  const std::vector<int64_t> &shape = layout.localShape;
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < int64_t(shape.size()); ++d)
+    if (d < layout.axis)
+      outer *= shape[d];
+    else if (d > layout.axis)
+      inner *= shape[d];
+  int64_t block = shape[layout.axis], whole = layout.fullShape()[layout.axis];
+  int64_t piece = block / layout.parts, part = whole / layout.parts;
+  int64_t rows = std::clamp<int64_t>(part - rank * piece, 0, piece);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t p = 0; p < layout.parts; ++p) {
+      float *f = full + (o * whole + p * part + rank * piece) * inner;
+      float *l = local + (o * block + p * piece) * inner;
+      if (!ToLocal) {
+        std::memcpy(f, l, rows * inner * sizeof(float));
+        continue;
+      }
+      std::memcpy(l, f, rows * inner * sizeof(float));
+      std::memset(l + rows * inner, 0, (piece - rows) * inner * sizeof(float));
     }
 }
 
@@ -51,13 +52,20 @@ void copyPieces(const ShardLayout &layout, float *full, float *local,
 std::vector<int64_t> ShardLayout::fullShape() const {
   std::vector<int64_t> shape = localShape;
   if (sharded())
-    shape[axis] *= ranks;
+    shape[axis] = size ? size : shape[axis] * ranks;
   return shape;
 }
 
 int64_t ShardLayout::localNumel() const {
   int64_t n = 1;
   for (int64_t d : localShape)
+    n *= d;
+  return n;
+}
+
+int64_t ShardLayout::fullNumel() const {
+  int64_t n = 1;
+  for (int64_t d : fullShape())
     n *= d;
   return n;
 }

@@ -130,7 +130,7 @@ void Trainer::initialize(uint64_t newSeed) {
     int64_t n = layout.localNumel();
     float *values = local;
     if (layout.sharded()) {
-      n *= layout.ranks;
+      n = layout.fullNumel();
       whole.resize(n);
       values = whole.data();
     }
@@ -192,7 +192,7 @@ bool Trainer::loadWeights(const std::string &path, std::string &error) {
 
 ShardLayout Trainer::layoutOf(const ParamInfo &param) const {
   return {thePlan->tensors[param.tensor].shape, param.shardAxis,
-          param.shardParts, thePlan->tp};
+          param.shardParts, thePlan->tp, param.shardSize};
 }
 
 std::vector<float> Trainer::fullParameter(const ParamInfo &param) const {
@@ -201,7 +201,7 @@ std::vector<float> Trainer::fullParameter(const ParamInfo &param) const {
   const float *local = data(param.tensor);
   if (!layout.sharded())
     return std::vector<float>(local, local + n);
-  std::vector<float> blocks(n * layout.ranks), whole(n * layout.ranks);
+  std::vector<float> blocks(n * layout.ranks), whole(layout.fullNumel());
   theGroups.tp->allGather(local, blocks.data(), n);
   for (int64_t r = 0; r < layout.ranks; ++r)
     layout.insert(blocks.data() + r * n, whole.data(), r);

@@ -4,6 +4,11 @@
 // degree above 1, gives every split value its per-rank shape: one rank's
 // program. With tp 1 the syncs are no-ops and disappear.
 //
+// A vocabulary that the tp degree does not divide (GPT-2's 50,257 tokens)
+// is padded, as Megatron does: each rank holds ceil(V / tp) rows of the
+// vocab-parallel table and columns of the logits, the last rank's tail is
+// padding, and the vocab-parallel cross-entropy (told V) masks it.
+//
 //===----------------------------------------------------------------------===//
 
 #include "Sharding.h"
@@ -41,6 +46,21 @@ LogicalResult partition(ModelOp model, int64_t tp) {
            << "sync, e.g. schedules/" << model.getSymName() << "-tp.sched)";
 
   Builder b(model.getContext());
+  // The whole vocabulary of each vocab-parallel op, by the parameter its
+  // table or logits are split from.
+  llvm::DenseMap<Operation *, int64_t> vocabOf, vocabOfOrigin;
+  for (Operation *op : analysis.vocabParallel()) {
+    Value split = isa<EmbeddingOp>(op) ? cast<EmbeddingOp>(op).getTable()
+                                       : cast<CrossEntropyOp>(op).getLogits();
+    ParamOp origin = analysis.get(split).origin;
+    if (!origin)
+      continue;
+    int64_t axis = analysis.get(origin.getResult()).axis;
+    int64_t vocab = origin.getResult().getType().getShape()[axis];
+    vocabOf[op] = vocab;
+    vocabOfOrigin[origin] = vocab;
+  }
+
   for (Operation &op : body) {
     for (Value result : op.getResults()) {
       Sharding s = analysis.get(result);
@@ -49,7 +69,11 @@ LogicalResult partition(ModelOp model, int64_t tp) {
       auto type = cast<RankedTensorType>(result.getType());
       SmallVector<int64_t> shape(type.getShape());
       int64_t &dim = shape[s.axis];
-      if (dim % (tp * s.parts) != 0) {
+      auto vocab =
+          s.origin ? vocabOfOrigin.find(s.origin) : vocabOfOrigin.end();
+      bool isVocab =
+          vocab != vocabOfOrigin.end() && s.parts == 1 && dim == vocab->second;
+      if (dim % (tp * s.parts) != 0 && !isVocab) {
         InFlightDiagnostic diag =
             emitError(s.origin ? shardLocation(s.origin) : op.getLoc());
         if (auto param = dyn_cast<ParamOp>(op))
@@ -63,7 +87,17 @@ LogicalResult partition(ModelOp model, int64_t tp) {
           diag << " in each of its " << s.parts << " parts";
         return failure();
       }
-      dim /= tp;
+      if (isVocab && dim % tp != 0) {
+        if (auto param = dyn_cast<ParamOp>(op)) {
+          auto shard = param->getAttrOfType<DictionaryAttr>("shard");
+          NamedAttrList entries(shard);
+          entries.set("size", b.getI64IntegerAttr(dim));
+          param->setAttr("shard", entries.getDictionary(b.getContext()));
+        }
+        dim = (dim + tp - 1) / tp;
+      } else {
+        dim /= tp;
+      }
       result.setType(RankedTensorType::get(shape, type.getElementType()));
     }
     if (auto split = dyn_cast<SplitOp>(op)) {
@@ -81,7 +115,7 @@ LogicalResult partition(ModelOp model, int64_t tp) {
     if (auto sync = dyn_cast<SyncOp>(op))
       sync.setTpAttr(b.getI64IntegerAttr(tp));
     if (analysis.vocabParallel().contains(&op))
-      op.setAttr("vocab_parallel", b.getUnitAttr());
+      op.setAttr("vocab_parallel", b.getI64IntegerAttr(vocabOf.lookup(&op)));
   }
   model->setAttr("tp", b.getI64IntegerAttr(tp));
   return success();

@@ -152,7 +152,7 @@ TEST(VocabParallel, EmbeddingRowsSumToTheWholeTable) {
   int p = group.size(), r = group.rank();
   int64_t rows = 3, dim = 4, vocab = rows * p;
   Call embed("embedding");
-  embed.attr("vocab_parallel", int64_t(1));
+  embed.attr("vocab_parallel", vocab);
   View ids = embed.tensor({2, 3}, DType::I64);
   View table = embed.tensor({rows, dim}, DType::F32);
   View out = embed.tensor({2, 3, dim}, DType::F32);
@@ -167,22 +167,25 @@ TEST(VocabParallel, EmbeddingRowsSumToTheWholeTable) {
       EXPECT_EQ(out.f32()[i * dim + d], float(ids.i64()[i] * 100 + d));
 }
 
-TEST(VocabParallel, CrossEntropyOnColumnBlocksMatchesTheWholeLogits) {
+/// The vocab-parallel cross-entropy and its gradient on this rank's
+/// [rows, v] block against the one-rank kernels on the whole [rows, vocab]
+/// logits; columns at `vocab` and beyond are padding, filled with a large
+/// value that must not count.
+void checkCrossEntropy(int64_t v, int64_t vocab) {
   Communicator &group = world();
   SelfCommunicator alone;
-  int p = group.size(), r = group.rank();
-  int64_t rows = 5, v = 7, vocab = v * p;
+  int r = group.rank();
+  int64_t rows = 5;
   auto logit = [](int64_t row, int64_t col) {
     return std::sin(float(row * 31 + col * 7)) * 4.0f;
   };
-  // One rank's kernels on the whole [rows, vocab] logits.
   Call wholeLoss("cross_entropy"), wholeGrad("cross_entropy_grad");
   View logits = wholeLoss.tensor({rows, vocab}, DType::F32);
   View targets = wholeLoss.tensor({rows}, DType::I64);
   View loss = wholeLoss.tensor({}, DType::F32);
   View grad = wholeGrad.tensor({rows, vocab}, DType::F32);
   for (int64_t i = 0; i < rows; ++i) {
-    targets.i64()[i] = i == 2 ? -100 : (i * 11) % vocab;
+    targets.i64()[i] = i == 2 ? -100 : (i * 11 + vocab - 1) % vocab;
     for (int64_t j = 0; j < vocab; ++j)
       logits.f32()[i * vocab + j] = logit(i, j);
   }
@@ -190,22 +193,34 @@ TEST(VocabParallel, CrossEntropyOnColumnBlocksMatchesTheWholeLogits) {
   wholeGrad.run({logits, targets}, {grad}, alone);
 
   Call blockLoss("cross_entropy"), blockGrad("cross_entropy_grad");
-  blockLoss.attr("vocab_parallel", int64_t(1));
-  blockGrad.attr("vocab_parallel", int64_t(1));
+  blockLoss.attr("vocab_parallel", vocab);
+  blockGrad.attr("vocab_parallel", vocab);
   View mine = blockLoss.tensor({rows, v}, DType::F32);
   View myLoss = blockLoss.tensor({}, DType::F32);
   View myGrad = blockGrad.tensor({rows, v}, DType::F32);
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < v; ++j)
-      mine.f32()[i * v + j] = logit(i, r * v + j);
+      mine.f32()[i * v + j] = r * v + j < vocab ? logit(i, r * v + j) : 100.0f;
   blockLoss.run({mine, targets}, {myLoss}, group);
   blockGrad.run({mine, targets}, {myGrad}, group);
   EXPECT_NEAR(myLoss.f32()[0], loss.f32()[0], 1e-6 * loss.f32()[0]);
   for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < v; ++j)
-      EXPECT_NEAR(myGrad.f32()[i * v + j], grad.f32()[i * vocab + r * v + j],
-                  1e-7)
-          << "row " << i << " column " << r * v + j;
+    for (int64_t j = 0; j < v; ++j) {
+      int64_t column = r * v + j;
+      float want = column < vocab ? grad.f32()[i * vocab + column] : 0.0f;
+      EXPECT_NEAR(myGrad.f32()[i * v + j], want, 1e-7)
+          << "row " << i << " column " << column << " of " << vocab;
+    }
+}
+
+TEST(VocabParallel, CrossEntropyOnColumnBlocksMatchesTheWholeLogits) {
+  checkCrossEntropy(7, 7 * world().size());
+}
+
+// A vocabulary the ranks do not divide: the last rank's block ends in 3
+// columns of padding.
+TEST(VocabParallel, CrossEntropyMasksThePaddedVocabulary) {
+  checkCrossEntropy(7, 7 * world().size() - 3);
 }
 
 } // namespace

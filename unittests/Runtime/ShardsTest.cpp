@@ -38,3 +38,21 @@ TEST(ShardLayout, ContiguousBlocksOnTheFirstAxis) {
   EXPECT_FALSE(replicated.sharded());
   EXPECT_EQ(replicated.fullShape(), (std::vector<int64_t>{5}));
 }
+
+// A 5-row vocabulary over 2 ranks is padded to 3 rows a rank: rank 1 holds
+// rows 3, 4 and one row of zeros; inserting it back drops the padding.
+TEST(ShardLayout, PadsAVocabularyTheRanksDoNotDivide) {
+  ShardLayout layout{{3, 2}, 0, 1, 2, /*size=*/5};
+  EXPECT_EQ(layout.fullShape(), (std::vector<int64_t>{5, 2}));
+  EXPECT_EQ(layout.fullNumel(), 10);
+  std::vector<float> full(10);
+  std::iota(full.begin(), full.end(), 1.0f);
+  std::vector<float> rank1(6, -1.0f), rank0(6);
+  layout.extract(full.data(), rank1.data(), 1);
+  EXPECT_EQ(rank1, (std::vector<float>{7, 8, 9, 10, 0, 0}));
+  layout.extract(full.data(), rank0.data(), 0);
+  std::vector<float> back(10, -1.0f);
+  layout.insert(rank0.data(), back.data(), 0);
+  layout.insert(rank1.data(), back.data(), 1);
+  EXPECT_EQ(back, full);
+}

@@ -45,6 +45,7 @@ struct ParamInfo {
   bool trainable = true;
   int32_t shardAxis = -1; // tensor parallel: the axis split over the ranks
   int32_t shardParts = 1; // ... in this many separately split parts
+  int64_t shardSize = 0;  // the whole axis, when padded to tp blocks
 };
 
 /// A kernel attribute: an integer, a float, an integer list or a string.

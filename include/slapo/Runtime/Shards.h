@@ -21,11 +21,16 @@ struct ShardLayout {
   int64_t axis = -1; // -1: replicated
   int64_t parts = 1;
   int64_t ranks = 1;
+  /// The whole axis when it is padded (a vocabulary the ranks do not
+  /// divide): rank r holds rows [r * block, (r + 1) * block) of it, and
+  /// those past `size` are padding (zeros). 0: not padded.
+  int64_t size = 0;
 
   bool sharded() const { return axis >= 0 && ranks > 1; }
   /// The shape of the whole tensor.
   std::vector<int64_t> fullShape() const;
   int64_t localNumel() const;
+  int64_t fullNumel() const;
 
   /// Copies rank `rank`'s block of `full` into `local`.
   void extract(const float *full, float *local, int64_t rank) const;

@@ -51,8 +51,9 @@ def GraphPartitionTensorParallel
     make the loss and every gradient equal to one process's (errors point
     at the `.sched` statement). With `tp` above 1 every split value gets
     its per-rank shape, syncs get the group size and vocabulary-split
-    embeddings and cross-entropies are marked `vocab_parallel`; with `tp`
-    1 the syncs are removed.
+    embeddings and cross-entropies are marked `vocab_parallel = V` (the
+    whole vocabulary); a vocabulary `tp` does not divide is padded to
+    ceil(V / tp) per rank. With `tp` 1 the syncs are removed.
   }];
   let options = [
     Option<"tp", "tp", "int64_t", "1", "tensor-parallel degree">

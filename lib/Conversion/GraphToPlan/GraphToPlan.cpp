@@ -108,10 +108,14 @@ private:
           b.getStringAttr("param"), b.getI64IntegerAttr(-1),
           param.getInitAttr(), b.getBoolAttr(param.getTrainable()));
       // Which slice a rank holds, for initialising and saving per rank.
-      if (auto shard = param->getAttrOfType<DictionaryAttr>("shard"))
-        t->setAttr("shard",
-                   b.getDictionaryAttr({shard.getNamed("axis").value(),
-                                        shard.getNamed("parts").value()}));
+      // A padded vocabulary also records its whole `size`.
+      if (auto shard = param->getAttrOfType<DictionaryAttr>("shard")) {
+        NamedAttrList slice;
+        for (StringRef key : {"axis", "parts", "size"})
+          if (Attribute value = shard.get(key))
+            slice.set(key, value);
+        t->setAttr("shard", slice.getDictionary(b.getContext()));
+      }
       values[param.getResult()] = t;
       return success();
     }

@@ -33,10 +33,20 @@ double sumExp(const float *row, int64_t v, float max) {
 }
 
 float rowMax(const float *row, int64_t v) {
+  if (v == 0)
+    return -INFINITY;
   float max = row[0];
   for (int64_t j = 1; j < v; ++j)
     max = std::max(max, row[j]);
   return max;
+}
+
+/// The columns of this rank's block that are real vocabulary, not padding.
+int64_t realColumns(const KernelContext &c, int64_t v) {
+  int64_t vocab = c.call->intAttr("vocab_parallel", 0);
+  if (vocab <= 0)
+    return v;
+  return std::clamp<int64_t>(vocab - c.tp->rank() * v, 0, v);
 }
 
 int64_t countTargets(const int64_t *targets, int64_t n, int64_t ignore) {
@@ -65,9 +75,11 @@ RowStats rowStats(KernelContext &c, bool wantTargets) {
     stats.targetLogit.assign(rows, 0.0f);
   bool parallel = c.call->has("vocab_parallel") && c.tp->size() > 1;
   int64_t first = parallel ? c.tp->rank() * v : 0;
+  int64_t columns = parallel ? realColumns(c, v) : v;
   auto targetColumn = [&](int64_t i) {
     int64_t column = targets[i] - first;
-    return targets[i] == ignore || column < 0 || column >= v ? -1 : column;
+    return targets[i] == ignore || column < 0 || column >= columns ? -1
+                                                                   : column;
   };
   if (!parallel) {
 #pragma omp parallel for
@@ -83,11 +95,11 @@ RowStats rowStats(KernelContext &c, bool wantTargets) {
   std::vector<float> max(rows), sum(rows);
 #pragma omp parallel for
   for (int64_t i = 0; i < rows; ++i)
-    max[i] = rowMax(x + i * v, v);
+    max[i] = rowMax(x + i * v, columns);
   c.tp->allReduce(max.data(), rows, ReduceOp::Max);
 #pragma omp parallel for
   for (int64_t i = 0; i < rows; ++i) {
-    sum[i] = float(sumExp(x + i * v, v, max[i]));
+    sum[i] = float(sumExp(x + i * v, columns, max[i]));
     if (wantTargets && targetColumn(i) >= 0)
       stats.targetLogit[i] = x[i * v + targetColumn(i)];
   }
@@ -121,7 +133,9 @@ void crossEntropyGrad(KernelContext &c) {
   int64_t rows = logits.rows(), v = logits.dim(-1);
   int64_t count = countTargets(targets, rows, ignore);
   float inv = count ? 1.0f / float(count) : 0.0f;
-  int64_t first = c.call->has("vocab_parallel") ? c.tp->rank() * v : 0;
+  bool parallel = c.call->has("vocab_parallel") && c.tp->size() > 1;
+  int64_t first = parallel ? c.tp->rank() * v : 0;
+  int64_t columns = parallel ? realColumns(c, v) : v;
   RowStats stats = rowStats(c, /*wantTargets=*/false);
   float *grad = c.outs[0].f32();
 #pragma omp parallel for
@@ -135,10 +149,12 @@ void crossEntropyGrad(KernelContext &c) {
     }
     float lse = float(stats.logSumExp[i]);
 #pragma omp simd
-    for (int64_t j = 0; j < v; ++j)
+    for (int64_t j = 0; j < columns; ++j)
       g[j] = vexp(row[j] - lse) * inv;
+    for (int64_t j = columns; j < v; ++j)
+      g[j] = 0.0f;
     int64_t column = targets[i] - first;
-    if (column >= 0 && column < v)
+    if (column >= 0 && column < columns)
       g[column] -= inv;
   }
 }
