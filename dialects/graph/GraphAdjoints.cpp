@@ -58,11 +58,13 @@ LogicalResult activationAdjoint(Operation *op, OpBuilder &b,
   return success();
 }
 
-/// A vocabulary-split op (graph-partition-tensor-parallel) has a
-/// vocabulary-split gradient.
-Value keepVocabParallel(Operation *forward, Operation *grad) {
-  if (Attribute mark = forward->getAttr("vocab_parallel"))
-    grad->setAttr("vocab_parallel", mark);
+/// What graph-partition-tensor-parallel marked on a forward op holds for
+/// its gradient too: a vocabulary split, and how a split tensor numbers its
+/// dropout elements.
+Value keepTensorParallelMarks(Operation *forward, Operation *grad) {
+  for (StringRef mark : {"vocab_parallel", "dropout_shard_axis"})
+    if (Attribute value = forward->getAttr(mark))
+      grad->setAttr(mark, value);
   return grad->getResult(0);
 }
 
@@ -74,7 +76,7 @@ LogicalResult EmbeddingOp::buildAdjoint(OpBuilder &b,
                                         SmallVectorImpl<Value> &grads) {
   noGrads(*this, grads);
   if (needsGrad[1])
-    grads[1] = keepVocabParallel(
+    grads[1] = keepTensorParallelMarks(
         *this, EmbeddingGradOp::create(
                    b, getLoc(), getIds(), resultGrads[0],
                    b.getI64IntegerAttr(getTable().getType().getDimSize(0))));
@@ -166,6 +168,7 @@ LogicalResult AttentionOp::buildAdjoint(OpBuilder &b,
   auto grad = AttentionGradOp::create(
       b, getLoc(), getQuery(), getKey(), getValue(), resultGrads[0],
       getScaleAttr(), getCausalAttr(), getDropoutAttr(), getRngStreamAttr());
+  keepTensorParallelMarks(*this, grad);
   for (unsigned i = 0; i < 3; ++i)
     if (needsGrad[i])
       grads[i] = grad.getResult(i);
@@ -216,8 +219,9 @@ LogicalResult DropoutOp::buildAdjoint(OpBuilder &b, ArrayRef<Value> resultGrads,
   noGrads(*this, grads);
   // The same mask (same rng stream) and the same 1/(1-p) scale.
   if (needsGrad[0])
-    grads[0] = DropoutOp::create(b, getLoc(), resultGrads[0],
-                                 getProbabilityAttr(), getRngStreamAttr());
+    grads[0] = keepTensorParallelMarks(
+        *this, DropoutOp::create(b, getLoc(), resultGrads[0],
+                                 getProbabilityAttr(), getRngStreamAttr()));
   return success();
 }
 
@@ -320,7 +324,7 @@ LogicalResult CrossEntropyOp::buildAdjoint(OpBuilder &b,
   if (resultGrads[0])
     return emitOpError("can only be differentiated as the loss itself");
   if (needsGrad[0])
-    grads[0] = keepVocabParallel(
+    grads[0] = keepTensorParallelMarks(
         *this, CrossEntropyGradOp::create(b, getLoc(), getLogits(),
                                           getTargets(), getIgnoreIndexAttr()));
   return success();

@@ -114,6 +114,14 @@ LogicalResult partition(ModelOp model, int64_t tp) {
     }
     if (auto sync = dyn_cast<SyncOp>(op))
       sync.setTpAttr(b.getI64IntegerAttr(tp));
+    // A dropout on a split tensor numbers its elements as one process
+    // would (see lib/Runtime/CPU/DropoutNumbering.h).
+    Value dropped = isa<DropoutOp>(op)     ? cast<DropoutOp>(op).getInput()
+                    : isa<AttentionOp>(op) ? cast<AttentionOp>(op).getQuery()
+                                           : Value();
+    if (Sharding s = dropped ? analysis.get(dropped) : Sharding();
+        s.isSharded() && s.parts == 1)
+      op.setAttr("dropout_shard_axis", b.getI64IntegerAttr(s.axis));
     if (analysis.vocabParallel().contains(&op))
       op.setAttr("vocab_parallel", b.getI64IntegerAttr(vocabOf.lookup(&op)));
   }

@@ -38,14 +38,9 @@ struct KernelContext {
   bool training = true;
   /// The tensor-parallel group (`sync` and vocab-parallel kernels).
   Communicator *tp = nullptr;
-  /// Which micro-batch of the global batch this is: dropout numbers its
-  /// elements from microBatch * numel, as one process holding the whole
-  /// batch would.
+  /// Which micro-batch of the global batch this is (dropout numbers its
+  /// elements as one process holding the whole batch would).
   int64_t microBatch = 0;
-
-  uint64_t dropoutIndexBase(int64_t numel) const {
-    return uint64_t(microBatch) * uint64_t(numel);
-  }
 };
 
 using KernelFn = void (*)(KernelContext &);

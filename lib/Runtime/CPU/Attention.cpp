@@ -9,6 +9,7 @@
 
 #include "../Random.h"
 #include "CPUKernels.h"
+#include "DropoutNumbering.h"
 #include "FastMath.h"
 
 #include <cblas.h>
@@ -86,12 +87,14 @@ void blockProbabilities(const float *q, const float *k, float *p,
 void applyDropout(float *p, int64_t head, const Shapes &sh,
                   const RowBlock &block, float rate, const KernelContext &c,
                   int64_t stream) {
-  uint64_t base = c.dropoutIndexBase(sh.batch * sh.heads * sh.t * sh.s) +
-                  uint64_t(head) * sh.t * sh.s;
+  // The probabilities are [batch, heads, t, s]; with heads split over the
+  // tensor-parallel group, dropout_shard_axis is 1.
+  DropoutNumbering number(c, {sh.batch, sh.heads, sh.t, sh.s});
+  int64_t base = head * sh.t * sh.s;
   for (int64_t i = block.first; i < block.end; ++i)
     for (int64_t j = 0; j < block.keys; ++j)
-      p[i * sh.s + j] *=
-          dropoutScale(c.seed, c.step, stream, base + i * sh.s + j, rate);
+      p[i * sh.s + j] *= dropoutScale(c.seed, c.step, stream,
+                                      number(base + i * sh.s + j), rate);
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 
 #include "../Random.h"
 #include "CPUKernels.h"
+#include "DropoutNumbering.h"
 #include "FastMath.h"
 
 #include <algorithm>
@@ -203,10 +204,10 @@ void dropout(KernelContext &c) {
     return;
   }
   int64_t stream = c.call->intAttr("rng_stream", 0);
-  uint64_t base = c.dropoutIndexBase(n);
+  DropoutNumbering number(c, c.ins[0].info->shape);
 #pragma omp parallel for
   for (int64_t i = 0; i < n; ++i)
-    y[i] = x[i] * dropoutScale(c.seed, c.step, stream, base + i, p);
+    y[i] = x[i] * dropoutScale(c.seed, c.step, stream, number(i), p);
 }
 
 void add(KernelContext &c) {

@@ -2,6 +2,7 @@
 
 #include "../Random.h"
 #include "CPUKernels.h"
+#include "DropoutNumbering.h"
 
 #include <cmath>
 #include <cstring>
@@ -62,7 +63,7 @@ void biasDropoutAddLayerNorm(KernelContext &c) {
   double eps = c.call->floatAttr("epsilon", 1e-5);
   float p = c.training ? float(c.call->floatAttr("probability", 0.0)) : 0.0f;
   int64_t stream = c.call->intAttr("rng_stream", 0);
-  uint64_t base = c.dropoutIndexBase(rows * d);
+  DropoutNumbering number(c, c.ins[0].info->shape);
 #pragma omp parallel for
   for (int64_t i = 0; i < rows; ++i) {
     int64_t row = i * d;
@@ -71,7 +72,7 @@ void biasDropoutAddLayerNorm(KernelContext &c) {
     for (int64_t j = 0; j < d; ++j) {
       float branch = x[row + j] + bias[j];
       if (p > 0.0f)
-        branch *= dropoutScale(c.seed, c.step, stream, base + row + j, p);
+        branch *= dropoutScale(c.seed, c.step, stream, number(row + j), p);
       si[j] = residual[row + j] + branch;
     }
     float mean, rstd;
