@@ -38,6 +38,7 @@ struct Options {
   int64_t steps = 10;
   int64_t batch = 0; // global rows per step; 0: the plan's batch times dp
   double lr = 1e-3;
+  double bucketMiB = 25.0; // data-parallel gradient all-reduce bucket
   uint64_t seed = 0;
   bool info = false;
   bool profile = false;
@@ -50,7 +51,7 @@ const char *kUsage =
     "                 [--batch B] [--init W.safetensors] "
     "[--save W.safetensors]\n"
     "                 [--metrics M.json] [--info] [--profile]\n"
-    "                 [--save-adapter DIR] [--merge-lora]\n";
+    "                 [--save-adapter DIR] [--merge-lora] [--bucket-mb M]\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "slapo-run: error: %s\n", message.c_str());
@@ -139,6 +140,14 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
     } else if (arg == "--lr") {
       if (!number(arg, value, o.lr))
         return false;
+    } else if (arg == "--bucket-mb") {
+      if (!number(arg, value, o.bucketMiB))
+        return false;
+      if (!(o.bucketMiB > 0.0)) {
+        error = "--bucket-mb expects a size above 0, got '" +
+                std::string(value) + "'";
+        return false;
+      }
     } else {
       error = "unknown option " + arg;
       return false;
@@ -260,6 +269,7 @@ int run(Job &job, int argc, char **argv) {
   if (!job.agree(ok, error))
     return stop(error);
 
+  trainer->setBucketBytes(uint64_t(options.bucketMiB * 1048576.0));
   if (options.profile)
     trainer->enableProfiling();
   bool terminal = leader && isatty(fileno(stderr));
