@@ -1,13 +1,16 @@
 //===- PlanLoaderTest.cpp - the .splan loader on corrupt buffers ---------===//
 
 #include "CompiledModel.h"
+#include "slapo/Plan/splan_generated.h"
 #include "slapo/Runtime/Plan.h"
 
 #include "gtest/gtest.h"
 
+#include <cstring>
 #include <random>
 
 using namespace slapo;
+namespace fb = slapo::splan;
 
 namespace {
 
@@ -78,6 +81,56 @@ TEST_F(PlanLoader, RefusesOtherFiles) {
                              text.size(), "m.mlir", error));
   EXPECT_EQ(error, "m.mlir: not a slapo plan (.splan): missing the SPLN "
                    "identifier");
+}
+
+// A tp=2 rank of a 31-token GPT-2: wte is sharded, padded to 16 rows a rank.
+TEST(PlanLoaderShards, ReadsAndChecksShardsAndPadding) {
+  std::string config = kTinyGPT2;
+  config.replace(config.find("32"), 2, "31");
+  const char *schedule = R"(shard transformer.wte.weight axis=0
+sync transformer.wte forward=all_reduce
+sync lm_head backward=all_reduce
+)";
+  std::vector<uint8_t> bytes =
+      test::compileToSplan(config, 2, 4, "adamw", schedule, /*tp=*/2);
+  ASSERT_FALSE(bytes.empty());
+  std::string error;
+  auto plan = rt::loadPlanFromBuffer(bytes.data(), bytes.size(), "p", error);
+  ASSERT_TRUE(plan) << error;
+  const fb::Param *wteEntry = nullptr;
+  for (const fb::Param *p : *fb::GetPlan(bytes.data())->params())
+    if (p->name()->str() == "transformer.wte.weight")
+      wteEntry = p;
+  ASSERT_TRUE(wteEntry);
+  const rt::ParamInfo &wte = plan->params[0];
+  ASSERT_EQ(wte.name, "transformer.wte.weight");
+  EXPECT_EQ(wte.shardAxis, 0);
+  EXPECT_EQ(wte.shardSize, 31);
+  EXPECT_EQ(plan->tensors[wte.tensor].shape, (std::vector<int64_t>{16, 16}));
+
+  // Overwrites one field of wte's entry in a copy of the plan.
+  auto damage = [&](flatbuffers::voffset_t field, auto value) {
+    std::vector<uint8_t> copy = bytes;
+    // A generated table is a flatbuffers::Table (a private base).
+    const uint8_t *at =
+        reinterpret_cast<const flatbuffers::Table *>(wteEntry)->GetAddressOf(
+            field);
+    EXPECT_TRUE(at);
+    std::memcpy(copy.data() + (at - bytes.data()), &value, sizeof value);
+    std::string why;
+    EXPECT_FALSE(rt::loadPlanFromBuffer(copy.data(), copy.size(), "p", why));
+    return why;
+  };
+  EXPECT_EQ(damage(fb::Param::VT_SHARD_AXIS, int32_t(2)),
+            "p: invalid plan: parameter 'transformer.wte.weight' has a bad "
+            "shard");
+  // 32 rows would be two whole blocks: no padding to mark.
+  EXPECT_EQ(damage(fb::Param::VT_SHARD_SIZE, int64_t(32)),
+            "p: invalid plan: parameter 'transformer.wte.weight' has a bad "
+            "padded shard size");
+  EXPECT_EQ(damage(fb::Param::VT_SHARD_SIZE, int64_t(16)),
+            "p: invalid plan: parameter 'transformer.wte.weight' has a bad "
+            "padded shard size");
 }
 
 } // namespace
