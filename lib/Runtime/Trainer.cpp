@@ -328,6 +328,7 @@ float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
     for (int32_t g : gradients) {
       const float *grad = data(g);
       int64_t count = thePlan->tensors[g].numel();
+#pragma omp parallel for simd if (count > 65536)
       for (int64_t i = 0; i < count; ++i)
         flat[i] += weight * grad[i];
       flat += count;
