@@ -240,7 +240,10 @@ int run(Job &job, int argc, char **argv) {
     ok = false;
     error = "--merge-lora needs --save";
   }
-  if (!job.agree(ok, error) ||
+  if (!job.agree(ok, error))
+    return stop(error);
+  // Only a job of several ranks reads the plan and data again to compare.
+  if (job.size() > 1 &&
       !job.same(runFingerprint(options), "plan, data or options", error))
     return stop(error);
   if (!job.agree(job.formGroups(plan->tp, error), error))

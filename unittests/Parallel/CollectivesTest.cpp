@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "JobTestMain.h"
 #include "slapo/Runtime/Job.h"
 #include "slapo/Runtime/Kernels.h"
 
@@ -226,27 +227,8 @@ TEST(VocabParallel, CrossEntropyMasksThePaddedVocabulary) {
 } // namespace
 
 int main(int argc, char **argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  std::string error;
-  std::unique_ptr<Job> job = Job::start(&argc, &argv, error);
-  if (!job) {
-    std::fprintf(stderr, "%s\n", error.c_str());
-    return 1;
-  }
-  if (job->size() < 2 || job->size() % 2) {
-    std::fprintf(stderr, "run under mpirun -np 2 or -np 4\n");
-    return 1;
-  }
-  theJob = job.get();
-  // Only rank 0 reports; every rank's failures still set its exit status.
-  if (job->rank() != 0)
-    delete ::testing::UnitTest::GetInstance()->listeners().Release(
-        ::testing::UnitTest::GetInstance()
-            ->listeners()
-            .default_result_printer());
-  int status = RUN_ALL_TESTS();
-  // Every rank reports whether any rank failed.
-  int64_t failed = status != 0;
-  job->world().allReduce(&failed, 1, ReduceOp::Max);
-  return failed ? 1 : 0;
+  // Run under mpirun -np 2 or -np 4.
+  return slapo::test::runUnderJob(argc, argv, theJob, [](int ranks) {
+    return ranks >= 2 && ranks % 2 == 0;
+  });
 }

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "slapo/Runtime/Nccl.h"
+#include "JobTestMain.h"
 #include "slapo/Runtime/Job.h"
 
 #include "gtest/gtest.h"
@@ -89,15 +90,6 @@ TEST(Nccl, CollectivesMatchMpi) {
 } // namespace
 
 int main(int argc, char **argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  std::string error;
-  std::unique_ptr<Job> job = Job::start(&argc, &argv, error);
-  if (!job) {
-    std::fprintf(stderr, "%s\n", error.c_str());
-    return 1;
-  }
-  theJob = job.get();
-  int64_t failed = RUN_ALL_TESTS() != 0;
-  job->world().allReduce(&failed, 1, ReduceOp::Max);
-  return failed ? 1 : 0;
+  // Run under mpirun.
+  return slapo::test::runUnderJob(argc, argv, theJob, [](int) { return true; });
 }

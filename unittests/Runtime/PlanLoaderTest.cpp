@@ -131,6 +131,18 @@ sync lm_head backward=all_reduce
   EXPECT_EQ(damage(fb::Param::VT_SHARD_SIZE, int64_t(16)),
             "p: invalid plan: parameter 'transformer.wte.weight' has a bad "
             "padded shard size");
+
+  // A sync whose collective the runtime does not know.
+  std::vector<uint8_t> copy = bytes;
+  std::string text(copy.begin(), copy.end());
+  size_t renamed = 0;
+  for (size_t at = text.find("all_reduce"); at != std::string::npos;
+       at = text.find("all_reduce", at + 1), ++renamed)
+    copy[at + 4] = 'X';
+  ASSERT_GT(renamed, 0u);
+  EXPECT_FALSE(rt::loadPlanFromBuffer(copy.data(), copy.size(), "p", error));
+  EXPECT_EQ(error, "p: invalid plan: a sync kernel has no known 'forward' "
+                   "collective");
 }
 
 } // namespace

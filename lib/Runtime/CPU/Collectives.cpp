@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CPUKernels.h"
+#include "slapo/Runtime/Shards.h"
 
 #include <cstring>
 #include <vector>
@@ -21,34 +22,12 @@ namespace slapo::rt::cpu {
 
 namespace {
 
-/// A tensor seen as [outer, blocks * block, inner] around `axis`.
-struct AxisBlocks {
-  int64_t outer = 1, block = 1, inner = 1;
-  AxisBlocks(const View &local, int64_t axis) {
-    if (axis < 0)
-      axis += local.rank();
-    for (int64_t d = 0; d < axis; ++d)
-      outer *= local.dim(d);
-    block = local.dim(axis);
-    for (int64_t d = axis + 1; d < local.rank(); ++d)
-      inner *= local.dim(d);
-  }
-  int64_t chunk() const { return block * inner; }
-};
-
-/// Copies rank `r`'s block between the full tensor (blocks of `ranks`) and
-/// a rank-major buffer ([ranks][outer][block][inner]).
-void copyBlocks(const AxisBlocks &b, int ranks, const float *from, float *to,
-                bool fullToRankMajor) {
-  for (int r = 0; r < ranks; ++r)
-    for (int64_t o = 0; o < b.outer; ++o) {
-      int64_t full = (o * ranks + r) * b.chunk();
-      int64_t major = (r * b.outer + o) * b.chunk();
-      if (fullToRankMajor)
-        std::memcpy(to + major, from + full, b.chunk() * sizeof(float));
-      else
-        std::memcpy(to + full, from + major, b.chunk() * sizeof(float));
-    }
+/// The local tensor as one rank's contiguous block of `axis`: a split is
+/// ShardLayout's extract, a gather its insert (lib/Runtime/Shards.cpp).
+ShardLayout blocksOf(const View &local, int64_t axis, int ranks) {
+  if (axis < 0)
+    axis += local.rank();
+  return {local.info->shape, axis, /*parts=*/1, ranks};
 }
 
 } // namespace
@@ -59,7 +38,7 @@ void sync(KernelContext &c) {
   Communicator &group = *c.tp;
   int ranks = group.size();
   int64_t axis = c.call->intAttr("axis", -1);
-  if (kind == "identity" || (ranks == 1 && kind != "split")) {
+  if (kind == "identity" || ranks == 1) {
     std::memcpy(out.data, in.data, size_t(in.numel()) * sizeof(float));
     return;
   }
@@ -69,24 +48,23 @@ void sync(KernelContext &c) {
     return;
   }
   if (kind == "split") {
-    AxisBlocks b(out, axis);
-    for (int64_t o = 0; o < b.outer; ++o)
-      std::memcpy(out.f32() + o * b.chunk(),
-                  in.f32() + (o * ranks + group.rank()) * b.chunk(),
-                  b.chunk() * sizeof(float));
+    blocksOf(out, axis, ranks).extract(in.f32(), out.f32(), group.rank());
     return;
   }
+  // all_gather and reduce_scatter move rank-major blocks.
   std::vector<float> rankMajor(
       size_t(kind == "all_gather" ? out.numel() : in.numel()));
   if (kind == "all_gather") {
-    AxisBlocks b(in, axis);
+    ShardLayout blocks = blocksOf(in, axis, ranks);
     group.allGather(in.f32(), rankMajor.data(), in.numel());
-    copyBlocks(b, ranks, rankMajor.data(), out.f32(), false);
+    for (int r = 0; r < ranks; ++r)
+      blocks.insert(rankMajor.data() + r * in.numel(), out.f32(), r);
     return;
   }
   // reduce_scatter
-  AxisBlocks b(out, axis);
-  copyBlocks(b, ranks, in.f32(), rankMajor.data(), true);
+  ShardLayout blocks = blocksOf(out, axis, ranks);
+  for (int r = 0; r < ranks; ++r)
+    blocks.extract(in.f32(), rankMajor.data() + r * out.numel(), r);
   group.reduceScatter(rankMajor.data(), out.f32(), out.numel());
 }
 

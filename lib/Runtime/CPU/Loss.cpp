@@ -61,6 +61,8 @@ int64_t countTargets(const int64_t *targets, int64_t n, int64_t ignore) {
 struct RowStats {
   std::vector<double> logSumExp;
   std::vector<float> targetLogit;
+  int64_t first = 0;   // the block's first vocabulary column
+  int64_t columns = 0; // its columns that are vocabulary, not padding
 };
 
 RowStats rowStats(KernelContext &c, bool wantTargets) {
@@ -74,8 +76,8 @@ RowStats rowStats(KernelContext &c, bool wantTargets) {
   if (wantTargets)
     stats.targetLogit.assign(rows, 0.0f);
   bool parallel = c.call->has("vocab_parallel") && c.tp->size() > 1;
-  int64_t first = parallel ? c.tp->rank() * v : 0;
-  int64_t columns = parallel ? realColumns(c, v) : v;
+  int64_t first = stats.first = parallel ? c.tp->rank() * v : 0;
+  int64_t columns = stats.columns = parallel ? realColumns(c, v) : v;
   auto targetColumn = [&](int64_t i) {
     int64_t column = targets[i] - first;
     return targets[i] == ignore || column < 0 || column >= columns ? -1
@@ -133,10 +135,8 @@ void crossEntropyGrad(KernelContext &c) {
   int64_t rows = logits.rows(), v = logits.dim(-1);
   int64_t count = countTargets(targets, rows, ignore);
   float inv = count ? 1.0f / float(count) : 0.0f;
-  bool parallel = c.call->has("vocab_parallel") && c.tp->size() > 1;
-  int64_t first = parallel ? c.tp->rank() * v : 0;
-  int64_t columns = parallel ? realColumns(c, v) : v;
   RowStats stats = rowStats(c, /*wantTargets=*/false);
+  int64_t first = stats.first, columns = stats.columns;
   float *grad = c.outs[0].f32();
 #pragma omp parallel for
   for (int64_t i = 0; i < rows; ++i) {
