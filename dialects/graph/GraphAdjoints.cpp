@@ -179,10 +179,14 @@ LogicalResult RopeOp::buildAdjoint(OpBuilder &b, ArrayRef<Value> resultGrads,
                                    ArrayRef<bool> needsGrad,
                                    SmallVectorImpl<Value> &grads) {
   noGrads(*this, grads);
-  // A rotation's adjoint is the rotation by the opposite angle.
+  // A rotation's adjoint is the rotation by the opposite angle, at the same
+  // (scaled) frequencies.
   if (needsGrad[0])
     grads[0] = RopeOp::create(b, getLoc(), resultGrads[0], getThetaAttr(),
-                              getInverse() ? UnitAttr() : b.getUnitAttr());
+                              getInverse() ? UnitAttr() : b.getUnitAttr(),
+                              getScalingAttr(), getFactorAttr(),
+                              getLowFreqFactorAttr(), getHighFreqFactorAttr(),
+                              getOriginalMaxPositionsAttr());
   return success();
 }
 

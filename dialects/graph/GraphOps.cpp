@@ -462,6 +462,50 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *context,
   return success();
 }
 
+/// `scaling` is linear or llama3 with exactly the fields it takes, each in
+/// range; without it none of them may be given.
+static LogicalResult verifyRopeScaling(ShapeCheck &check,
+                                       RopeOp::Adaptor adaptor) {
+  StringAttr scaling = adaptor.getScalingAttr();
+  StringRef kind = scaling ? scaling.getValue() : StringRef();
+  bool linear = kind == "linear", llama3 = kind == "llama3";
+  if (scaling && !linear && !llama3)
+    return check.fail("unknown scaling '", kind,
+                      "' (expected linear or llama3)");
+  FloatAttr factor = adaptor.getFactorAttr();
+  FloatAttr low = adaptor.getLowFreqFactorAttr();
+  FloatAttr high = adaptor.getHighFreqFactorAttr();
+  IntegerAttr original = adaptor.getOriginalMaxPositionsAttr();
+  struct Field {
+    StringRef name;
+    Attribute value;
+    bool taken;
+  } fields[] = {{"factor", factor, linear || llama3},
+                {"low_freq_factor", low, llama3},
+                {"high_freq_factor", high, llama3},
+                {"original_max_positions", original, llama3}};
+  for (const Field &field : fields) {
+    if (field.taken && !field.value)
+      return check.fail("scaling '", kind, "' needs ", field.name);
+    if (!field.taken && field.value)
+      return scaling ? check.fail(field.name, " is not a field of scaling '",
+                                  kind, "'")
+                     : check.fail(field.name, " is given without a scaling");
+  }
+  for (FloatAttr value : {factor, low, high})
+    if (value && !(value.getValueAsDouble() > 0.0))
+      return check.fail("scaling factors must be positive, got ",
+                        value.getValueAsDouble());
+  if (llama3 && !(low.getValueAsDouble() < high.getValueAsDouble()))
+    return check.fail("low_freq_factor (", low.getValueAsDouble(),
+                      ") must be less than high_freq_factor (",
+                      high.getValueAsDouble(), ")");
+  if (original && original.getInt() <= 0)
+    return check.fail("original_max_positions must be positive, got ",
+                      original.getInt());
+  return success();
+}
+
 LogicalResult RopeOp::inferReturnTypes(MLIRContext *context,
                                        std::optional<Location> loc,
                                        Adaptor adaptor,
@@ -478,6 +522,8 @@ LogicalResult RopeOp::inferReturnTypes(MLIRContext *context,
                       dimStr(headSize));
   if (!(adaptor.getTheta().convertToDouble() > 0.0))
     return check.fail("theta must be positive");
+  if (failed(verifyRopeScaling(check, adaptor)))
+    return failure();
   inferred.push_back(*input);
   return success();
 }

@@ -247,11 +247,32 @@ def Graph_AttentionOp : Graph_DiffOp<"attention"> {
 def Graph_RopeOp : Graph_DiffOp<"rope"> {
   let summary = "rotary position embedding (rotate-half form) on [B, H, T, D]";
   let description = [{
-    Position `t` rotates the pair `(x[i], x[i + D/2])` by `t * theta^(-2i/D)`,
-    as Hugging Face LLaMA does. Positions are `0 .. T-1`. With `inverse`
-    the rotation is by the negative angle (the adjoint).
+    Position `t` rotates the pair `(x[i], x[i + D/2])` by `t * inv_freq[i]`,
+    `inv_freq[i] = theta^(-2i/D)`, as Hugging Face LLaMA does. Positions are
+    `0 .. T-1`. With `inverse` the rotation is by the negative angle (the
+    adjoint).
+
+    `scaling` changes the frequencies as transformers' `rope_scaling` does:
+    `"linear"` divides every one by `factor`; `"llama3"` (Llama 3.1) divides
+    those whose wavelength `2 pi / inv_freq` exceeds
+    `original_max_positions / low_freq_factor` by `factor`, keeps those below
+    `original_max_positions / high_freq_factor`, and interpolates smoothly
+    between. Without `scaling` none of its fields may be given.
+
+    ```mlir
+    %q = graph.rope %x {theta = 5.0e+05 : f64, scaling = "llama3",
+                        factor = 32.0 : f64, low_freq_factor = 1.0 : f64,
+                        high_freq_factor = 4.0 : f64,
+                        original_max_positions = 8192 : i64}
+        : tensor<?x32x?x64xf32>
+    ```
   }];
-  let arguments = (ins FloatTensor:$input, F64Attr:$theta, UnitAttr:$inverse);
+  let arguments = (ins FloatTensor:$input, F64Attr:$theta, UnitAttr:$inverse,
+                       OptionalAttr<StrAttr>:$scaling,
+                       OptionalAttr<F64Attr>:$factor,
+                       OptionalAttr<F64Attr>:$low_freq_factor,
+                       OptionalAttr<F64Attr>:$high_freq_factor,
+                       OptionalAttr<I64Attr>:$original_max_positions);
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$input (`inverse` $inverse^)? attr-dict `:` type($input)";
 }

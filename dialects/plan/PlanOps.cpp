@@ -3,6 +3,7 @@
 #include "plan/PlanDialect.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringMap.h"
 
 using namespace mlir;
 using namespace slapo::plan;
@@ -28,6 +29,22 @@ LogicalResult TensorOp::verify() {
   bool isParam = getCategory() == "param";
   if (isParam != bool(getTrainableAttr()))
     return emitOpError("parameters, and only they, carry `trainable`");
+  return success();
+}
+
+LogicalResult ProgramOp::verifyRegions() {
+  llvm::StringMap<TensorOp> seen;
+  for (TensorOp tensor : getBody().front().getOps<TensorOp>()) {
+    auto [it, inserted] = seen.try_emplace(tensor.getName(), tensor);
+    if (inserted)
+      continue;
+    InFlightDiagnostic diag = tensor.emitOpError()
+                              << "name '" << tensor.getName()
+                              << "' is already the name of another tensor of "
+                                 "the program";
+    diag.attachNote(it->second.getLoc()) << "the first tensor of that name";
+    return diag;
+  }
   return success();
 }
 

@@ -34,11 +34,16 @@ def Plan_ProgramOp : Plan_Op<"program", [
   let arguments = (ins SymbolNameAttr:$sym_name);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = "$sym_name attr-dict-with-keyword $body";
+  let hasRegionVerifier = 1;
 }
 
-def Plan_TensorOp : Plan_Op<"tensor", [Pure]> {
+def Plan_TensorOp : Plan_Op<"tensor"> {
   let summary = "a tensor that lives in the arena";
   let description = [{
+    Each tensor is its own buffer: the op allocates (it is not `Pure`), so
+    two tensors of the same type are never merged by `-cse`. Names are
+    unique within a program.
+
     `category` is input, param, grad, optimizer_state or activation.
     `offset` (bytes into the arena) is -1 until plan-assign-offsets runs.
     Parameters also carry their Hugging Face `name`, `init` and `trainable`.
@@ -47,7 +52,7 @@ def Plan_TensorOp : Plan_Op<"tensor", [Pure]> {
                        DefaultValuedAttr<I64Attr, "-1">:$offset,
                        OptionalAttr<AnyAttr>:$init,
                        OptionalAttr<BoolAttr>:$trainable);
-  let results = (outs AnyRankedTensor:$result);
+  let results = (outs Res<AnyRankedTensor, "", [MemAlloc]>:$result);
   let assemblyFormat = "$name $category attr-dict `:` type($result)";
   let hasVerifier = 1;
 }

@@ -235,6 +235,8 @@ static LogicalResult addAdapter(graph::GraphModuleOp module, int64_t rank,
         ib, loc,
         RankedTensorType::get({rows, cols}, weightType.getElementType()),
         "weight", init, /*trainable=*/true);
+    // Not in a base model's checkpoint: slapo-run --init keeps its init.
+    weight.getDefiningOp()->setAttr("added_by", ib.getStringAttr("lora"));
     Value y = graph::LinearOp::create(ib, loc, arg, weight, Value(), false);
     graph::OutputOp::create(ib, loc, y);
     return adapter.getResult(0);

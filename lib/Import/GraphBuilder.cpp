@@ -16,7 +16,7 @@ GraphBuilder::GraphBuilder(MLIRContext &context, const ModelConfig &config)
 }
 
 OwningOpRef<mlir::ModuleOp> GraphBuilder::model(const Body &body) {
-  auto configAttr = b.getDictionaryAttr({
+  SmallVector<NamedAttribute> facts = {
       b.getNamedAttr("model_type", b.getStringAttr(cfg.modelType)),
       b.getNamedAttr("vocab_size", b.getI64IntegerAttr(cfg.vocabSize)),
       b.getNamedAttr("hidden_size", b.getI64IntegerAttr(cfg.hiddenSize)),
@@ -25,7 +25,15 @@ OwningOpRef<mlir::ModuleOp> GraphBuilder::model(const Body &body) {
       b.getNamedAttr("num_kv_heads", b.getI64IntegerAttr(cfg.numKeyValueHeads)),
       b.getNamedAttr("head_dim", b.getI64IntegerAttr(cfg.headDim)),
       b.getNamedAttr("max_positions", b.getI64IntegerAttr(cfg.maxPositions)),
-  });
+  };
+  // For generation: where a sequence starts, and the tokens that end it.
+  if (cfg.bosTokenId)
+    facts.push_back(
+        b.getNamedAttr("bos_token_id", b.getI64IntegerAttr(*cfg.bosTokenId)));
+  if (!cfg.eosTokenIds.empty())
+    facts.push_back(b.getNamedAttr("eos_token_ids",
+                                   b.getDenseI64ArrayAttr(cfg.eosTokenIds)));
+  auto configAttr = b.getDictionaryAttr(facts);
   OwningOpRef<mlir::ModuleOp> top = mlir::ModuleOp::create(location);
   b.setInsertionPointToEnd(top->getBody());
   auto ids = RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic},

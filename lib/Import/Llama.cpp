@@ -1,7 +1,8 @@
 //===- Llama.cpp - LlamaForCausalLM as a graph ---------------------------===//
 //
 // Mirrors transformers' LlamaForCausalLM: RMSNorm, rotary embeddings with
-// rope_theta, grouped-query attention, SwiGLU MLP, optionally tied lm_head.
+// rope_theta and rope_scaling (Llama 3), grouped-query attention, SwiGLU
+// MLP, optionally tied lm_head.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,9 +16,27 @@ using namespace slapo::graph;
 
 namespace slapo::import {
 
+/// `graph.rope` with the config's rope_theta and rope_scaling.
+static Value rope(GraphBuilder &g, Value heads) {
+  const RopeScaling &scaling = g.config().ropeScaling;
+  OpBuilder &b = g.builder();
+  bool scaled = scaling.type != RopeScalingType::Default;
+  bool llama3 = scaling.type == RopeScalingType::Llama3;
+  auto number = [&](bool given, double value) {
+    return given ? b.getF64FloatAttr(value) : FloatAttr();
+  };
+  return RopeOp::create(
+      b, g.loc(), heads, b.getF64FloatAttr(g.config().ropeTheta),
+      /*inverse=*/UnitAttr(),
+      scaled ? b.getStringAttr(ropeScalingName(scaling.type)) : StringAttr(),
+      number(scaled, scaling.factor), number(llama3, scaling.lowFreqFactor),
+      number(llama3, scaling.highFreqFactor),
+      llama3 ? b.getI64IntegerAttr(scaling.originalMaxPositions)
+             : IntegerAttr());
+}
+
 static Value llamaAttention(GraphBuilder &g, Value x) {
   const ModelConfig &c = g.config();
-  OpBuilder &b = g.builder();
   int64_t d = c.hiddenSize;
   int64_t qWidth = c.numHeads * c.headDim;
   int64_t kvWidth = c.numKeyValueHeads * c.headDim;
@@ -26,13 +45,8 @@ static Value llamaAttention(GraphBuilder &g, Value x) {
     Value q = g.linear("q_proj", args[0], d, qWidth, bias);
     Value k = g.linear("k_proj", args[0], d, kvWidth, bias);
     Value v = g.linear("v_proj", args[0], d, kvWidth, bias);
-    auto theta = b.getF64FloatAttr(c.ropeTheta);
-    Value qHeads =
-        RopeOp::create(b, g.loc(), g.splitHeads(q, c.numHeads), theta,
-                       /*inverse=*/UnitAttr());
-    Value kHeads =
-        RopeOp::create(b, g.loc(), g.splitHeads(k, c.numKeyValueHeads), theta,
-                       /*inverse=*/UnitAttr());
+    Value qHeads = rope(g, g.splitHeads(q, c.numHeads));
+    Value kHeads = rope(g, g.splitHeads(k, c.numKeyValueHeads));
     Value attended =
         g.attention(qHeads, kHeads, g.splitHeads(v, c.numKeyValueHeads),
                     1.0 / std::sqrt(double(c.headDim)));

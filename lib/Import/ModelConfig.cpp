@@ -2,6 +2,7 @@
 
 #include "slapo/Import/ModelConfig.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -9,10 +10,23 @@
 
 #include <cmath>
 #include <optional>
+#include <vector>
 
 using namespace llvm;
 
 namespace slapo::import {
+
+StringRef ropeScalingName(RopeScalingType type) {
+  switch (type) {
+  case RopeScalingType::Default:
+    return "default";
+  case RopeScalingType::Linear:
+    return "linear";
+  case RopeScalingType::Llama3:
+    return "llama3";
+  }
+  llvm_unreachable("unknown RoPE scaling");
+}
 
 StringRef familyName(ModelFamily family) {
   switch (family) {
@@ -29,25 +43,25 @@ StringRef familyName(ModelFamily family) {
 namespace {
 
 /// Reads typed fields of one JSON object; the first problem is kept and every
-/// later read returns its default, so callers check `error()` once.
+/// later read returns its default, so callers check `error()` once. A reader
+/// of a nested object (see `optionalObject`) names its fields `outer.inner`
+/// and reports to the reader of the file.
 class FieldReader {
 public:
   FieldReader(const json::Object &object, StringRef source)
       : object(object), source(source) {}
+  FieldReader(const json::Object &object, FieldReader &outer, StringRef key)
+      : object(object), source(outer.source), outer(&outer),
+        prefix((outer.prefix + key + ".").str()) {}
 
   int64_t requiredInt(StringRef key) { return readInt(key, std::nullopt); }
   int64_t optionalInt(StringRef key, int64_t fallback) {
     return readInt(key, fallback);
   }
 
+  double requiredFloat(StringRef key) { return readFloat(key, std::nullopt); }
   double optionalFloat(StringRef key, double fallback) {
-    const json::Value *value = lookup(key);
-    if (!value)
-      return fallback;
-    if (std::optional<double> number = value->getAsNumber())
-      return *number;
-    fail(key, "expected a number", *value);
-    return fallback;
+    return readFloat(key, fallback);
   }
 
   bool optionalBool(StringRef key, bool fallback) {
@@ -76,11 +90,11 @@ public:
   int64_t optionalPositive(StringRef key, int64_t fallback) {
     return positive(key, optionalInt(key, fallback));
   }
+  double requiredPositiveFloat(StringRef key) {
+    return positiveFloat(key, requiredFloat(key));
+  }
   double optionalPositiveFloat(StringRef key, double fallback) {
-    double value = optionalFloat(key, fallback);
-    if (!(value > 0.0))
-      invalid(key, "must be positive, got " + written(key));
-    return value;
+    return positiveFloat(key, optionalFloat(key, fallback));
   }
   double optionalProbability(StringRef key, double fallback) {
     double value = optionalFloat(key, fallback);
@@ -89,18 +103,78 @@ public:
     return value;
   }
 
+  /// An integer or a list of integers, as a list; empty when absent.
+  std::vector<int64_t> optionalIntList(StringRef key) {
+    const json::Value *value = lookup(key);
+    if (!value)
+      return {};
+    if (std::optional<int64_t> number = value->getAsInteger())
+      return {*number};
+    std::vector<int64_t> numbers;
+    if (const json::Array *array = value->getAsArray()) {
+      for (const json::Value &element : *array) {
+        std::optional<int64_t> number = element.getAsInteger();
+        if (!number)
+          break;
+        numbers.push_back(*number);
+      }
+      if (numbers.size() == array->size())
+        return numbers;
+    }
+    fail(key, "expected an integer or a list of integers", *value);
+    return {};
+  }
+
+  /// A reader of the JSON object at `key`, or nothing when the key is absent
+  /// or null (or not an object, which is recorded).
+  std::optional<FieldReader> optionalObject(StringRef key) {
+    const json::Value *value = lookup(key);
+    if (!value)
+      return std::nullopt;
+    if (const json::Object *nested = value->getAsObject())
+      return FieldReader(*nested, *this, key);
+    fail(key, "expected an object", *value);
+    return std::nullopt;
+  }
+
   /// True when the key is present with a value other than null.
   bool has(StringRef key) { return lookup(key) != nullptr; }
+  /// True when the key is present with the value null.
+  bool isNull(StringRef key) {
+    const json::Value *value = object.get(key);
+    return value && value->kind() == json::Value::Null;
+  }
+  /// True when the object holds no keys but (some of) `keys`.
+  bool hasOnly(ArrayRef<StringRef> keys) const {
+    return llvm::all_of(object, [&](const json::Object::value_type &entry) {
+      return llvm::is_contained(keys, StringRef(entry.first));
+    });
+  }
 
   /// Records a problem with a field's value.
   void invalid(StringRef key, const Twine &message) {
+    if (outer)
+      return outer->invalid((prefix + key).str(), message);
     if (firstError.empty())
       firstError = formatv("{0}: field '{1}': {2}", source, key, message.str());
   }
 
-  bool failed() const { return !firstError.empty(); }
+  bool failed() const { return outer ? outer->failed() : !firstError.empty(); }
   Error takeError() {
     return createStringError(inconvertibleErrorCode(), firstError);
+  }
+
+  /// The value of `key` as written in the file, shortened for messages.
+  std::string written(StringRef key) {
+    const json::Value *value = object.get(key);
+    if (!value)
+      return "nothing";
+    std::string shown;
+    raw_string_ostream os(shown);
+    os << *value;
+    if (shown.size() > 40)
+      shown = shown.substr(0, 37) + "...";
+    return shown;
   }
 
 private:
@@ -119,6 +193,25 @@ private:
     return value;
   }
 
+  double positiveFloat(StringRef key, double value) {
+    if (!(value > 0.0) && !failed())
+      invalid(key, "must be positive, got " + written(key));
+    return value;
+  }
+
+  double readFloat(StringRef key, std::optional<double> fallback) {
+    const json::Value *value = lookup(key);
+    if (!value) {
+      if (!fallback)
+        invalid(key, "is missing (expected a number)");
+      return fallback.value_or(0.0);
+    }
+    if (std::optional<double> number = value->getAsNumber())
+      return *number;
+    fail(key, "expected a number", *value);
+    return fallback.value_or(0.0);
+  }
+
   int64_t readInt(StringRef key, std::optional<int64_t> fallback) {
     const json::Value *value = lookup(key);
     if (!value) {
@@ -132,25 +225,14 @@ private:
     return fallback.value_or(0);
   }
 
-  /// The value of `key` as written in the file, shortened for messages.
-  std::string written(StringRef key) {
-    const json::Value *value = object.get(key);
-    if (!value)
-      return "nothing";
-    std::string shown;
-    raw_string_ostream os(shown);
-    os << *value;
-    if (shown.size() > 40)
-      shown = shown.substr(0, 37) + "...";
-    return shown;
-  }
-
   void fail(StringRef key, StringRef expected, const json::Value &) {
     invalid(key, formatv("{0}, got {1}", expected, written(key)));
   }
 
   const json::Object &object;
   std::string source;
+  FieldReader *outer = nullptr; // the reader this nested object is read by
+  std::string prefix;           // "key." of the nested object, or ""
   std::string firstError;
 };
 
@@ -173,6 +255,36 @@ void readActivation(FieldReader &reader, StringRef key, StringRef fallback,
     reader.invalid(key, formatv("unknown activation '{0}' (expected relu, "
                                 "gelu, gelu_new, gelu_pytorch_tanh or silu)",
                                 name));
+}
+
+/// `bos_token_id` (an integer) and `eos_token_id` (an integer or a list), each
+/// a token of the vocabulary. Absent, they take the family's Hugging Face
+/// default where that is a token of the vocabulary; null means none.
+void readSpecialTokens(FieldReader &reader, ModelConfig &config,
+                       int64_t defaultBos, int64_t defaultEos) {
+  auto read = [&](StringRef key, bool list,
+                  int64_t fallback) -> std::vector<int64_t> {
+    if (reader.isNull(key))
+      return {};
+    if (!reader.has(key))
+      return fallback < config.vocabSize ? std::vector<int64_t>{fallback}
+                                         : std::vector<int64_t>{};
+    std::vector<int64_t> ids;
+    if (list)
+      ids = reader.optionalIntList(key);
+    else
+      ids.push_back(reader.optionalInt(key, 0));
+    for (int64_t id : ids)
+      if (!reader.failed() && (id < 0 || id >= config.vocabSize))
+        reader.invalid(key, formatv("token id {0} is not in the vocabulary "
+                                    "(0 to {1})",
+                                    id, config.vocabSize - 1));
+    return ids;
+  };
+  std::vector<int64_t> bos = read("bos_token_id", /*list=*/false, defaultBos);
+  if (!bos.empty())
+    config.bosTokenId = bos.front();
+  config.eosTokenIds = read("eos_token_id", /*list=*/true, defaultEos);
 }
 
 void readGPT2(FieldReader &reader, ModelConfig &config) {
@@ -202,6 +314,8 @@ void readGPT2(FieldReader &reader, ModelConfig &config) {
   if (reader.optionalBool("reorder_and_upcast_attn", false))
     reader.invalid("reorder_and_upcast_attn",
                    "is not supported; set it to false");
+  readSpecialTokens(reader, config, /*defaultBos=*/50256,
+                    /*defaultEos=*/50256);
 }
 
 void readOPT(FieldReader &reader, ModelConfig &config) {
@@ -228,6 +342,71 @@ void readOPT(FieldReader &reader, ModelConfig &config) {
   config.tieWordEmbeddings = reader.optionalBool("tie_word_embeddings", true);
   if (reader.optionalFloat("layerdrop", 0.0) != 0.0)
     reader.invalid("layerdrop", "LayerDrop is not supported; set it to 0");
+  readSpecialTokens(reader, config, /*defaultBos=*/2, /*defaultEos=*/2);
+}
+
+/// `rope_scaling` as transformers' modeling_rope_utils reads and validates
+/// it (`rope_type`, or the legacy `type`), refusing what it only warns
+/// about. transformers 5 writes the same object as `rope_parameters`;
+/// `rope_scaling` wins where both are given, and a `rope_theta` inside
+/// either wins over the top-level one, as there.
+void readRopeScaling(FieldReader &reader, ModelConfig &config) {
+  StringRef key =
+      reader.has("rope_scaling") ? "rope_scaling" : "rope_parameters";
+  std::optional<FieldReader> scaling = reader.optionalObject(key);
+  if (!scaling)
+    return;
+  config.ropeTheta =
+      scaling->optionalPositiveFloat("rope_theta", config.ropeTheta);
+  StringRef typeKey = scaling->has("rope_type") ? "rope_type" : "type";
+  if (!scaling->has(typeKey)) {
+    // Without a type transformers uses the default, ignoring (with a
+    // warning) any scaling fields: refuse those.
+    if (!scaling->hasOnly({"rope_theta"}))
+      scaling->invalid("rope_type", "is missing (expected default, linear or "
+                                    "llama3)");
+    return;
+  }
+  std::string name = scaling->optionalString(typeKey, "");
+  std::optional<RopeScalingType> type =
+      StringSwitch<std::optional<RopeScalingType>>(name)
+          .Case("default", RopeScalingType::Default)
+          .Case("linear", RopeScalingType::Linear)
+          .Case("llama3", RopeScalingType::Llama3)
+          .Default(std::nullopt);
+  if (reader.failed())
+    return;
+  if (!type) {
+    scaling->invalid(typeKey, formatv("unknown RoPE scaling '{0}' (expected "
+                                      "default, linear or llama3)",
+                                      name));
+    return;
+  }
+  RopeScaling &rope = config.ropeScaling;
+  rope.type = *type;
+  if (rope.type == RopeScalingType::Default)
+    return;
+  rope.factor = scaling->requiredFloat("factor");
+  if (!reader.failed() && !(rope.factor >= 1.0))
+    scaling->invalid("factor",
+                     "must be at least 1, got " + scaling->written("factor"));
+  if (rope.type != RopeScalingType::Llama3)
+    return;
+  rope.lowFreqFactor = scaling->requiredPositiveFloat("low_freq_factor");
+  rope.highFreqFactor = scaling->requiredPositiveFloat("high_freq_factor");
+  if (!reader.failed() && !(rope.lowFreqFactor < rope.highFreqFactor))
+    scaling->invalid("high_freq_factor",
+                     formatv("must be greater than low_freq_factor ({0}), "
+                             "got {1}",
+                             scaling->written("low_freq_factor"),
+                             scaling->written("high_freq_factor")));
+  rope.originalMaxPositions =
+      scaling->requiredPositive("original_max_position_embeddings");
+  if (!reader.failed() && rope.originalMaxPositions >= config.maxPositions)
+    scaling->invalid("original_max_position_embeddings",
+                     formatv("must be less than max_position_embeddings "
+                             "({0}), got {1}",
+                             config.maxPositions, rope.originalMaxPositions));
 }
 
 void readLlama(FieldReader &reader, ModelConfig &config) {
@@ -251,9 +430,8 @@ void readLlama(FieldReader &reader, ModelConfig &config) {
   config.attentionDropout =
       reader.optionalProbability("attention_dropout", 0.0);
   config.tieWordEmbeddings = reader.optionalBool("tie_word_embeddings", false);
-  if (reader.has("rope_scaling"))
-    reader.invalid("rope_scaling", "RoPE scaling is not supported; remove it "
-                                   "or set it to null");
+  readRopeScaling(reader, config);
+  readSpecialTokens(reader, config, /*defaultBos=*/1, /*defaultEos=*/2);
 }
 
 /// Checks across fields, once every field has been read without error.

@@ -8,6 +8,8 @@
 
 #include "llvm/ADT/DenseMap.h"
 
+#include <optional>
+
 using namespace mlir;
 namespace fb = slapo::splan;
 
@@ -15,10 +17,16 @@ namespace slapo {
 
 namespace {
 
-fb::DType dtypeOf(Type type) {
-  return cast<RankedTensorType>(type).getElementType().isInteger()
-             ? fb::DType::I64
-             : fb::DType::F32;
+/// The .splan dtype of a tensor type, if the runtime executes it: f32 and
+/// i64 today (the format also names bf16, f16, i32, i8 and u8, for the
+/// kernels to come; a plan the runtime would refuse is never written).
+std::optional<fb::DType> dtypeOf(Type type) {
+  Type element = cast<RankedTensorType>(type).getElementType();
+  if (element.isF32())
+    return fb::DType::F32;
+  if (element.isInteger(64))
+    return fb::DType::I64;
+  return std::nullopt;
 }
 
 fb::Category categoryOf(StringRef category) {
@@ -53,20 +61,35 @@ public:
       if (auto tensor = dyn_cast<plan::TensorOp>(op)) {
         if (tensor.getOffsetAttr().getInt() < 0)
           return tensor.emitOpError("has no offset: run plan-assign-offsets");
-        int32_t index =
-            addTensor(tensors, tensor.getResult(), tensor.getName(),
-                      tensor.getCategory(), tensor.getOffsetAttr().getInt());
+        FailureOr<int32_t> index =
+            addTensor(tensors, tensor, tensor.getResult(), tensor.getName());
+        if (failed(index))
+          return failure();
         if (tensor.getCategory() == "param")
-          params.push_back(paramEntry(tensor, index));
+          params.push_back(paramEntry(tensor, *index));
       } else if (auto view = dyn_cast<plan::ViewOp>(op)) {
-        // A view is another tensor entry over the same bytes.
-        auto source = cast<plan::TensorOp>(tensors_[view.getSource()].op);
-        addTensor(tensors, view.getResult(), (source.getName() + "/view").str(),
-                  source.getCategory(), source.getOffsetAttr().getInt());
+        // A view is another tensor entry over the same bytes: those of the
+        // tensor at the root of a chain of views.
+        auto found = tensors_.find(view.getSource());
+        if (found == tensors_.end())
+          return view.emitOpError("views a value that is no plan tensor");
+        plan::TensorOp storage = found->second.storage;
+        std::string name = (storage.getName() + "/view").str();
+        unsigned count = ++viewCounts[storage];
+        if (count > 1)
+          name += std::to_string(count);
+        if (failed(addTensor(tensors, storage, view.getResult(), name)))
+          return failure();
       } else if (auto call = dyn_cast<plan::CallOp>(op)) {
-        kernels.push_back(kernelEntry(call));
+        FailureOr<flatbuffers::Offset<fb::Kernel>> kernel = kernelEntry(call);
+        if (failed(kernel))
+          return failure();
+        kernels.push_back(*kernel);
       } else if (auto lossOp = dyn_cast<plan::LossOp>(op)) {
-        loss = tensors_[lossOp.getValue()].index;
+        auto found = tensors_.find(lossOp.getValue());
+        if (found == tensors_.end())
+          return lossOp.emitOpError("marks a value that is no plan tensor");
+        loss = found->second.index;
       }
     }
     if (loss < 0)
@@ -86,6 +109,7 @@ public:
       return builder.CreateString(attr ? attr.getValue().str() : "");
     };
     auto modelType = stringAttr("model_type");
+    auto hfConfig = stringAttr("hf_config");
     auto optimizer = stringAttr("optimizer");
     std::vector<flatbuffers::Offset<fb::Adapter>> adapters;
     if (auto list = program->getAttrOfType<ArrayAttr>("lora_adapters"))
@@ -126,6 +150,7 @@ public:
     plan.add_arena_bytes(intAttr(p, "arena_bytes"));
     plan.add_memory(memory);
     plan.add_adapters(adapterVector);
+    plan.add_hf_config(hfConfig);
     fb::FinishPlanBuffer(builder, plan.Finish());
     os.write(reinterpret_cast<const char *>(builder.GetBufferPointer()),
              builder.GetSize());
@@ -134,23 +159,30 @@ public:
 
 private:
   struct Entry {
-    Operation *op;
+    plan::TensorOp storage; // the tensor whose bytes these are
     int32_t index;
   };
 
-  int32_t addTensor(std::vector<flatbuffers::Offset<fb::Tensor>> &tensors,
-                    Value value, StringRef name, StringRef category,
-                    int64_t offset) {
+  /// Adds the tensor entry of `value`, whose bytes are `storage`'s.
+  FailureOr<int32_t>
+  addTensor(std::vector<flatbuffers::Offset<fb::Tensor>> &tensors,
+            plan::TensorOp storage, Value value, StringRef name) {
     auto type = cast<RankedTensorType>(value.getType());
+    std::optional<fb::DType> dtype = dtypeOf(type);
+    if (!dtype)
+      return storage.emitOpError("has element type ")
+             << type.getElementType()
+             << ", which slapo-run cannot execute yet (f32 and i64 tensors "
+                "only): compile the model in fp32";
     int64_t bytes =
         type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8);
     auto nameOffset = builder.CreateString(name.str());
     auto shape = builder.CreateVector(type.getShape().vec());
     int32_t index = tensors.size();
-    tensors.push_back(fb::CreateTensor(builder, nameOffset, dtypeOf(type),
-                                       shape, categoryOf(category), offset,
-                                       bytes));
-    tensors_[value] = {value.getDefiningOp(), index};
+    tensors.push_back(fb::CreateTensor(
+        builder, nameOffset, *dtype, shape, categoryOf(storage.getCategory()),
+        storage.getOffsetAttr().getInt(), bytes));
+    tensors_[value] = {storage, index};
     return index;
   }
 
@@ -180,18 +212,24 @@ private:
       if (auto size = shard.getAs<IntegerAttr>("size"))
         shardSize = size.getInt();
     }
+    auto addedBy = tensor->getAttrOfType<StringAttr>("added_by");
     return fb::CreateParam(
         builder, builder.CreateString(tensor.getName().str()), index, kind,
         init.getStd().convertToDouble(), tensor.getTrainableAttr().getValue(),
-        shardAxis, shardParts, shardSize);
+        shardAxis, shardParts, shardSize,
+        builder.CreateString(addedBy ? addedBy.getValue().str() : ""));
   }
 
-  flatbuffers::Offset<fb::Kernel> kernelEntry(plan::CallOp call) {
+  FailureOr<flatbuffers::Offset<fb::Kernel>> kernelEntry(plan::CallOp call) {
     std::vector<int32_t> ins, outs;
-    for (Value value : call.getIns())
-      ins.push_back(tensors_[value].index);
-    for (Value value : call.getOuts())
-      outs.push_back(tensors_[value].index);
+    for (auto [values, indices] :
+         {std::pair{call.getIns(), &ins}, std::pair{call.getOuts(), &outs}})
+      for (Value value : values) {
+        auto found = tensors_.find(value);
+        if (found == tensors_.end())
+          return call.emitOpError("uses a value that is no plan tensor");
+        indices->push_back(found->second.index);
+      }
     std::vector<flatbuffers::Offset<fb::Attr>> attrs;
     for (NamedAttribute named : call->getAttrs()) {
       StringRef key = named.getName().getValue();
@@ -199,12 +237,16 @@ private:
         continue;
       auto keyOffset = builder.CreateString(key.str());
       Attribute value = named.getValue();
-      if (auto i = dyn_cast<IntegerAttr>(value))
+      // Kernels read flags by presence: a false flag is left out, a true
+      // one is 1 (a BoolAttr is also an IntegerAttr of i1, whose true is
+      // -1 sign-extended, so it is matched first).
+      if (auto b = dyn_cast<BoolAttr>(value)) {
+        if (b.getValue())
+          attrs.push_back(
+              fb::CreateAttr(builder, keyOffset, fb::AttrKind::Int, 1));
+      } else if (auto i = dyn_cast<IntegerAttr>(value))
         attrs.push_back(fb::CreateAttr(builder, keyOffset, fb::AttrKind::Int,
                                        i.getValue().getSExtValue()));
-      else if (auto b = dyn_cast<BoolAttr>(value))
-        attrs.push_back(fb::CreateAttr(builder, keyOffset, fb::AttrKind::Int,
-                                       b.getValue()));
       else if (isa<UnitAttr>(value))
         attrs.push_back(
             fb::CreateAttr(builder, keyOffset, fb::AttrKind::Int, 1));
@@ -219,6 +261,12 @@ private:
         attrs.push_back(
             fb::CreateAttr(builder, keyOffset, fb::AttrKind::String, 0, 0.0, 0,
                            builder.CreateString(s.getValue().str())));
+      else
+        // Dropping it would change what the kernel computes.
+        return call.emitOpError("attribute '")
+               << key << "' (" << value
+               << ") has a kind the .splan cannot hold (integer, float, "
+                  "bool, unit, i64 array or string)";
     }
     return fb::CreateKernel(
         builder, builder.CreateString(call.getKernel().str()),
@@ -228,6 +276,7 @@ private:
 
   flatbuffers::FlatBufferBuilder builder{1 << 20};
   llvm::DenseMap<Value, Entry> tensors_;
+  llvm::DenseMap<Operation *, unsigned> viewCounts;
 };
 
 } // namespace

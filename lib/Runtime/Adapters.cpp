@@ -1,10 +1,13 @@
 //===- Adapters.cpp - LoRA adapters in PEFT's layout ----------------------===//
 
 #include "slapo/Runtime/Adapters.h"
+#include "slapo/Runtime/Json.h"
 #include "slapo/Runtime/Safetensors.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -127,7 +130,7 @@ void mergeAdapter(const AdapterInfo &adapter, const float *a, const float *b,
 }
 
 bool saveMergedWeights(const Trainer &trainer, const std::string &path,
-                       std::string &error) {
+                       std::string &error, const SaveOptions &options) {
   const Plan &plan = trainer.plan();
   if (plan.adapters.empty()) {
     error = "--merge-lora: the plan has no LoRA adapters to merge";
@@ -160,7 +163,120 @@ bool saveMergedWeights(const Trainer &trainer, const std::string &path,
         {param.name, plan.tensors[param.tensor].shape,
          it == merged.end() ? trainer.data(param.tensor) : it->second.data()});
   }
-  return writeSafetensors(path, tensors, {{"format", "pt"}}, error);
+  return saveTensors(path, tensors, options, plan.hfConfig, error);
+}
+
+namespace {
+
+/// The value PEFT gives module `path` from a pattern map (`rank_pattern`,
+/// `alpha_pattern`: keys are module paths or their suffixes), or `fallback`.
+double patterned(const Json *patterns, const std::string &path,
+                 double fallback) {
+  if (!patterns || patterns->kind != Json::Kind::Object)
+    return fallback;
+  for (const auto &[key, value] : patterns->object) {
+    bool suffix =
+        path.size() > key.size() &&
+        path.compare(path.size() - key.size(), key.size(), key) == 0 &&
+        path[path.size() - key.size() - 1] == '.';
+    if ((key == path || suffix) && value.kind == Json::Kind::Number)
+      return value.number;
+  }
+  return fallback;
+}
+
+} // namespace
+
+bool loadAdapter(Trainer &trainer, const std::string &directory,
+                 std::string &error) {
+  const Plan &plan = trainer.plan();
+  if (plan.adapters.empty()) {
+    error = "--init-adapter: the plan has no LoRA adapters (apply a lora "
+            "schedule)";
+    return false;
+  }
+  std::string configPath = directory + "/adapter_config.json";
+  std::ifstream in(configPath);
+  if (!in) {
+    error = configPath + ": cannot open (--init-adapter takes a PEFT adapter "
+                         "directory)";
+    return false;
+  }
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  Json config;
+  std::string problem;
+  if (!parseJson(text, config, problem) || config.kind != Json::Kind::Object) {
+    error = configPath + ": bad adapter config: " +
+            (problem.empty() ? "not a JSON object" : problem);
+    return false;
+  }
+  auto number = [&](const char *key, double fallback) {
+    const Json *value = config.get(key);
+    return value && value->kind == Json::Kind::Number ? value->number
+                                                      : fallback;
+  };
+  auto flag = [&](const char *key) {
+    const Json *value = config.get(key);
+    return value && value->kind == Json::Kind::Bool && value->boolean;
+  };
+  const Json *type = config.get("peft_type");
+  if (!type || type->kind != Json::Kind::String || type->string != "LORA") {
+    error = configPath + ": peft_type is not \"LORA\"";
+    return false;
+  }
+  for (const char *unsupported : {"use_rslora", "use_dora"})
+    if (flag(unsupported)) {
+      error = configPath + ": " + unsupported +
+              " is true; slapo's lora primitive trains plain LoRA";
+      return false;
+    }
+  double defaultAlpha = number("lora_alpha", 8.0);
+
+  std::unique_ptr<SafetensorsFile> file =
+      SafetensorsFile::open(directory + "/adapter_model.safetensors", error);
+  if (!file)
+    return false;
+  std::set<std::string> taken;
+  for (const AdapterInfo &adapter : plan.adapters) {
+    double alpha =
+        patterned(config.get("alpha_pattern"), adapter.module, defaultAlpha);
+    if (std::abs(alpha - adapter.alpha) > 1e-9 * std::abs(adapter.alpha)) {
+      error = configPath + ": '" + adapter.module + "' has lora_alpha " +
+              jsonNumber(alpha) + ", the plan's adapter " +
+              jsonNumber(adapter.alpha);
+      return false;
+    }
+    for (const char *part : {"lora_A", "lora_B"}) {
+      std::string name = adapter.module + "." + part + ".weight";
+      std::string stored = "base_model.model." + name;
+      const ParamInfo *param = findParam(plan, name);
+      const SafetensorsEntry *entry = file->find(stored);
+      if (!param || !entry) {
+        error = file->path() + ": has no tensor '" + stored + "'";
+        return false;
+      }
+      const std::vector<int64_t> &shape = plan.tensors[param->tensor].shape;
+      if (entry->shape != shape) {
+        error = file->path() + ": tensor '" + stored +
+                "' has another shape than the plan's adapter (rank " +
+                std::to_string(adapter.rank) + ")";
+        return false;
+      }
+      if (!file->readFloat32(*entry, stored, 0, entry->numel(),
+                             trainer.data(param->tensor), error))
+        return false;
+      taken.insert(stored);
+    }
+  }
+  for (const auto &[name, entry] : file->entries())
+    if (!taken.count(name)) {
+      error = file->path() + ": tensor '" + name +
+              "' adapts no module the plan adapts (the plan's lora schedule "
+              "and the adapter differ)";
+      return false;
+    }
+  return true;
 }
 
 } // namespace slapo::rt

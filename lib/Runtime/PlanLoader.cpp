@@ -2,8 +2,10 @@
 //
 // Two gates: the FlatBuffers verifier (the bytes are a well-formed Plan
 // table, nothing points outside the buffer), then meaning (tensor indices,
-// sizes and offsets fit the arena, kernels exist and get the number of
-// tensors they take). A file that fails either is refused with one line.
+// sizes and offsets fit the arena, kernels exist, get the number of tensors
+// they take and pass their own check of dtypes, shapes, attributes and
+// workspace: KernelSpec::check). A file that fails either is refused with
+// one line.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,7 +14,6 @@
 #include "slapo/Runtime/Kernels.h"
 #include "slapo/Runtime/Plan.h"
 
-#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -57,6 +58,49 @@ namespace {
 
 std::string str(const flatbuffers::String *s) { return s ? s->str() : ""; }
 
+/// No arena may be larger (256 TiB): sizes near 2^64 would wrap when the
+/// runtime rounds them up to allocate.
+constexpr uint64_t kMaxArenaBytes = uint64_t(1) << 48;
+
+/// The elements of `shape`, or 0 when they would not fit any arena.
+uint64_t elementCount(const std::vector<int64_t> &shape) {
+  uint64_t n = 1;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, uint64_t(d), &n) || n > kMaxArenaBytes)
+      return 0;
+  return n;
+}
+
+/// "kernel 12 'transpose' (transformer.h.0.attn/transpose)": the call and
+/// its first result's name, which says where in the model it comes from.
+std::string describeCall(size_t index, const KernelCall &call,
+                         const Plan &plan) {
+  return "kernel " + std::to_string(index) + " '" + call.name + "' (" +
+         plan.tensors[call.outputs[0]].name + ")";
+}
+
+/// Reads the attributes of `k` into `call`, and their kinds into `kinds`;
+/// returns "" or what is wrong.
+std::string readAttributes(const fb::Kernel &k, KernelCall &call,
+                           std::map<std::string, AttrKind> &kinds) {
+  if (!k.attrs())
+    return "";
+  for (const fb::Attr *a : *k.attrs()) {
+    std::string key = str(a->key());
+    if (a->kind() > fb::AttrKind::String)
+      return "attribute '" + key + "' has an unknown kind";
+    AttrValue value;
+    value.i = a->i();
+    value.f = a->f();
+    if (a->ints())
+      value.ints.assign(a->ints()->begin(), a->ints()->end());
+    value.s = str(a->s());
+    call.attrs[key] = std::move(value);
+    kinds[key] = static_cast<AttrKind>(a->kind());
+  }
+  return "";
+}
+
 /// Builds the plan from a verified buffer; returns "" or what is wrong.
 std::string convert(const fb::Plan &in, Plan &out) {
   if (in.version() != kSplanVersion)
@@ -86,8 +130,13 @@ std::string convert(const fb::Plan &in, Plan &out) {
   if (const fb::Memory *m = in.memory())
     out.memory = {m->params(),      m->grads(),     m->optimizer(),
                   m->activations(), m->workspace(), m->peak()};
+  if (out.arenaBytes > kMaxArenaBytes)
+    return "the arena of " + std::to_string(out.arenaBytes) +
+           " bytes is larger than any machine's memory";
   if (out.memory.workspace > out.arenaBytes)
     return "workspace is larger than the arena";
+  if ((out.arenaBytes - out.memory.workspace) % 4 != 0)
+    return "the workspace does not start on a 4-byte boundary";
 
   if (!in.tensors() || in.tensors()->size() == 0)
     return "the plan has no tensors";
@@ -95,8 +144,14 @@ std::string convert(const fb::Plan &in, Plan &out) {
     TensorInfo info;
     info.name = str(t->name());
     info.dtype = t->dtype() == fb::DType::I64 ? DType::I64 : DType::F32;
-    if (t->dtype() != fb::DType::I64 && t->dtype() != fb::DType::F32)
-      return "tensor '" + info.name + "' has an unknown dtype";
+    if (t->dtype() != fb::DType::I64 && t->dtype() != fb::DType::F32) {
+      const char *name = fb::EnumNameDType(t->dtype());
+      return "tensor '" + info.name + "' has dtype " +
+             (*name ? std::string(name) + ", which this runtime cannot "
+                                          "execute yet"
+                    : "number " + std::to_string(int(t->dtype())) +
+                          ", which is no dtype");
+    }
     if (t->shape())
       info.shape.assign(t->shape()->begin(), t->shape()->end());
     for (int64_t d : info.shape)
@@ -108,12 +163,18 @@ std::string convert(const fb::Plan &in, Plan &out) {
     info.offset = t->offset();
     info.bytes = t->bytes();
     uint64_t elementBytes = info.dtype == DType::I64 ? 8 : 4;
-    if (info.bytes != uint64_t(info.numel()) * elementBytes)
+    uint64_t elements = elementCount(info.shape);
+    if (elements == 0)
+      return "tensor '" + info.name + "' has too many elements";
+    if (info.bytes != elements * elementBytes)
       return "tensor '" + info.name + "' claims " + std::to_string(info.bytes) +
              " bytes for " + std::to_string(info.numel()) + " elements";
     if (info.offset % 4 != 0 || info.offset > out.arenaBytes ||
         info.bytes > out.arenaBytes - info.offset)
       return "tensor '" + info.name + "' lies outside the arena";
+    if (info.offset + info.bytes > out.arenaBytes - out.memory.workspace)
+      return "tensor '" + info.name +
+             "' overlaps the kernels' workspace at the end of the arena";
     out.tensors.push_back(std::move(info));
   }
   auto validTensor = [&](int32_t index) {
@@ -123,9 +184,9 @@ std::string convert(const fb::Plan &in, Plan &out) {
   if (in.params())
     for (const fb::Param *p : *in.params()) {
       ParamInfo param{
-          str(p->name()),   p->tensor(),    static_cast<Init>(p->init()),
-          p->std(),         p->trainable(), p->shard_axis(),
-          p->shard_parts(), p->shard_size()};
+          str(p->name()),   p->tensor(),     static_cast<Init>(p->init()),
+          p->std(),         p->trainable(),  p->shard_axis(),
+          p->shard_parts(), p->shard_size(), str(p->added_by())};
       if (!validTensor(param.tensor) ||
           out.tensors[param.tensor].category != Category::Param)
         return "parameter '" + param.name + "' names no parameter tensor";
@@ -154,6 +215,7 @@ std::string convert(const fb::Plan &in, Plan &out) {
   if (!in.kernels())
     return "the plan has no kernels";
   for (const fb::Kernel *k : *in.kernels()) {
+    size_t kernelIndex = out.kernels.size();
     KernelCall call;
     call.name = str(k->name());
     call.kind = findKernel(call.name);
@@ -180,25 +242,19 @@ std::string convert(const fb::Plan &in, Plan &out) {
       if (!validTensor(index))
         return "kernel '" + call.name + "' writes tensor " +
                std::to_string(index) + ", which does not exist";
-    if (k->attrs())
-      for (const fb::Attr *a : *k->attrs()) {
-        AttrValue value;
-        value.i = a->i();
-        value.f = a->f();
-        if (a->ints())
-          value.ints.assign(a->ints()->begin(), a->ints()->end());
-        value.s = str(a->s());
-        call.attrs[str(a->key())] = std::move(value);
-      }
-    if (call.name == "sync") {
-      auto kind = call.attrs.find("forward");
-      static const char *kinds[] = {"identity", "all_reduce", "split",
-                                    "all_gather", "reduce_scatter"};
-      if (kind == call.attrs.end() ||
-          std::find(std::begin(kinds), std::end(kinds), kind->second.s) ==
-              std::end(kinds))
-        return "a sync kernel has no known 'forward' collective";
-    }
+    KernelCheck check;
+    check.call = &call;
+    for (int32_t index : call.inputs)
+      check.ins.push_back(&out.tensors[index]);
+    for (int32_t index : call.outputs)
+      check.outs.push_back(&out.tensors[index]);
+    check.workspaceBytes = out.memory.workspace;
+    check.tp = out.tp;
+    std::string problem = readAttributes(*k, call, check.attrKinds);
+    if (problem.empty())
+      problem = spec.check(check);
+    if (!problem.empty())
+      return describeCall(kernelIndex, call, out) + ": " + problem;
     out.kernels.push_back(std::move(call));
   }
 
@@ -211,6 +267,7 @@ std::string convert(const fb::Plan &in, Plan &out) {
       out.adapters.push_back(std::move(adapter));
     }
 
+  out.hfConfig = str(in.hf_config());
   out.inputIds = in.input_ids();
   out.targets = in.targets();
   out.loss = in.loss();

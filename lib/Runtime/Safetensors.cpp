@@ -7,11 +7,19 @@
 //===----------------------------------------------------------------------===//
 
 #include "slapo/Runtime/Safetensors.h"
+#include "slapo/Runtime/HalfFloat.h"
 #include "slapo/Runtime/Json.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <fcntl.h>
 #include <fstream>
-#include <iterator>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace slapo::rt {
 
@@ -40,39 +48,107 @@ std::string escape(const std::string &text) {
   return out;
 }
 
+int64_t product(const std::vector<int64_t> &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+/// Reads the 16-bit or 32-bit elements at `bytes` as floats.
+void decode(const uint8_t *bytes, const std::string &dtype, int64_t count,
+            float *out) {
+  if (dtype == "F32") {
+    std::memcpy(out, bytes, size_t(count) * 4);
+    return;
+  }
+  bool brain = dtype == "BF16";
+  for (int64_t i = 0; i < count; ++i) {
+    uint16_t bits = uint16_t(bytes[2 * i] | (bytes[2 * i + 1] << 8));
+    out[i] = brain ? bf16ToFloat(bits) : f16ToFloat(bits);
+  }
+}
+
 } // namespace
+
+const char *weightDTypeName(WeightDType dtype) {
+  switch (dtype) {
+  case WeightDType::F32:
+    return "F32";
+  case WeightDType::BF16:
+    return "BF16";
+  case WeightDType::F16:
+    return "F16";
+  }
+  return "?";
+}
+
+bool parseWeightDType(const std::string &text, WeightDType &out) {
+  if (text == "F32" || text == "fp32" || text == "float32")
+    out = WeightDType::F32;
+  else if (text == "BF16" || text == "bf16" || text == "bfloat16")
+    out = WeightDType::BF16;
+  else if (text == "F16" || text == "fp16" || text == "float16")
+    out = WeightDType::F16;
+  else
+    return false;
+  return true;
+}
+
+int64_t weightDTypeBytes(WeightDType dtype) {
+  return dtype == WeightDType::F32 ? 4 : 2;
+}
+
+int64_t SafetensorsEntry::numel() const { return product(shape); }
+int64_t NamedTensor::numel() const { return product(shape); }
 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
                                                        std::string &error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = path + ": cannot open";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = path + ": cannot open: " + std::strerror(errno);
+    return nullptr;
+  }
+  struct stat info {};
+  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd);
+    error = path + ": not a safetensors file (" +
+            (S_ISDIR(info.st_mode) ? "a directory" : "not a regular file") +
+            ")";
     return nullptr;
   }
   auto file = std::unique_ptr<SafetensorsFile>(new SafetensorsFile());
-  file->bytes.assign(std::istreambuf_iterator<char>(in),
-                     std::istreambuf_iterator<char>());
-  const std::vector<uint8_t> &b = file->bytes;
-  if (b.size() < 8) {
+  file->thePath = path;
+  uint64_t size = uint64_t(info.st_size);
+  if (size < 8) {
+    ::close(fd);
     error = path +
             ": not a safetensors file (shorter than its 8-byte header length)";
     return nullptr;
   }
+  void *mapped = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (mapped == MAP_FAILED) {
+    error = path + ": cannot map: " + std::strerror(errno);
+    return nullptr;
+  }
+  file->mapped = static_cast<const uint8_t *>(mapped);
+  file->mappedBytes = size;
+  const uint8_t *b = file->mapped;
   uint64_t headerLength = 0;
   for (int i = 7; i >= 0; --i)
     headerLength = (headerLength << 8) | b[i];
-  if (headerLength > b.size() - 8) {
+  if (headerLength > size - 8) {
     error = path + ": truncated safetensors file: the header claims " +
             std::to_string(headerLength) + " bytes but the file has " +
-            std::to_string(b.size() - 8);
+            std::to_string(size - 8);
     return nullptr;
   }
   file->dataStart = 8 + headerLength;
-  uint64_t dataBytes = b.size() - file->dataStart;
+  uint64_t dataBytes = size - file->dataStart;
   Json header;
   std::string problem;
-  if (!parseJson(std::string(b.begin() + 8, b.begin() + 8 + headerLength),
-                 header, problem) ||
+  if (!parseJson(std::string(b + 8, b + 8 + headerLength), header, problem) ||
       header.kind != Json::Kind::Object) {
     error = path + ": bad safetensors header: " +
             (problem.empty() ? "not a JSON object" : problem);
@@ -92,14 +168,24 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
     }
     SafetensorsEntry info;
     info.dtype = dtype->string;
-    int64_t count = 1;
+    int64_t size = elementBytes(info.dtype);
+    if (size == 0) {
+      error = path + ": tensor '" + name + "' has unknown dtype " + info.dtype;
+      return nullptr;
+    }
+    // The byte count, checked against overflow: no tensor is larger than
+    // the data section.
+    uint64_t bytes = uint64_t(size);
     for (const Json &dim : shape->array) {
       if (dim.kind != Json::Kind::Number || !dim.integral || dim.integer < 0) {
         error = path + ": tensor '" + name + "' has a bad shape";
         return nullptr;
       }
       info.shape.push_back(dim.integer);
-      count *= dim.integer;
+      if (dim.integer != 0 && bytes > dataBytes / uint64_t(dim.integer))
+        bytes = dataBytes + 1; // more than the file holds, whatever the rest
+      else
+        bytes *= uint64_t(dim.integer);
     }
     for (const Json &offset : offsets->array)
       if (offset.kind != Json::Kind::Number || !offset.integral ||
@@ -109,21 +195,18 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
       }
     info.begin = offsets->array[0].integer;
     info.end = offsets->array[1].integer;
-    int64_t size = elementBytes(info.dtype);
-    if (size == 0) {
-      error = path + ": tensor '" + name + "' has unknown dtype " + info.dtype;
-      return nullptr;
-    }
     if (info.end < info.begin || info.end > dataBytes) {
       error = path + ": truncated safetensors file: tensor '" + name +
               "' ends at byte " + std::to_string(info.end) +
               " of a data section of " + std::to_string(dataBytes);
       return nullptr;
     }
-    if (info.end - info.begin != uint64_t(count * size)) {
+    if (info.end - info.begin != bytes) {
       error = path + ": tensor '" + name + "' holds " +
               std::to_string(info.end - info.begin) + " bytes, not the " +
-              std::to_string(count * size) + " its shape and dtype need";
+              (bytes > dataBytes ? "more than " + std::to_string(dataBytes)
+                                 : std::to_string(bytes)) +
+              " its shape and dtype need";
       return nullptr;
     }
     file->tensors[name] = std::move(info);
@@ -131,15 +214,41 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
   return file;
 }
 
+SafetensorsFile::~SafetensorsFile() {
+  if (mapped)
+    munmap(const_cast<uint8_t *>(mapped), mappedBytes);
+}
+
 const SafetensorsEntry *SafetensorsFile::find(const std::string &name) const {
   auto it = tensors.find(name);
   return it == tensors.end() ? nullptr : &it->second;
 }
 
+bool SafetensorsFile::readFloat32(const SafetensorsEntry &entry,
+                                  const std::string &name, int64_t first,
+                                  int64_t count, float *out,
+                                  std::string &error) const {
+  if (entry.dtype != "F32" && entry.dtype != "BF16" && entry.dtype != "F16") {
+    error = thePath + ": tensor '" + name + "' is " + entry.dtype +
+            "; slapo-run loads F32, BF16 and F16 weights";
+    return false;
+  }
+  int64_t size = elementBytes(entry.dtype);
+  decode(data(entry) + first * size, entry.dtype, count, out);
+  for (int64_t i = 0; i < count; ++i)
+    if (!std::isfinite(out[i])) {
+      error = thePath + ": tensor '" + name + "' holds a non-finite value (" +
+              std::to_string(out[i]) + ") at element " +
+              std::to_string(first + i);
+      return false;
+    }
+  return true;
+}
+
 bool writeSafetensors(const std::string &path,
                       const std::vector<NamedTensor> &tensors,
                       const std::map<std::string, std::string> &metadata,
-                      std::string &error) {
+                      std::string &error, WeightDType dtype) {
   std::string header = "{";
   if (!metadata.empty()) {
     header += "\"__metadata__\":{";
@@ -151,19 +260,16 @@ bool writeSafetensors(const std::string &path,
     }
     header += "}";
   }
+  int64_t elementSize = weightDTypeBytes(dtype);
   uint64_t offset = 0;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const NamedTensor &t = tensors[i];
-    int64_t count = 1;
+  for (const NamedTensor &t : tensors) {
     std::string shape;
-    for (size_t d = 0; d < t.shape.size(); ++d) {
+    for (size_t d = 0; d < t.shape.size(); ++d)
       shape += (d ? "," : "") + std::to_string(t.shape[d]);
-      count *= t.shape[d];
-    }
-    uint64_t end = offset + uint64_t(count) * 4;
-    header += (header.size() > 1 ? ",\"" : "\"") + escape(t.name) +
-              "\":{\"dtype\":\"F32\",\"shape\":[" + shape +
-              "],\"data_offsets\":[" + std::to_string(offset) + "," +
+    uint64_t end = offset + uint64_t(t.numel() * elementSize);
+    header += std::string(header.size() > 1 ? ",\"" : "\"") + escape(t.name) +
+              "\":{\"dtype\":\"" + weightDTypeName(dtype) + "\",\"shape\":[" +
+              shape + "],\"data_offsets\":[" + std::to_string(offset) + "," +
               std::to_string(end) + "]}";
     offset = end;
   }
@@ -181,11 +287,26 @@ bool writeSafetensors(const std::string &path,
   for (int i = 0; i < 8; ++i)
     out.put(char((length >> (8 * i)) & 0xff));
   out.write(header.data(), header.size());
+  std::vector<uint8_t> chunk;
+  constexpr int64_t kChunk = 1 << 16;
   for (const NamedTensor &t : tensors) {
-    int64_t count = 1;
-    for (int64_t d : t.shape)
-      count *= d;
-    out.write(reinterpret_cast<const char *>(t.data), count * 4);
+    int64_t count = t.numel();
+    if (dtype == WeightDType::F32) {
+      out.write(reinterpret_cast<const char *>(t.data), count * 4);
+      continue;
+    }
+    for (int64_t first = 0; first < count; first += kChunk) {
+      int64_t n = std::min(kChunk, count - first);
+      chunk.resize(size_t(2 * n));
+      for (int64_t i = 0; i < n; ++i) {
+        float value = t.data[first + i];
+        uint16_t bits =
+            dtype == WeightDType::BF16 ? floatToBf16(value) : floatToF16(value);
+        chunk[2 * i] = uint8_t(bits & 0xff);
+        chunk[2 * i + 1] = uint8_t(bits >> 8);
+      }
+      out.write(reinterpret_cast<const char *>(chunk.data()), 2 * n);
+    }
   }
   out.close();
   if (!out || std::rename(temporary.c_str(), path.c_str()) != 0) {

@@ -2,6 +2,7 @@
 
 #include "slapo/Runtime/Trainer.h"
 #include "Random.h"
+#include "slapo/Runtime/Checkpoint.h"
 #include "slapo/Runtime/Kernels.h"
 #include "slapo/Runtime/Safetensors.h"
 
@@ -9,7 +10,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 
 namespace slapo::rt {
 
@@ -120,36 +120,25 @@ void Trainer::initialize(uint64_t newSeed) {
   for (const ParamInfo &param : thePlan->params) {
     ShardLayout layout = layoutOf(param);
     float *local = data(param.tensor);
+    int64_t n = layout.localNumel();
     if (param.init == Init::Zeros || param.init == Init::Ones) {
-      std::fill(local, local + layout.localNumel(),
-                param.init == Init::Ones ? 1.0f : 0.0f);
+      std::fill(local, local + n, param.init == Init::Ones ? 1.0f : 0.0f);
       continue;
     }
-    // A shard draws the whole tensor and keeps its block.
-    std::vector<float> whole;
-    int64_t n = layout.localNumel();
-    float *values = local;
-    if (layout.sharded()) {
-      n = layout.fullNumel();
-      whole.resize(n);
-      values = whole.data();
-    }
-    // Each parameter draws from its own generator: the same seed gives the
-    // same weights whatever else the plan contains.
-    std::mt19937_64 generator(
-        mix64(seed ^ std::hash<std::string>()(param.name)));
-    if (param.init == Init::Uniform) {
-      std::uniform_real_distribution<float> uniform(-float(param.std),
-                                                    float(param.std));
-      for (int64_t i = 0; i < n; ++i)
-        values[i] = uniform(generator);
-    } else {
-      std::normal_distribution<float> normal(0.0f, float(param.std));
-      for (int64_t i = 0; i < n; ++i)
-        values[i] = normal(generator);
-    }
-    if (layout.sharded())
-      layout.extract(values, local, theGroups.tp->rank());
+    // Element i of the whole tensor is a function of (seed, name, i): a
+    // rank draws only its own block, and every tp degree draws the same
+    // model. Padding rows stay zero.
+    std::fill(local, local + n, 0.0f);
+    uint64_t key = parameterKey(seed, param.name);
+    bool uniform = param.init == Init::Uniform;
+    double scale = param.std;
+    layout.forEachRun(
+        theGroups.tp->rank(), [&](int64_t l, int64_t f, int64_t count) {
+#pragma omp parallel for if (count > 16384)
+          for (int64_t i = 0; i < count; ++i)
+            local[l + i] = float(uniform ? boundedUniformAt(key, f + i, scale)
+                                         : scale * normalAt(key, f + i));
+        });
   }
   for (const TensorInfo &tensor : thePlan->tensors)
     if (tensor.category == Category::OptimizerState)
@@ -157,35 +146,39 @@ void Trainer::initialize(uint64_t newSeed) {
   stepCount = 0;
 }
 
-bool Trainer::loadWeights(const std::string &path, std::string &error) {
-  std::unique_ptr<SafetensorsFile> file = SafetensorsFile::open(path, error);
-  if (!file)
+bool Trainer::loadWeights(const std::string &path, std::string &error,
+                          LoadReport *report) {
+  std::unique_ptr<Checkpoint> checkpoint = Checkpoint::open(path, error);
+  if (!checkpoint)
     return false;
-  for (const ParamInfo &param : thePlan->params) {
-    ShardLayout layout = layoutOf(param);
-    std::vector<int64_t> shape = layout.fullShape();
-    const SafetensorsEntry *entry = file->find(param.name);
-    if (!entry) {
-      error = path + ": has no tensor '" + param.name + "'";
-      return false;
+  std::vector<WeightSource> sources;
+  LoadReport local;
+  LoadReport &out = report ? *report : local;
+  auto wholeShape = [&](const ParamInfo &param) {
+    return layoutOf(param).fullShape();
+  };
+  if (!bindWeights(*thePlan, *checkpoint, wholeShape, sources, out.unused,
+                   error))
+    return false;
+  // Each rank reads its own block straight from the mapped file.
+  for (const WeightSource &source : sources) {
+    if (!source.tensor.file) {
+      out.initialised.push_back(source.param->name);
+      continue;
     }
-    if (entry->shape != shape) {
-      std::string want, got;
-      for (int64_t d : shape)
-        want += (want.empty() ? "" : ", ") + std::to_string(d);
-      for (int64_t d : entry->shape)
-        got += (got.empty() ? "" : ", ") + std::to_string(d);
-      error = path + ": tensor '" + param.name + "' has shape [" + got +
-              "], the model needs [" + want + "]";
+    ShardLayout layout = layoutOf(*source.param);
+    float *local = data(source.param->tensor);
+    if (layout.size != 0)
+      std::fill(local, local + layout.localNumel(), 0.0f);
+    bool ok = true;
+    layout.forEachRun(
+        theGroups.tp->rank(), [&](int64_t l, int64_t f, int64_t n) {
+          ok = ok && source.tensor.file->readFloat32(*source.tensor.entry,
+                                                     source.tensor.name, f, n,
+                                                     local + l, error);
+        });
+    if (!ok)
       return false;
-    }
-    if (entry->dtype != "F32") {
-      error = path + ": tensor '" + param.name + "' is " + entry->dtype +
-              "; slapo-run loads F32 weights";
-      return false;
-    }
-    layout.extract(reinterpret_cast<const float *>(file->data(*entry)),
-                   data(param.tensor), theGroups.tp->rank());
   }
   return true;
 }
@@ -208,7 +201,8 @@ std::vector<float> Trainer::fullParameter(const ParamInfo &param) const {
   return whole;
 }
 
-bool Trainer::saveWeights(const std::string &path, std::string &error) const {
+bool Trainer::saveWeights(const std::string &path, std::string &error,
+                          const SaveOptions &options) const {
   std::vector<std::vector<float>> wholes;
   std::vector<NamedTensor> tensors;
   wholes.reserve(thePlan->params.size());
@@ -219,7 +213,7 @@ bool Trainer::saveWeights(const std::string &path, std::string &error) const {
   }
   if (!writesFiles())
     return true;
-  return writeSafetensors(path, tensors, {{"format", "pt"}}, error);
+  return saveTensors(path, tensors, options, thePlan->hfConfig, error);
 }
 
 bool Trainer::checkGlobalBatch(int64_t rows, std::string &error) const {

@@ -8,6 +8,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/ToolOutputFile.h"
 
 using namespace llvm;
@@ -45,6 +46,15 @@ int main(int argc, char **argv) {
     return 1;
 
   auto model = *module->getOps<slapo::graph::ModelOp>().begin();
+  // The config.json itself travels with the model into the plan, so that
+  // slapo-run --save DIR writes a directory from_pretrained loads.
+  if (ErrorOr<std::unique_ptr<MemoryBuffer>> text =
+          MemoryBuffer::getFile(configPath, /*IsText=*/true)) {
+    mlir::NamedAttrList entries(model.getConfigAttr());
+    entries.set("hf_config",
+                mlir::StringAttr::get(&context, (*text)->getBuffer()));
+    model.setConfigAttr(entries.getDictionary(&context));
+  }
   if (summary)
     slapo::graph::printSummary(model, outs());
   if (params)

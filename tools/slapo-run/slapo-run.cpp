@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "slapo/Runtime/Adapters.h"
+#include "slapo/Runtime/Checkpoint.h"
 #include "slapo/Runtime/Data.h"
 #include "slapo/Runtime/Job.h"
 #include "slapo/Runtime/Plan.h"
@@ -21,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <sstream>
@@ -34,7 +36,9 @@ using namespace slapo::rt;
 namespace {
 
 struct Options {
-  std::string plan, data, init, save, metrics, saveAdapter;
+  std::string plan, data, init, save, metrics, saveAdapter, initAdapter;
+  std::string device = "cpu";
+  SaveOptions saveOptions;
   int64_t steps = 10;
   int64_t batch = 0; // global rows per step; 0: the plan's batch times dp
   double lr = 1e-3;
@@ -51,7 +55,12 @@ const char *kUsage =
     "                 [--batch B] [--init W.safetensors] "
     "[--save W.safetensors]\n"
     "                 [--metrics M.json] [--info] [--profile]\n"
-    "                 [--save-adapter DIR] [--merge-lora] [--bucket-mb M]\n";
+    "                 [--save-adapter DIR] [--merge-lora] [--bucket-mb M]\n"
+    "                 [--init-adapter DIR] [--save-dtype fp32|bf16|fp16]\n"
+    "                 [--max-shard-size SIZE] [--device cpu]\n"
+    "--init and --save take a .safetensors file or a Hugging Face model\n"
+    "directory (sharded with model.safetensors.index.json, with "
+    "config.json).\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "slapo-run: error: %s\n", message.c_str());
@@ -66,15 +75,49 @@ uint64_t fileFingerprint(const std::string &path) {
   return fingerprint(bytes.data(), bytes.size());
 }
 
-/// What decides the trajectory: every rank must run the same.
+/// Bytes of every file under `path` (a file or a checkpoint directory).
+uint64_t pathFingerprint(const std::string &path) {
+  std::error_code code;
+  if (!std::filesystem::is_directory(path, code))
+    return fileFingerprint(path);
+  std::vector<std::string> files;
+  for (const auto &entry : std::filesystem::directory_iterator(path, code))
+    if (entry.is_regular_file(code))
+      files.push_back(entry.path().string());
+  std::sort(files.begin(), files.end());
+  uint64_t hash = 0;
+  for (const std::string &file : files) {
+    std::string name = std::filesystem::path(file).filename().string();
+    hash = fingerprint(name.data(), name.size(), hash);
+    uint64_t bytes = fileFingerprint(file);
+    hash = fingerprint(&bytes, sizeof bytes, hash);
+  }
+  return hash;
+}
+
+/// What decides the trajectory besides the weights: every rank must run the
+/// same.
 uint64_t runFingerprint(const Options &o) {
   uint64_t hash = fileFingerprint(o.plan);
   hash = fingerprint(&o.steps, sizeof o.steps, hash);
   hash = fingerprint(&o.batch, sizeof o.batch, hash);
   hash = fingerprint(&o.lr, sizeof o.lr, hash);
   hash = fingerprint(&o.seed, sizeof o.seed, hash);
-  if (!o.data.empty())
-    hash = fingerprint(&hash, sizeof hash, fileFingerprint(o.data));
+  if (!o.data.empty()) {
+    uint64_t bytes = fileFingerprint(o.data);
+    hash = fingerprint(&bytes, sizeof bytes, hash);
+  }
+  return hash;
+}
+
+/// The weights every rank starts from.
+uint64_t weightsFingerprint(const Options &o) {
+  uint64_t hash = 0;
+  for (const std::string *path : {&o.init, &o.initAdapter})
+    if (!path->empty()) {
+      uint64_t bytes = pathFingerprint(*path);
+      hash = fingerprint(&bytes, sizeof bytes, hash);
+    }
   return hash;
 }
 
@@ -124,7 +167,29 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
       o.metrics = value;
     else if (arg == "--save-adapter")
       o.saveAdapter = value;
-    else if (arg == "--steps" || arg == "--seed" || arg == "--batch") {
+    else if (arg == "--init-adapter")
+      o.initAdapter = value;
+    else if (arg == "--device") {
+      o.device = value;
+      if (o.device != "cpu") {
+        error = "--device " + o.device +
+                ": this slapo-run has the cpu backend only";
+        return false;
+      }
+    } else if (arg == "--save-dtype") {
+      if (!parseWeightDType(value, o.saveOptions.dtype)) {
+        error = "--save-dtype expects fp32, bf16 or fp16, got '" +
+                std::string(value) + "'";
+        return false;
+      }
+    } else if (arg == "--max-shard-size") {
+      if (!parseByteSize(value, o.saveOptions.maxShardBytes)) {
+        error = "--max-shard-size expects a size such as 2GB, 500MB or "
+                "1000000 (bytes), got '" +
+                std::string(value) + "'";
+        return false;
+      }
+    } else if (arg == "--steps" || arg == "--seed" || arg == "--batch") {
       if (!number(arg, value, x))
         return false;
       if (x < 0 || x != double(int64_t(x))) {
@@ -158,6 +223,32 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
     return false;
   }
   return true;
+}
+
+/// Warns about what --init left out: no tensor is ignored silently.
+void reportLoad(const Options &options, const Trainer::LoadReport &loaded) {
+  auto list = [](const std::vector<std::string> &names) {
+    std::string text;
+    for (size_t i = 0; i < names.size() && i < 8; ++i)
+      text += (i ? ", " : "") + names[i];
+    if (names.size() > 8)
+      text += " and " + std::to_string(names.size() - 8) + " more";
+    return text;
+  };
+  if (!loaded.unused.empty())
+    std::fprintf(stderr,
+                 "slapo-run: warning: %s: %zu tensor%s the model does not "
+                 "use: %s\n",
+                 options.init.c_str(), loaded.unused.size(),
+                 loaded.unused.size() == 1 ? "" : "s",
+                 list(loaded.unused).c_str());
+  if (!loaded.initialised.empty() && options.initAdapter.empty())
+    std::fprintf(stderr,
+                 "slapo-run: %s has no %zu parameter%s the schedule added: "
+                 "initialised as PEFT does (%s)\n",
+                 options.init.c_str(), loaded.initialised.size(),
+                 loaded.initialised.size() == 1 ? "" : "s",
+                 list(loaded.initialised).c_str());
 }
 
 std::string infoJson(const Plan &plan) {
@@ -242,9 +333,21 @@ int run(Job &job, int argc, char **argv) {
   }
   if (!job.agree(ok, error))
     return stop(error);
-  // Only a job of several ranks reads the plan and data again to compare.
+  // A rank that cannot read its weights says so before they are compared.
+  for (const std::string *path : {&options.init, &options.initAdapter}) {
+    std::error_code code;
+    ok = path->empty() || std::filesystem::exists(*path, code);
+    if (!ok)
+      error = *path + ": cannot open: no such file or directory";
+    if (!job.agree(ok, error))
+      return stop(error);
+  }
+  // Only a job of several ranks reads the plan, data and weights again to
+  // compare.
   if (job.size() > 1 &&
-      !job.same(runFingerprint(options), "plan, data or options", error))
+      (!job.same(runFingerprint(options), "plan, data or options", error) ||
+       !job.same(weightsFingerprint(options),
+                 "--init or --init-adapter weights", error)))
     return stop(error);
   if (!job.agree(job.formGroups(plan->tp, error), error))
     return stop(error);
@@ -265,12 +368,18 @@ int run(Job &job, int argc, char **argv) {
   std::unique_ptr<Trainer> trainer =
       Trainer::create(std::move(plan), job.groups(), error);
   ok = trainer && trainer->checkGlobalBatch(batch, error);
+  Trainer::LoadReport loaded;
   if (ok) {
     trainer->initialize(options.seed);
-    ok = options.init.empty() || trainer->loadWeights(options.init, error);
+    ok = options.init.empty() ||
+         trainer->loadWeights(options.init, error, &loaded);
   }
+  if (ok && !options.initAdapter.empty())
+    ok = loadAdapter(*trainer, options.initAdapter, error);
   if (!job.agree(ok, error))
     return stop(error);
+  if (leader)
+    reportLoad(options, loaded);
 
   trainer->setBucketBytes(uint64_t(options.bucketMiB * 1048576.0));
   if (options.profile)
@@ -358,11 +467,22 @@ int run(Job &job, int argc, char **argv) {
       error = options.metrics + ": cannot write the metrics";
     }
   }
+  bool directory =
+      options.save.size() < 12 ||
+      options.save.compare(options.save.size() - 12, 12, ".safetensors") != 0;
+  if (!options.save.empty() && directory && leader &&
+      trainer->plan().hfConfig.empty())
+    std::fprintf(stderr,
+                 "slapo-run: warning: the plan carries no config.json (its "
+                 "model was not imported by slapo-import from one): %s gets "
+                 "the weights only\n",
+                 options.save.c_str());
   if (ok && !options.save.empty())
     ok = options.mergeLora
              ? !trainer->writesFiles() ||
-                   saveMergedWeights(*trainer, options.save, error)
-             : trainer->saveWeights(options.save, error);
+                   saveMergedWeights(*trainer, options.save, error,
+                                     options.saveOptions)
+             : trainer->saveWeights(options.save, error, options.saveOptions);
   if (ok && !options.saveAdapter.empty() && trainer->writesFiles())
     ok = saveAdapter(*trainer, options.saveAdapter, error);
   if (!job.agree(ok, error))

@@ -119,4 +119,52 @@ TEST(Importer, LlamaGroupedQueryAttentionShapes) {
   EXPECT_EQ(total(m->params), 2 * 64 * d + 2 * perLayer + d);
 }
 
+TEST(Importer, LlamaExplicitHeadDim) {
+  // 4 heads of 24 and 2 key/value heads: projections of 96 and 48, not 64.
+  auto m = importJson(R"({"model_type": "llama", "vocab_size": 64,
+    "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 1,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 24,
+    "max_position_embeddings": 16})");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->params["model.layers.0.self_attn.q_proj.weight"],
+            (std::vector<int64_t>{96, 64}));
+  EXPECT_EQ(m->params["model.layers.0.self_attn.k_proj.weight"],
+            (std::vector<int64_t>{48, 64}));
+  EXPECT_EQ(m->params["model.layers.0.self_attn.v_proj.weight"],
+            (std::vector<int64_t>{48, 64}));
+  EXPECT_EQ(m->params["model.layers.0.self_attn.o_proj.weight"],
+            (std::vector<int64_t>{64, 96}));
+  int64_t ropes = 0;
+  m->model.walk([&](graph::RopeOp rope) {
+    ++ropes;
+    EXPECT_EQ(rope.getType().getDimSize(3), 24);
+  });
+  EXPECT_EQ(ropes, 2);
+}
+
+TEST(Importer, LlamaRopeScalingAndSpecialTokens) {
+  auto m = importJson(R"({"model_type": "llama", "vocab_size": 64,
+    "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 1,
+    "num_attention_heads": 4, "max_position_embeddings": 128,
+    "rope_scaling": {"rope_type": "llama3", "factor": 8,
+      "low_freq_factor": 1, "high_freq_factor": 4,
+      "original_max_position_embeddings": 64},
+    "bos_token_id": 0, "eos_token_id": [1, 2]})");
+  ASSERT_TRUE(m);
+  m->model.walk([&](graph::RopeOp rope) {
+    ASSERT_TRUE(rope.getScalingAttr());
+    EXPECT_EQ(rope.getScalingAttr().getValue(), "llama3");
+    EXPECT_EQ(rope.getFactorAttr().getValueAsDouble(), 8.0);
+    EXPECT_EQ(rope.getLowFreqFactorAttr().getValueAsDouble(), 1.0);
+    EXPECT_EQ(rope.getHighFreqFactorAttr().getValueAsDouble(), 4.0);
+    EXPECT_EQ(rope.getOriginalMaxPositionsAttr().getInt(), 64);
+  });
+  mlir::DictionaryAttr config = m->model.getConfigAttr();
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config.getAs<mlir::IntegerAttr>("bos_token_id").getInt(), 0);
+  auto eos = config.getAs<mlir::DenseI64ArrayAttr>("eos_token_ids");
+  ASSERT_TRUE(eos);
+  EXPECT_EQ(eos.asArrayRef().vec(), (std::vector<int64_t>{1, 2}));
+}
+
 } // namespace

@@ -126,9 +126,192 @@ TEST(ModelConfig, LlamaGroupedQueryAttention) {
   EXPECT_EQ(errorOf(base + "3}"),
             "cfg.json: field 'num_key_value_heads': 3 key/value heads do not "
             "divide the 8 attention heads");
-  EXPECT_EQ(errorOf(base + "2, \"rope_scaling\": {\"type\": \"linear\"}}"),
-            "cfg.json: field 'rope_scaling': RoPE scaling is not supported; "
-            "remove it or set it to null");
+}
+
+constexpr const char *kLlama = R"({"model_type": "llama", "vocab_size": 64,
+  "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1,
+  "num_attention_heads": 4, "max_position_embeddings": 128})";
+
+/// kLlama with `fields` (`"key": value, ...`) added.
+std::string llamaWith(const std::string &fields) {
+  std::string json = kLlama;
+  return json.substr(0, json.size() - 1) + ", " + fields + "}";
+}
+
+std::string llama3With(const std::string &fields) {
+  return llamaWith(R"("rope_scaling": {"rope_type": "llama3", )" + fields +
+                   "}");
+}
+
+constexpr const char *kLlama3Fields =
+    R"("factor": 8.0, "low_freq_factor": 1, "high_freq_factor": 4.0,
+       "original_max_position_embeddings": 64)";
+
+TEST(ModelConfig, RopeScalingLlama3) {
+  llvm::Expected<ModelConfig> config =
+      parseModelConfig(llama3With(kLlama3Fields), "cfg.json");
+  ASSERT_TRUE(bool(config)) << llvm::toString(config.takeError());
+  EXPECT_EQ(config->ropeScaling.type, RopeScalingType::Llama3);
+  EXPECT_DOUBLE_EQ(config->ropeScaling.factor, 8.0);
+  EXPECT_DOUBLE_EQ(config->ropeScaling.lowFreqFactor, 1.0);
+  EXPECT_DOUBLE_EQ(config->ropeScaling.highFreqFactor, 4.0);
+  EXPECT_EQ(config->ropeScaling.originalMaxPositions, 64);
+}
+
+TEST(ModelConfig, RopeScalingLinearAndLegacyTypeKey) {
+  for (const char *type : {"rope_type", "type"}) {
+    llvm::Expected<ModelConfig> config =
+        parseModelConfig(llamaWith(std::string(R"("rope_scaling": {")") + type +
+                                   R"(": "linear", "factor": 4})"),
+                         "cfg.json");
+    ASSERT_TRUE(bool(config)) << llvm::toString(config.takeError());
+    EXPECT_EQ(config->ropeScaling.type, RopeScalingType::Linear);
+    EXPECT_DOUBLE_EQ(config->ropeScaling.factor, 4.0);
+  }
+}
+
+TEST(ModelConfig, RopeScalingDefaultMeansNone) {
+  for (const char *scaling :
+       {R"("rope_scaling": null)", R"("rope_scaling": {})",
+        R"("rope_scaling": {"rope_type": "default"})"}) {
+    llvm::Expected<ModelConfig> config =
+        parseModelConfig(llamaWith(scaling), "cfg.json");
+    ASSERT_TRUE(bool(config)) << llvm::toString(config.takeError());
+    EXPECT_EQ(config->ropeScaling.type, RopeScalingType::Default) << scaling;
+  }
+}
+
+TEST(ModelConfig, RopeParametersOfTransformers5) {
+  llvm::Expected<ModelConfig> config = parseModelConfig(
+      llamaWith(R"("rope_parameters": {"rope_type": "linear", "factor": 2,
+                   "rope_theta": 500000.0})"),
+      "cfg.json");
+  ASSERT_TRUE(bool(config)) << llvm::toString(config.takeError());
+  EXPECT_EQ(config->ropeScaling.type, RopeScalingType::Linear);
+  EXPECT_DOUBLE_EQ(config->ropeTheta, 500000.0);
+  config = parseModelConfig(
+      llamaWith(R"("rope_parameters": {"rope_theta": 20000.0})"), "cfg.json");
+  ASSERT_TRUE(bool(config)) << llvm::toString(config.takeError());
+  EXPECT_EQ(config->ropeScaling.type, RopeScalingType::Default);
+  EXPECT_DOUBLE_EQ(config->ropeTheta, 20000.0);
+  EXPECT_EQ(errorOf(llamaWith(R"("rope_parameters": {"rope_type": "yarn"})")),
+            "cfg.json: field 'rope_parameters.rope_type': unknown RoPE scaling "
+            "'yarn' (expected default, linear or llama3)");
+}
+
+TEST(ModelConfig, RopeScalingRefusals) {
+  EXPECT_EQ(errorOf(llamaWith(R"("rope_scaling": {"rope_type": "yarn",
+                                 "factor": 4.0})")),
+            "cfg.json: field 'rope_scaling.rope_type': unknown RoPE scaling "
+            "'yarn' (expected default, linear or llama3)");
+  EXPECT_EQ(errorOf(llamaWith(R"("rope_scaling": {"type": "dynamic"})")),
+            "cfg.json: field 'rope_scaling.type': unknown RoPE scaling "
+            "'dynamic' (expected default, linear or llama3)");
+  EXPECT_EQ(errorOf(llamaWith(R"("rope_scaling": {"factor": 4.0})")),
+            "cfg.json: field 'rope_scaling.rope_type': is missing (expected "
+            "default, linear or llama3)");
+  EXPECT_EQ(errorOf(llamaWith(R"("rope_scaling": "linear")")),
+            "cfg.json: field 'rope_scaling': expected an object, got "
+            "\"linear\"");
+  EXPECT_EQ(errorOf(llamaWith(R"("rope_scaling": {"type": "linear"})")),
+            "cfg.json: field 'rope_scaling.factor': is missing (expected a "
+            "number)");
+  EXPECT_EQ(errorOf(llamaWith(R"("rope_scaling": {"rope_type": "linear",
+                                 "factor": 0.5})")),
+            "cfg.json: field 'rope_scaling.factor': must be at least 1, got "
+            "0.5");
+  EXPECT_EQ(errorOf(llama3With(R"("low_freq_factor": 1, "high_freq_factor": 4,
+                                  "original_max_position_embeddings": 64)")),
+            "cfg.json: field 'rope_scaling.factor': is missing (expected a "
+            "number)");
+  EXPECT_EQ(errorOf(llama3With(R"("factor": 8, "high_freq_factor": 4,
+                                  "original_max_position_embeddings": 64)")),
+            "cfg.json: field 'rope_scaling.low_freq_factor': is missing "
+            "(expected a number)");
+  EXPECT_EQ(errorOf(llama3With(R"("factor": 8, "low_freq_factor": 0,
+                                  "high_freq_factor": 4,
+                                  "original_max_position_embeddings": 64)")),
+            "cfg.json: field 'rope_scaling.low_freq_factor': must be "
+            "positive, got 0");
+  EXPECT_EQ(errorOf(llama3With(R"("factor": 8, "low_freq_factor": 4,
+                                  "high_freq_factor": 4,
+                                  "original_max_position_embeddings": 64)")),
+            "cfg.json: field 'rope_scaling.high_freq_factor': must be greater "
+            "than low_freq_factor (4), got 4");
+  EXPECT_EQ(errorOf(llama3With(R"("factor": 8, "low_freq_factor": 1,
+                                  "high_freq_factor": 4)")),
+            "cfg.json: field 'rope_scaling.original_max_position_embeddings': "
+            "is missing (expected an integer)");
+  EXPECT_EQ(errorOf(llama3With(R"("factor": 8, "low_freq_factor": 1,
+                                  "high_freq_factor": 4,
+                                  "original_max_position_embeddings": 128)")),
+            "cfg.json: field 'rope_scaling.original_max_position_embeddings': "
+            "must be less than max_position_embeddings (128), got 128");
+}
+
+TEST(ModelConfig, ExplicitHeadDim) {
+  // head_dim * heads (96) need not be the hidden size, nor divide it.
+  llvm::Expected<ModelConfig> config =
+      parseModelConfig(llamaWith(R"("head_dim": 24)"), "cfg.json");
+  ASSERT_TRUE(bool(config)) << llvm::toString(config.takeError());
+  EXPECT_EQ(config->headDim, 24);
+  EXPECT_EQ(errorOf(llamaWith(R"("head_dim": 0)")),
+            "cfg.json: field 'head_dim': must be a positive integer, got 0");
+}
+
+TEST(ModelConfig, SpecialTokens) {
+  llvm::Expected<ModelConfig> config = parseModelConfig(
+      llamaWith(R"("bos_token_id": 0, "eos_token_id": [61, 62, 63])"),
+      "cfg.json");
+  ASSERT_TRUE(bool(config)) << llvm::toString(config.takeError());
+  EXPECT_EQ(config->bosTokenId, 0);
+  EXPECT_EQ(config->eosTokenIds, (std::vector<int64_t>{61, 62, 63}));
+
+  config = parseModelConfig(llamaWith(R"("eos_token_id": 5)"), "cfg.json");
+  ASSERT_TRUE(bool(config)) << llvm::toString(config.takeError());
+  EXPECT_EQ(config->eosTokenIds, std::vector<int64_t>{5});
+
+  // Absent: Hugging Face's defaults (LLaMA: 1 and 2); null: none.
+  config = parseModelConfig(kLlama, "cfg.json");
+  ASSERT_TRUE(bool(config)) << llvm::toString(config.takeError());
+  EXPECT_EQ(config->bosTokenId, 1);
+  EXPECT_EQ(config->eosTokenIds, std::vector<int64_t>{2});
+  config = parseModelConfig(
+      llamaWith(R"("bos_token_id": null, "eos_token_id": null)"), "cfg.json");
+  ASSERT_TRUE(bool(config)) << llvm::toString(config.takeError());
+  EXPECT_FALSE(config->bosTokenId);
+  EXPECT_TRUE(config->eosTokenIds.empty());
+
+  // GPT-2's default 50256 is a token of its real vocabulary only.
+  config = parseModelConfig(kGPT2, "cfg.json");
+  ASSERT_TRUE(bool(config)) << llvm::toString(config.takeError());
+  EXPECT_FALSE(config->bosTokenId);
+  EXPECT_TRUE(config->eosTokenIds.empty());
+  config = parseModelConfig(gpt2With("vocab_size", "50257"), "cfg.json");
+  ASSERT_TRUE(bool(config)) << llvm::toString(config.takeError());
+  EXPECT_EQ(config->bosTokenId, 50256);
+  EXPECT_EQ(config->eosTokenIds, std::vector<int64_t>{50256});
+}
+
+TEST(ModelConfig, BadSpecialTokens) {
+  EXPECT_EQ(errorOf(llamaWith(R"("eos_token_id": 64)")),
+            "cfg.json: field 'eos_token_id': token id 64 is not in the "
+            "vocabulary (0 to 63)");
+  EXPECT_EQ(errorOf(llamaWith(R"("eos_token_id": [2, -1])")),
+            "cfg.json: field 'eos_token_id': token id -1 is not in the "
+            "vocabulary (0 to 63)");
+  EXPECT_EQ(errorOf(llamaWith(R"("eos_token_id": [2, "3"])")),
+            "cfg.json: field 'eos_token_id': expected an integer or a list of "
+            "integers, got [2,\"3\"]");
+  EXPECT_EQ(errorOf(llamaWith(R"("eos_token_id": 2.5)")),
+            "cfg.json: field 'eos_token_id': expected an integer or a list of "
+            "integers, got 2.5");
+  // transformers takes a list for eos_token_id only.
+  EXPECT_EQ(errorOf(llamaWith(R"("bos_token_id": [1, 2])")),
+            "cfg.json: field 'bos_token_id': expected an integer, got [1,2]");
+  EXPECT_EQ(errorOf(gpt2With("bos_token_id", "100")),
+            "cfg.json: field 'bos_token_id': token id 100 is not in the "
+            "vocabulary (0 to 99)");
 }
 
 TEST(ModelConfig, OptProjectionAndLayerNormSwitch) {

@@ -11,9 +11,11 @@
 #include "JobTestMain.h"
 #include "slapo/Runtime/Job.h"
 #include "slapo/Runtime/Kernels.h"
+#include "slapo/Runtime/Mpi.h"
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -60,6 +62,44 @@ struct Call {
     kernelTable()[call.kind].fn(context);
   }
 };
+
+// MPI counts are int: a collective over more elements than one MPI call
+// carries is split into calls. The same split, at a limit of 1000, must give
+// every collective's whole result.
+TEST(Communicator, SplitsCollectivesLargerThanOneMpiCall) {
+  std::unique_ptr<Communicator> group = mpi::split(world(), 0, world().rank());
+  mpi::setMaxCountPerCall(*group, 1000);
+  int p = group->size(), r = group->rank();
+  const int64_t n = 2500;
+  std::vector<float> x(n);
+  for (int64_t i = 0; i < n; ++i)
+    x[i] = float(i % 97) + float(r);
+  group->allReduce(x.data(), n, ReduceOp::Sum);
+  for (int64_t i = 0; i < n; ++i)
+    ASSERT_EQ(x[i], float(p * (i % 97)) + float(p * (p - 1) / 2)) << i;
+  std::vector<int64_t> counts(n, r + 1);
+  group->allReduce(counts.data(), n, ReduceOp::Max);
+  EXPECT_EQ(counts.front(), p);
+  EXPECT_EQ(counts.back(), p);
+
+  std::vector<float> mine(n), all(n * p);
+  for (int64_t i = 0; i < n; ++i)
+    mine[i] = float(r * n + i);
+  group->allGather(mine.data(), all.data(), n);
+  for (int64_t i = 0; i < n * p; ++i)
+    ASSERT_EQ(all[i], float(i)) << i;
+
+  std::vector<float> blocks(n * p), block(n);
+  for (int64_t i = 0; i < n * p; ++i)
+    blocks[i] = float(i);
+  group->reduceScatter(blocks.data(), block.data(), n);
+  for (int64_t i = 0; i < n; ++i)
+    ASSERT_EQ(block[i], float(p) * float(r * n + i)) << i;
+
+  std::vector<char> bytes(n, char(r == 0 ? 7 : 0));
+  group->broadcast(bytes.data(), n, 0);
+  EXPECT_EQ(std::count(bytes.begin(), bytes.end(), char(7)), n);
+}
 
 TEST(Communicator, ReducesGathersScattersBroadcasts) {
   int p = world().size(), r = world().rank();

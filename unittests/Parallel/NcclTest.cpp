@@ -43,6 +43,22 @@ struct DeviceBuffer {
   }
 };
 
+// A rank that fails before the unique id's broadcast (here: a device that
+// does not exist) must end every rank's create() with its message, not
+// leave rank 0 waiting in the broadcast.
+TEST(Nccl, BootstrapFailureOnOneRankEndsEveryRank) {
+  Communicator &mpi = theJob->world();
+  if (mpi.size() < 2)
+    GTEST_SKIP() << "needs two ranks";
+  if (nccl::deviceCount() < 1)
+    GTEST_SKIP() << "needs a CUDA device for rank 0, none here";
+  std::string error;
+  std::unique_ptr<Communicator> gpu =
+      nccl::create(mpi, mpi.rank() == 1 ? -1 : 0, error);
+  EXPECT_FALSE(gpu);
+  EXPECT_NE(error.find("cudaSetDevice(-1)"), std::string::npos) << error;
+}
+
 TEST(Nccl, CollectivesMatchMpi) {
   Communicator &mpi = theJob->world();
   int devices = nccl::deviceCount();

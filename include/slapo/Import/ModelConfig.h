@@ -13,7 +13,9 @@
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace slapo::import {
 
@@ -21,6 +23,23 @@ enum class ModelFamily { GPT2, OPT, Llama };
 
 /// Activation functions by their Hugging Face names.
 enum class Activation { Relu, Gelu, GeluTanh, Silu };
+
+/// The `rope_type`s of config.json's `rope_scaling` that are supported: how
+/// transformers' modeling_rope_utils changes the RoPE frequencies.
+enum class RopeScalingType {
+  Default, // no scaling (also `rope_scaling: null`)
+  Linear,  // every frequency divided by `factor`
+  Llama3,  // Llama 3.1's bands: low frequencies divided by `factor`, high
+           // ones kept, the band between interpolated
+};
+
+struct RopeScaling {
+  RopeScalingType type = RopeScalingType::Default;
+  double factor = 1.0;              // linear, llama3
+  double lowFreqFactor = 0.0;       // llama3
+  double highFreqFactor = 0.0;      // llama3
+  int64_t originalMaxPositions = 0; // llama3
+};
 
 struct ModelConfig {
   ModelFamily family = ModelFamily::GPT2;
@@ -38,6 +57,12 @@ struct ModelConfig {
   double initializerRange = 0.02;
   double normEpsilon = 1e-5;
   bool tieWordEmbeddings = true;
+
+  // Special tokens, each below vocabSize. config.json gives `bos_token_id`
+  // as an integer and `eos_token_id` as an integer or a list (Llama 3
+  // Instruct stops at any of several); none when absent or null.
+  std::optional<int64_t> bosTokenId;
+  std::vector<int64_t> eosTokenIds;
 
   // Dropout probabilities (0 means no dropout op is emitted).
   double embeddingDropout = 0.0; // GPT-2 embd_pdrop
@@ -57,6 +82,7 @@ struct ModelConfig {
 
   // LLaMA
   double ropeTheta = 10000.0;
+  RopeScaling ropeScaling;
   bool attentionBias = false;
   bool mlpBias = false;
 };
@@ -69,6 +95,9 @@ llvm::Expected<ModelConfig> parseModelConfig(llvm::StringRef json,
 llvm::Expected<ModelConfig> loadModelConfig(llvm::StringRef path);
 
 llvm::StringRef familyName(ModelFamily family);
+
+/// The `rope_type` name of a scaling: "default", "linear" or "llama3".
+llvm::StringRef ropeScalingName(RopeScalingType type);
 
 } // namespace slapo::import
 

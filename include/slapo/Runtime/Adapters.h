@@ -25,7 +25,14 @@ void mergeAdapter(const AdapterInfo &adapter, const float *a, const float *b,
 /// (W + alpha/rank * B A, transposed for [in, out] weights) and without the
 /// adapters themselves: a plain Hugging Face model loads the file.
 bool saveMergedWeights(const Trainer &trainer, const std::string &path,
-                       std::string &error);
+                       std::string &error, const SaveOptions &options = {});
+
+/// Loads a PEFT adapter directory (adapter_config.json and
+/// adapter_model.safetensors) into the plan's LoRA adapters, to continue
+/// training them. Fails, naming what differs, when the adapter's ranks,
+/// alphas or modules are not the plan's.
+bool loadAdapter(Trainer &trainer, const std::string &directory,
+                 std::string &error);
 
 } // namespace slapo::rt
 

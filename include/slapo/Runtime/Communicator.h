@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 
 namespace slapo::rt {
 
@@ -62,6 +63,13 @@ public:
   }
   void broadcast(void *, int64_t, int) override {}
 };
+
+/// Makes a check that may fail on some ranks collective: every rank of
+/// `group` passes `ok`; if any failed, all return false and `error` becomes
+/// the first failing rank's message (prefixed "rank r of n: " where others
+/// passed). Never leaves one rank waiting in a later collective that a
+/// failed rank skips.
+bool agreeAcross(Communicator &group, bool ok, std::string &error);
 
 /// The two groups a rank belongs to. Ranks are numbered dp-major: world
 /// rank = dp rank * tp + tp rank, so a tensor-parallel group is `tp`

@@ -6,6 +6,7 @@
 #include "slapo/Runtime/Plan.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -45,10 +46,31 @@ struct KernelContext {
 
 using KernelFn = void (*)(KernelContext &);
 
+/// How the .splan file stores a kernel attribute (which AttrValue field
+/// holds it).
+enum class AttrKind { Int, Float, Ints, String };
+
+/// What a kernel's load-time check sees: the call (arity and tensor indices
+/// already checked), its tensors, and the plan facts kernels rely on.
+struct KernelCheck {
+  const KernelCall *call = nullptr;
+  std::vector<const TensorInfo *> ins, outs;
+  /// The stored kind of each attribute of `call`.
+  std::map<std::string, AttrKind> attrKinds;
+  uint64_t workspaceBytes = 0; // the plan's workspace, at the arena's end
+  int32_t tp = 1;              // the tensor-parallel group's size
+};
+
+/// "" when the kernel can run the call as given, else one line saying what
+/// is wrong. Everything a kernel assumes about its operands and attributes
+/// is checked here, so no plan that loads can make a kernel crash.
+using KernelCheckFn = std::string (*)(const KernelCheck &);
+
 struct KernelSpec {
   const char *name;
   int minInputs, maxInputs, outputs;
   KernelFn fn;
+  KernelCheckFn check;
 };
 
 /// All kernels the CPU runtime implements.

@@ -31,6 +31,11 @@ std::unique_ptr<Communicator> world();
 /// form a group, ordered by `key`.
 std::unique_ptr<Communicator> split(Communicator &parent, int color, int key);
 
+/// The most elements (bytes for broadcast) one MPI call of an MPI
+/// communicator carries; larger collectives are split into several calls.
+/// MPI's limit (its counts are `int`) by default; tests lower it.
+void setMaxCountPerCall(Communicator &communicator, int64_t count);
+
 /// Ends every rank of the job now (MPI_Abort) with exit status `code`.
 [[noreturn]] void abortAll(int code);
 

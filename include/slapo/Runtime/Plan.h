@@ -46,6 +46,9 @@ struct ParamInfo {
   int32_t shardAxis = -1; // tensor parallel: the axis split over the ranks
   int32_t shardParts = 1; // ... in this many separately split parts
   int64_t shardSize = 0;  // the whole axis, when padded to tp blocks
+  /// The schedule primitive that added it ("lora"), or "" for the model's
+  /// own: added parameters need not be in a base checkpoint.
+  std::string addedBy;
 };
 
 /// A kernel attribute: an integer, a float, an integer list or a string.
@@ -93,6 +96,9 @@ struct Plan {
   uint64_t arenaBytes = 0;
   MemoryTotals memory;
   std::vector<AdapterInfo> adapters;
+  /// The Hugging Face config.json the model was imported from ("" when the
+  /// graph did not come from one); --save writes it beside the weights.
+  std::string hfConfig;
 
   int64_t parameterCount() const;
   int64_t trainableParameterCount() const;

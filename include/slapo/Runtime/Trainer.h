@@ -2,6 +2,7 @@
 #ifndef SLAPO_RUNTIME_TRAINER_H
 #define SLAPO_RUNTIME_TRAINER_H
 
+#include "slapo/Runtime/Checkpoint.h"
 #include "slapo/Runtime/Communicator.h"
 #include "slapo/Runtime/Plan.h"
 #include "slapo/Runtime/Shards.h"
@@ -34,13 +35,25 @@ public:
   /// block of the tensor one process would draw.
   void initialize(uint64_t seed);
 
-  /// Loads every parameter by Hugging Face name (F32 safetensors of the
-  /// whole model; each rank takes its block). Fails, naming the tensor, on
-  /// a missing name or a shape mismatch.
-  bool loadWeights(const std::string &path, std::string &error);
-  /// Writes every parameter, fp32, by Hugging Face name, whole: collective
-  /// over the tensor-parallel group, written by the job's first rank only.
-  bool saveWeights(const std::string &path, std::string &error) const;
+  /// What loading a checkpoint left out.
+  struct LoadReport {
+    std::vector<std::string> unused;      // checkpoint tensors nothing took
+    std::vector<std::string> initialised; // added parameters kept as drawn
+  };
+  /// Loads every parameter by Hugging Face name from a checkpoint (see
+  /// Checkpoint.h: F32, BF16 or F16 safetensors, one file or sharded; each
+  /// rank reads its block). Parameters a schedule added (LoRA adapters)
+  /// that the checkpoint lacks keep their initialisation. Fails, naming
+  /// the tensor, on a missing name, a shape mismatch, an unreadable dtype
+  /// or a non-finite value.
+  bool loadWeights(const std::string &path, std::string &error,
+                   LoadReport *report = nullptr);
+  /// Writes every parameter by Hugging Face name, whole, to a .safetensors
+  /// file or a Hugging Face model directory (with the plan's config.json):
+  /// collective over the tensor-parallel group, written by the job's first
+  /// rank only.
+  bool saveWeights(const std::string &path, std::string &error,
+                   const SaveOptions &options = {}) const;
   /// The whole tensor of `param` (collective over the tensor-parallel
   /// group).
   std::vector<float> fullParameter(const ParamInfo &param) const;

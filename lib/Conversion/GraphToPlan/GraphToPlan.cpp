@@ -6,6 +6,7 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/StringMap.h"
 
 namespace slapo {
 #define GEN_PASS_DEF_CONVERTGRAPHTOPLAN
@@ -58,8 +59,8 @@ public:
 
     static constexpr const char *kInputNames[] = {"input_ids", "targets"};
     for (auto [i, arg] : llvm::enumerate(body.getArguments()))
-      values[arg] =
-          tensor(i < 2 ? kInputNames[i] : "input", "input", arg.getType());
+      values[arg] = tensor(uniqueName(i < 2 ? kInputNames[i] : "input"),
+                           "input", arg.getType());
     for (Operation &op : body)
       if (failed(lower(op)))
         return failure();
@@ -80,7 +81,8 @@ private:
     program->setAttr("batch", b.getI64IntegerAttr(ids.getDimSize(0)));
     program->setAttr("seq", b.getI64IntegerAttr(ids.getDimSize(1)));
     if (DictionaryAttr config = model.getConfigAttr())
-      for (StringRef key : {"model_type", "vocab_size", "max_positions"})
+      for (StringRef key :
+           {"model_type", "vocab_size", "max_positions", "hf_config"})
         if (Attribute value = config.get(key))
           program->setAttr(key, value);
     std::string optimizer = "none";
@@ -116,6 +118,8 @@ private:
             slice.set(key, value);
         t->setAttr("shard", slice.getDictionary(b.getContext()));
       }
+      if (Attribute addedBy = param->getAttr("added_by"))
+        t->setAttr("added_by", addedBy);
       values[param.getResult()] = t;
       return success();
     }
@@ -140,7 +144,7 @@ private:
     }
     for (auto [i, result] : llvm::enumerate(op.getResults())) {
       bool isGrad = gradValues.contains(result);
-      std::string name = activationName(&op, i);
+      std::string name = uniqueName(activationName(&op, i));
       Value t = tensor(isGrad ? "grad:" + name : name,
                        isGrad ? "grad" : "activation", result.getType());
       values[result] = t;
@@ -171,8 +175,18 @@ private:
     return success();
   }
 
+  /// `name`, or `name_2`, `name_3`, ... when a tensor already has it: a
+  /// module's ops of the same kind (its forward and backward linears) share
+  /// the readable part.
+  std::string uniqueName(const std::string &name) {
+    unsigned &uses = nameUses[name];
+    ++uses;
+    return uses == 1 ? name : name + "_" + std::to_string(uses);
+  }
+
   graph::ModelOp model;
   OpBuilder b;
+  llvm::StringMap<unsigned> nameUses;
   plan::ProgramOp program;
   llvm::DenseMap<Value, Value> values;
   llvm::DenseSet<Value> gradValues;

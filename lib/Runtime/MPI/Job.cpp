@@ -58,23 +58,7 @@ bool Job::formGroups(int tp, std::string &error) {
 }
 
 bool Job::agree(bool ok, std::string &error) {
-  if (size() == 1)
-    return ok;
-  int64_t firstFailing = ok ? size() : rank(), failing = ok ? 0 : 1;
-  worldGroup->allReduce(&firstFailing, 1, ReduceOp::Min);
-  worldGroup->allReduce(&failing, 1, ReduceOp::Sum);
-  if (firstFailing == size())
-    return true;
-  int64_t length = rank() == firstFailing ? int64_t(error.size()) : 0;
-  worldGroup->broadcast(&length, sizeof length, int(firstFailing));
-  std::string message(size_t(length), '\0');
-  if (rank() == firstFailing)
-    message = error;
-  worldGroup->broadcast(message.data(), length, int(firstFailing));
-  error = failing == size() ? message
-                            : "rank " + std::to_string(firstFailing) + " of " +
-                                  std::to_string(size()) + ": " + message;
-  return false;
+  return agreeAcross(*worldGroup, ok, error);
 }
 
 bool Job::same(uint64_t fingerprint, const std::string &what,

@@ -2,9 +2,12 @@
 
 #include "slapo/Runtime/Mpi.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <limits>
 #include <mpi.h>
+#include <vector>
 
 namespace slapo::rt::mpi {
 
@@ -38,6 +41,8 @@ private:
   std::chrono::steady_clock::time_point start;
 };
 
+/// MPI counts are `int`: a collective on more elements is made of calls on
+/// at most `maxCount` each.
 class MpiCommunicator final : public Communicator {
 public:
   MpiCommunicator(MPI_Comm comm, bool owned) : comm(comm), owned(owned) {
@@ -54,31 +59,71 @@ public:
 
   void allReduce(float *data, int64_t count, ReduceOp op) override {
     Stopwatch watch(spent);
-    MPI_Allreduce(MPI_IN_PLACE, data, int(count), MPI_FLOAT, toMpi(op), comm);
+    forEachChunk(count, [&](int64_t first, int n) {
+      MPI_Allreduce(MPI_IN_PLACE, data + first, n, MPI_FLOAT, toMpi(op), comm);
+    });
   }
   void allReduce(int64_t *data, int64_t count, ReduceOp op) override {
     Stopwatch watch(spent);
-    MPI_Allreduce(MPI_IN_PLACE, data, int(count), MPI_INT64_T, toMpi(op), comm);
+    forEachChunk(count, [&](int64_t first, int n) {
+      MPI_Allreduce(MPI_IN_PLACE, data + first, n, MPI_INT64_T, toMpi(op),
+                    comm);
+    });
   }
   void allGather(const float *in, float *out, int64_t count) override {
     Stopwatch watch(spent);
-    MPI_Allgather(in, int(count), MPI_FLOAT, out, int(count), MPI_FLOAT, comm);
+    if (count <= maxCount) {
+      MPI_Allgather(in, int(count), MPI_FLOAT, out, int(count), MPI_FLOAT,
+                    comm);
+      return;
+    }
+    // Chunk c of every rank arrives side by side; each goes to its block.
+    std::vector<float> gathered;
+    forEachChunk(count, [&](int64_t first, int n) {
+      gathered.resize(size_t(n) * mySize);
+      MPI_Allgather(in + first, n, MPI_FLOAT, gathered.data(), n, MPI_FLOAT,
+                    comm);
+      for (int r = 0; r < mySize; ++r)
+        std::copy_n(gathered.data() + int64_t(r) * n, n,
+                    out + r * count + first);
+    });
   }
   void reduceScatter(const float *in, float *out, int64_t count) override {
     Stopwatch watch(spent);
-    MPI_Reduce_scatter_block(in, out, int(count), MPI_FLOAT, MPI_SUM, comm);
+    if (count <= maxCount) {
+      MPI_Reduce_scatter_block(in, out, int(count), MPI_FLOAT, MPI_SUM, comm);
+      return;
+    }
+    std::vector<float> packed;
+    forEachChunk(count, [&](int64_t first, int n) {
+      packed.resize(size_t(n) * mySize);
+      for (int r = 0; r < mySize; ++r)
+        std::copy_n(in + r * count + first, n, packed.data() + int64_t(r) * n);
+      MPI_Reduce_scatter_block(packed.data(), out + first, n, MPI_FLOAT,
+                               MPI_SUM, comm);
+    });
   }
   void broadcast(void *data, int64_t bytes, int root) override {
     Stopwatch watch(spent);
-    MPI_Bcast(data, int(bytes), MPI_BYTE, root, comm);
+    auto *base = static_cast<char *>(data);
+    forEachChunk(bytes, [&](int64_t first, int n) {
+      MPI_Bcast(base + first, n, MPI_BYTE, root, comm);
+    });
   }
 
   MPI_Comm handle() const { return comm; }
+  void setMaxCount(int64_t count) { maxCount = count; }
 
 private:
+  template <typename Call> void forEachChunk(int64_t count, Call call) const {
+    for (int64_t first = 0; first < count; first += maxCount)
+      call(first, int(std::min(maxCount, count - first)));
+  }
+
   MPI_Comm comm;
   bool owned;
   int myRank = 0, mySize = 1;
+  int64_t maxCount = std::numeric_limits<int>::max();
 };
 
 } // namespace
@@ -110,6 +155,10 @@ std::unique_ptr<Communicator> split(Communicator &parent, int color, int key) {
   MPI_Comm_split(static_cast<MpiCommunicator &>(parent).handle(), color, key,
                  &comm);
   return std::make_unique<MpiCommunicator>(comm, true);
+}
+
+void setMaxCountPerCall(Communicator &communicator, int64_t count) {
+  static_cast<MpiCommunicator &>(communicator).setMaxCount(count);
 }
 
 void abortAll(int code) {

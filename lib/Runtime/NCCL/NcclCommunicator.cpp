@@ -119,13 +119,22 @@ std::unique_ptr<Communicator> create(Communicator &bootstrap, int device,
     error = what + ": " + why;
     return nullptr;
   };
-  if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess)
-    return failed("cudaSetDevice(" + std::to_string(device) + ")",
-                  cudaGetErrorString(e));
+  // Every rank must reach the unique id's broadcast, or say why not: a
+  // rank that failed before it would leave the others waiting forever.
+  bool ok = true;
+  if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess) {
+    ok = false;
+    error = "cudaSetDevice(" + std::to_string(device) +
+            "): " + cudaGetErrorString(e);
+  }
   ncclUniqueId id{};
-  if (bootstrap.rank() == 0)
-    if (ncclResult_t e = ncclGetUniqueId(&id); e != ncclSuccess)
-      return failed("ncclGetUniqueId", ncclGetErrorString(e));
+  if (ok && bootstrap.rank() == 0)
+    if (ncclResult_t e = ncclGetUniqueId(&id); e != ncclSuccess) {
+      ok = false;
+      error = std::string("ncclGetUniqueId: ") + ncclGetErrorString(e);
+    }
+  if (!agreeAcross(bootstrap, ok, error))
+    return nullptr;
   bootstrap.broadcast(&id, sizeof id, 0);
   cudaStream_t stream;
   if (cudaError_t e = cudaStreamCreate(&stream); e != cudaSuccess)

@@ -209,6 +209,78 @@ graph.model @m(%x: tensor<?x4x?x4xf32>) -> tensor<?x4x?x4xf32> {
 
 // -----
 
+graph.model @m(%x: tensor<?x4x?x4xf32>) -> tensor<?x4x?x4xf32> {
+  // expected-error @+1 {{'graph.rope' op unknown scaling 'yarn' (expected linear or llama3)}}
+  %0 = graph.rope %x {theta = 10000.0 : f64, scaling = "yarn", factor = 4.0 : f64} : tensor<?x4x?x4xf32>
+  graph.output %0 : tensor<?x4x?x4xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<?x4x?x4xf32>) -> tensor<?x4x?x4xf32> {
+  // expected-error @+1 {{'graph.rope' op scaling 'llama3' needs original_max_positions}}
+  %0 = graph.rope %x {theta = 10000.0 : f64, scaling = "llama3", factor = 8.0 : f64, low_freq_factor = 1.0 : f64, high_freq_factor = 4.0 : f64} : tensor<?x4x?x4xf32>
+  graph.output %0 : tensor<?x4x?x4xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<?x4x?x4xf32>) -> tensor<?x4x?x4xf32> {
+  // expected-error @+1 {{'graph.rope' op scaling 'linear' needs factor}}
+  %0 = graph.rope %x {theta = 10000.0 : f64, scaling = "linear"} : tensor<?x4x?x4xf32>
+  graph.output %0 : tensor<?x4x?x4xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<?x4x?x4xf32>) -> tensor<?x4x?x4xf32> {
+  // expected-error @+1 {{'graph.rope' op factor is given without a scaling}}
+  %0 = graph.rope %x {theta = 10000.0 : f64, factor = 4.0 : f64} : tensor<?x4x?x4xf32>
+  graph.output %0 : tensor<?x4x?x4xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<?x4x?x4xf32>) -> tensor<?x4x?x4xf32> {
+  // expected-error @+1 {{'graph.rope' op low_freq_factor is not a field of scaling 'linear'}}
+  %0 = graph.rope %x {theta = 10000.0 : f64, scaling = "linear", factor = 4.0 : f64, low_freq_factor = 1.0 : f64} : tensor<?x4x?x4xf32>
+  graph.output %0 : tensor<?x4x?x4xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<?x4x?x4xf32>) -> tensor<?x4x?x4xf32> {
+  // expected-error @+1 {{'graph.rope' op scaling factors must be positive, got 0.000000e+00}}
+  %0 = graph.rope %x {theta = 10000.0 : f64, scaling = "linear", factor = 0.0 : f64} : tensor<?x4x?x4xf32>
+  graph.output %0 : tensor<?x4x?x4xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<?x4x?x4xf32>) -> tensor<?x4x?x4xf32> {
+  // expected-error @+1 {{'graph.rope' op low_freq_factor (4.000000e+00) must be less than high_freq_factor (2.000000e+00)}}
+  %0 = graph.rope %x {theta = 10000.0 : f64, scaling = "llama3", factor = 8.0 : f64, low_freq_factor = 4.0 : f64, high_freq_factor = 2.0 : f64, original_max_positions = 64} : tensor<?x4x?x4xf32>
+  graph.output %0 : tensor<?x4x?x4xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<?x4x?x4xf32>) -> tensor<?x4x?x4xf32> {
+  // expected-error @+1 {{'graph.rope' op original_max_positions must be positive, got 0}}
+  %0 = graph.rope %x {theta = 10000.0 : f64, scaling = "llama3", factor = 8.0 : f64, low_freq_factor = 1.0 : f64, high_freq_factor = 4.0 : f64, original_max_positions = 0} : tensor<?x4x?x4xf32>
+  graph.output %0 : tensor<?x4x?x4xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<?x4x?x4xf32>) -> tensor<?x4x?x4xf32> {
+  // expected-error @+1 {{'graph.rope' op attribute 'factor' failed to satisfy constraint: 64-bit float attribute}}
+  %0 = graph.rope %x {theta = 10000.0 : f64, scaling = "linear", factor = 4 : i64} : tensor<?x4x?x4xf32>
+  graph.output %0 : tensor<?x4x?x4xf32>
+}
+
+// -----
+
 graph.model @m(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
   // expected-error @+1 {{'graph.dropout' op probability must be in [0, 1), got -5.000000e-01}}
   %0 = graph.dropout %x {probability = -0.5 : f64} : tensor<?x8xf32>

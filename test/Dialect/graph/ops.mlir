@@ -52,6 +52,10 @@ graph.model @everything(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> ten
     // CHECK: graph.rope %{{.*}} {theta = 1.000000e+04 : f64} : tensor<?x2x?x4xf32>
     %qr = graph.rope %qt {theta = 10000.0 : f64} : tensor<?x2x?x4xf32>
     %kr = graph.rope %kt {theta = 10000.0 : f64} : tensor<?x2x?x4xf32>
+    // CHECK: graph.rope %{{.*}} {factor = 4.000000e+00 : f64, scaling = "linear", theta = 1.000000e+04 : f64} : tensor<?x2x?x4xf32>
+    %ql = graph.rope %qt {theta = 10000.0 : f64, scaling = "linear", factor = 4.0 : f64} : tensor<?x2x?x4xf32>
+    // CHECK: graph.rope %{{.*}} inverse {factor = 3.200000e+01 : f64, high_freq_factor = 4.000000e+00 : f64, low_freq_factor = 1.000000e+00 : f64, original_max_positions = 8192 : i64, scaling = "llama3", theta = 5.000000e+05 : f64} : tensor<?x2x?x4xf32>
+    %q3 = graph.rope %qt inverse {theta = 500000.0 : f64, scaling = "llama3", factor = 32.0 : f64, low_freq_factor = 1.0 : f64, high_freq_factor = 4.0 : f64, original_max_positions = 8192} : tensor<?x2x?x4xf32>
     // CHECK: graph.attention %{{.*}}, %{{.*}}, %{{.*}} causal {dropout = 1.000000e-01 : f64, scale = 5.000000e-01 : f64} : tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>
     %att = graph.attention %qr, %kr, %vt causal {scale = 0.5 : f64, dropout = 0.1 : f64} : tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>, tensor<?x2x?x4xf32>
     // Grouped-query attention: 4 query heads over 2 key/value heads.
