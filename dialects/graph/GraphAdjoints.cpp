@@ -217,6 +217,19 @@ LogicalResult ScaleOp::buildAdjoint(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+/// The gradient goes back to the operand's element type: an f32 master
+/// weight read as bf16 gets an f32 gradient.
+LogicalResult CastOp::buildAdjoint(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                   ArrayRef<bool> needsGrad,
+                                   SmallVectorImpl<Value> &grads) {
+  noGrads(*this, grads);
+  if (needsGrad[0])
+    grads[0] =
+        CastOp::create(b, getLoc(), resultGrads[0],
+                       cast<FloatType>(getInput().getType().getElementType()));
+  return success();
+}
+
 LogicalResult DropoutOp::buildAdjoint(OpBuilder &b, ArrayRef<Value> resultGrads,
                                       ArrayRef<bool> needsGrad,
                                       SmallVectorImpl<Value> &grads) {

@@ -590,6 +590,31 @@ LogicalResult DropoutOp::inferReturnTypes(MLIRContext *context,
   return inferSameAsInput(loc, "dropout", adaptor, inferred);
 }
 
+/// The element types graph.cast converts between.
+static bool isCastable(Type type) {
+  return type.isF32() || type.isBF16() || type.isF16();
+}
+
+LogicalResult CastOp::inferReturnTypes(MLIRContext *context,
+                                       std::optional<Location> loc,
+                                       Adaptor adaptor,
+                                       SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "cast");
+  auto input = check.tensor(adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  Type from = input->getElementType(), to = adaptor.getTo();
+  if (!isCastable(from) || !isCastable(to))
+    return check.fail("converts between f32, bf16 and f16, got ", from, " to ",
+                      to);
+  if (to == from)
+    return check.fail("casts ", from, " to itself: drop the cast");
+  inferred.push_back(input->clone(to));
+  return success();
+}
+
 /// NumPy broadcasting over trailing axes; a static 1 stretches.
 static LogicalResult inferBroadcast(std::optional<Location> loc, StringRef name,
                                     Value lhsValue, Value rhsValue,

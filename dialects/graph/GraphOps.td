@@ -325,6 +325,28 @@ class Graph_BinaryOp<string mnemonic, string what> : Graph_DiffOp<mnemonic> {
 def Graph_AddOp : Graph_BinaryOp<"add", "elementwise sum">;
 def Graph_MulOp : Graph_BinaryOp<"mul", "elementwise product">;
 
+def CastFloatTensor : RankedTensorOf<[F32, BF16, F16]>;
+
+def Graph_CastOp : Graph_DiffOp<"cast"> {
+  let summary = "the same tensor in another float element type (f32, bf16, f16)";
+  let description = [{
+    Converts every element to `to`, rounding to nearest even when the type
+    narrows; the shape is unchanged. Both types are f32, bf16 or f16, and
+    they differ: a cast to the operand's own type is refused rather than
+    folded, so that every cast in a graph is one that `graph-autocast` (or
+    its author) meant. The adjoint casts the gradient back to the operand's
+    element type, so an f32 parameter read through a bf16 cast gets an f32
+    gradient.
+
+    ```mlir
+    %w16 = graph.cast %w : tensor<768x768xf32> to bf16
+    ```
+  }];
+  let arguments = (ins CastFloatTensor:$input, TypeAttrOf<AnyFloat>:$to);
+  let results = (outs CastFloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `to` $to";
+}
+
 def Graph_ReshapeOp : Graph_Op<"reshape", [
     Pure, DeclareOpInterfaceMethods<AdjointOpInterface>]> {
   let summary = "the same elements in another shape";

@@ -81,8 +81,13 @@ void assignOffsets(ProgramOp program) {
     if (!call && !loss)
       continue;
     ++index;
-    if (call)
-      workspace = std::max(workspace, workspaceOf(call));
+    if (call) {
+      int64_t need = workspaceOf(call);
+      workspace = std::max(workspace, need);
+      // The .splan records each call's share of the workspace region.
+      if (need > 0)
+        call->setAttr("workspace_bytes", b.getI64IntegerAttr(need));
+    }
     for (Value value : op.getOperands()) {
       TensorOp tensor = storageOf(value);
       if (!tensor || tensor.getCategory() != "activation")

@@ -16,6 +16,9 @@ mlir::LogicalResult compileTrainingStep(mlir::ModuleOp module,
            << options.optimizer << "', expected sgd or adamw";
   if (options.tp < 1)
     return module.emitError("--tp must be at least 1, got ") << options.tp;
+  if (options.precision != "fp32" && options.precision != "bf16")
+    return module.emitError("unknown precision '")
+           << options.precision << "', expected fp32 or bf16";
   if (module.getOps<graph::ModelOp>().empty())
     return module.emitError("no graph.model to compile");
 
@@ -23,6 +26,10 @@ mlir::LogicalResult compileTrainingStep(mlir::ModuleOp module,
   pm.addPass(createGraphFlatten());
   pm.addPass(createGraphSpecializeShapes({options.batch, options.seq}));
   pm.addPass(createGraphFuse());
+  // After fuse, so that the schedule's patterns match the f32 graph it was
+  // written for; before the partition, whose analysis checks the casts.
+  if (options.precision == "bf16")
+    pm.addPass(createGraphAutocast({/*precision=*/"bf16"}));
   pm.addPass(createGraphPartitionTensorParallel({options.tp}));
   pm.addPass(createGraphGenerateBackward());
   pm.addPass(createGraphApplyOptimizer({options.optimizer, options.beta1,

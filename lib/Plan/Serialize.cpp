@@ -17,6 +17,9 @@ namespace slapo {
 
 namespace {
 
+/// The scratch bytes plan-assign-offsets reserved for a call.
+constexpr llvm::StringLiteral kWorkspaceAttr = "workspace_bytes";
+
 /// The .splan dtype of a tensor type, if the runtime executes it: f32 and
 /// i64 today (the format also names bf16, f16, i32, i8 and u8, for the
 /// kernels to come; a plan the runtime would refuse is never written).
@@ -123,6 +126,10 @@ public:
             adapter.getAs<FloatAttr>("dropout").getValueAsDouble(),
             adapter.getAs<BoolAttr>("fan_in_fan_out").getValue()));
     auto adapterVector = builder.CreateVector(adapters);
+    // One entry function today: the whole training step.
+    auto entries = builder.CreateVector(
+        std::vector{fb::CreateEntry(builder, builder.CreateString("train_step"),
+                                    0, uint32_t(kernels.size()))});
     auto tensorVector = builder.CreateVector(tensors);
     auto paramVector = builder.CreateVector(params);
     auto kernelVector = builder.CreateVector(kernels);
@@ -151,6 +158,7 @@ public:
     plan.add_memory(memory);
     plan.add_adapters(adapterVector);
     plan.add_hf_config(hfConfig);
+    plan.add_entries(entries);
     fb::FinishPlanBuffer(builder, plan.Finish());
     os.write(reinterpret_cast<const char *>(builder.GetBufferPointer()),
              builder.GetSize());
@@ -233,7 +241,8 @@ private:
     std::vector<flatbuffers::Offset<fb::Attr>> attrs;
     for (NamedAttribute named : call->getAttrs()) {
       StringRef key = named.getName().getValue();
-      if (key == "kernel" || key == "operandSegmentSizes")
+      if (key == "kernel" || key == "operandSegmentSizes" ||
+          key == kWorkspaceAttr)
         continue;
       auto keyOffset = builder.CreateString(key.str());
       Attribute value = named.getValue();
@@ -261,17 +270,26 @@ private:
         attrs.push_back(
             fb::CreateAttr(builder, keyOffset, fb::AttrKind::String, 0, 0.0, 0,
                            builder.CreateString(s.getValue().str())));
-      else
+      else if (auto type = dyn_cast<TypeAttr>(value)) {
+        // An element type (a cast's `to`), by its MLIR name: "bf16".
+        std::string text;
+        llvm::raw_string_ostream os(text);
+        type.getValue().print(os);
+        attrs.push_back(fb::CreateAttr(builder, keyOffset, fb::AttrKind::String,
+                                       0, 0.0, 0,
+                                       builder.CreateString(os.str())));
+      } else
         // Dropping it would change what the kernel computes.
         return call.emitOpError("attribute '")
                << key << "' (" << value
                << ") has a kind the .splan cannot hold (integer, float, "
-                  "bool, unit, i64 array or string)";
+                  "bool, unit, i64 array, string or type)";
     }
+    auto workspace = call->getAttrOfType<IntegerAttr>(kWorkspaceAttr);
     return fb::CreateKernel(
         builder, builder.CreateString(call.getKernel().str()),
         builder.CreateVector(ins), builder.CreateVector(outs),
-        builder.CreateVector(attrs));
+        builder.CreateVector(attrs), workspace ? workspace.getInt() : 0);
   }
 
   flatbuffers::FlatBufferBuilder builder{1 << 20};

@@ -40,6 +40,8 @@ bool saveAdapter(const Trainer &trainer, const std::string &directory,
     return false;
   }
   std::vector<NamedTensor> tensors;
+  std::vector<std::vector<float>> values; // host copies of the adapters
+  values.reserve(2 * plan.adapters.size());
   std::set<std::string> targets;
   bool sameRank = true, sameAlpha = true, fanInFanOut = false;
   for (const AdapterInfo &adapter : plan.adapters) {
@@ -50,9 +52,10 @@ bool saveAdapter(const Trainer &trainer, const std::string &directory,
         error = "the plan has no parameter '" + name + "'";
         return false;
       }
+      values.push_back(trainer.readTensor(param->tensor));
       tensors.push_back({"base_model.model." + name,
                          plan.tensors[param->tensor].shape,
-                         trainer.data(param->tensor)});
+                         values.back().data()});
     }
     targets.insert(adapter.module.substr(adapter.module.rfind('.') + 1));
     sameRank &= adapter.rank == plan.adapters[0].rank;
@@ -146,11 +149,10 @@ bool saveMergedWeights(const Trainer &trainer, const std::string &path,
       error = "adapter '" + adapter.module + "' is missing a weight";
       return false;
     }
-    const TensorInfo &w = plan.tensors[base->tensor];
-    const float *source = trainer.data(base->tensor);
     std::vector<float> &out = merged[base->name];
-    out.assign(source, source + w.numel());
-    mergeAdapter(adapter, trainer.data(a->tensor), trainer.data(b->tensor),
+    out = trainer.readTensor(base->tensor);
+    mergeAdapter(adapter, trainer.readTensor(a->tensor).data(),
+                 trainer.readTensor(b->tensor).data(),
                  plan.tensors[a->tensor].shape[1],
                  plan.tensors[b->tensor].shape[0], out.data());
   }
@@ -158,10 +160,11 @@ bool saveMergedWeights(const Trainer &trainer, const std::string &path,
   for (const ParamInfo &param : plan.params) {
     if (param.name.find(".lora_") != std::string::npos)
       continue;
-    auto it = merged.find(param.name);
+    std::vector<float> &values = merged[param.name];
+    if (values.empty())
+      values = trainer.readTensor(param.tensor);
     tensors.push_back(
-        {param.name, plan.tensors[param.tensor].shape,
-         it == merged.end() ? trainer.data(param.tensor) : it->second.data()});
+        {param.name, plan.tensors[param.tensor].shape, values.data()});
   }
   return saveTensors(path, tensors, options, plan.hfConfig, error);
 }
@@ -263,9 +266,11 @@ bool loadAdapter(Trainer &trainer, const std::string &directory,
                 std::to_string(adapter.rank) + ")";
         return false;
       }
-      if (!file->readFloat32(*entry, stored, 0, entry->numel(),
-                             trainer.data(param->tensor), error))
+      std::vector<float> values(size_t(entry->numel()));
+      if (!file->readFloat32(*entry, stored, 0, entry->numel(), values.data(),
+                             error))
         return false;
+      trainer.writeTensor(param->tensor, values.data());
       taken.insert(stored);
     }
   }

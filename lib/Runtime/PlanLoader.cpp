@@ -39,6 +39,13 @@ double KernelCall::floatAttr(const std::string &key, double fallback) const {
   return it == attrs.end() ? fallback : it->second.f;
 }
 
+const EntryFunction *Plan::entry(const std::string &name) const {
+  for (const EntryFunction &entry : entries)
+    if (entry.name == name)
+      return &entry;
+  return nullptr;
+}
+
 int64_t Plan::parameterCount() const {
   int64_t n = 0;
   for (const ParamInfo &p : params)
@@ -144,6 +151,7 @@ std::string convert(const fb::Plan &in, Plan &out) {
     TensorInfo info;
     info.name = str(t->name());
     info.dtype = t->dtype() == fb::DType::I64 ? DType::I64 : DType::F32;
+    // Only these two run today (KernelChecks refuse the others anyway).
     if (t->dtype() != fb::DType::I64 && t->dtype() != fb::DType::F32) {
       const char *name = fb::EnumNameDType(t->dtype());
       return "tensor '" + info.name + "' has dtype " +
@@ -160,6 +168,15 @@ std::string convert(const fb::Plan &in, Plan &out) {
     info.category = static_cast<Category>(t->category());
     if (t->category() > fb::Category::Workspace)
       return "tensor '" + info.name + "' has an unknown category";
+    // Every tensor lives in the arena, densely, until host-resident and
+    // quantized or sparse tensors have executors.
+    if (t->space() != fb::MemorySpace::Device)
+      return "tensor '" + info.name +
+             "' is placed in host memory, which this runtime does not do";
+    if (t->encoding() != fb::Encoding::Dense)
+      return "tensor '" + info.name + "' has encoding number " +
+             std::to_string(int(t->encoding())) +
+             ", which this runtime cannot read";
     info.offset = t->offset();
     info.bytes = t->bytes();
     uint64_t elementBytes = info.dtype == DType::I64 ? 8 : 4;
@@ -218,14 +235,14 @@ std::string convert(const fb::Plan &in, Plan &out) {
     size_t kernelIndex = out.kernels.size();
     KernelCall call;
     call.name = str(k->name());
-    call.kind = findKernel(call.name);
+    call.kind = findKernelSpec(call.name);
     if (call.kind < 0)
       return "unknown kernel '" + call.name + "'";
     if (k->inputs())
       call.inputs.assign(k->inputs()->begin(), k->inputs()->end());
     if (k->outputs())
       call.outputs.assign(k->outputs()->begin(), k->outputs()->end());
-    const KernelSpec &spec = kernelTable()[call.kind];
+    const KernelSpec &spec = kernelCatalog()[call.kind];
     int ins = int(call.inputs.size()), outs = int(call.outputs.size());
     if (ins < spec.minInputs || ins > spec.maxInputs ||
         (spec.outputs >= 0 && outs != spec.outputs) || outs < 1)
@@ -248,7 +265,13 @@ std::string convert(const fb::Plan &in, Plan &out) {
       check.ins.push_back(&out.tensors[index]);
     for (int32_t index : call.outputs)
       check.outs.push_back(&out.tensors[index]);
-    check.workspaceBytes = out.memory.workspace;
+    call.workspace = k->workspace();
+    if (call.workspace > out.memory.workspace)
+      return describeCall(kernelIndex, call, out) + ": claims " +
+             std::to_string(call.workspace) +
+             " bytes of workspace but the plan has " +
+             std::to_string(out.memory.workspace);
+    check.workspaceBytes = call.workspace;
     check.tp = out.tp;
     std::string problem = readAttributes(*k, call, check.attrKinds);
     if (problem.empty())
@@ -257,6 +280,21 @@ std::string convert(const fb::Plan &in, Plan &out) {
       return describeCall(kernelIndex, call, out) + ": " + problem;
     out.kernels.push_back(std::move(call));
   }
+
+  // Named entry functions: a train_step, and ranges within the kernels.
+  if (in.entries())
+    for (const fb::Entry *e : *in.entries()) {
+      EntryFunction entry{str(e->name()), e->first_kernel(), e->kernel_count()};
+      if (entry.first > out.kernels.size() ||
+          entry.count > out.kernels.size() - entry.first)
+        return "entry function '" + entry.name + "' runs kernels past the " +
+               std::to_string(out.kernels.size()) + " the plan has";
+      if (out.entry(entry.name))
+        return "entry function '" + entry.name + "' is defined twice";
+      out.entries.push_back(std::move(entry));
+    }
+  if (!out.entry("train_step"))
+    return "the plan has no 'train_step' entry function";
 
   if (in.adapters())
     for (const fb::Adapter *a : *in.adapters()) {

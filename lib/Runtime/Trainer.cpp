@@ -2,12 +2,14 @@
 
 #include "slapo/Runtime/Trainer.h"
 #include "Random.h"
+#include "slapo/Runtime/Backend.h"
 #include "slapo/Runtime/Checkpoint.h"
 #include "slapo/Runtime/Kernels.h"
 #include "slapo/Runtime/Safetensors.h"
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -53,6 +55,16 @@ std::unique_ptr<Trainer> Trainer::create(std::unique_ptr<Plan> plan,
 std::unique_ptr<Trainer> Trainer::create(std::unique_ptr<Plan> plan,
                                          ProcessGroups groups,
                                          std::string &error) {
+  std::unique_ptr<Backend> backend = createBackend("cpu", error);
+  if (!backend)
+    return nullptr;
+  return create(std::move(plan), std::move(backend), groups, error);
+}
+
+std::unique_ptr<Trainer> Trainer::create(std::unique_ptr<Plan> plan,
+                                         std::unique_ptr<Backend> backend,
+                                         ProcessGroups groups,
+                                         std::string &error) {
   auto trainer = std::unique_ptr<Trainer>(new Trainer());
   if (!groups.tp)
     groups.tp = &trainer->self;
@@ -74,34 +86,74 @@ std::unique_ptr<Trainer> Trainer::create(std::unique_ptr<Plan> plan,
     error = "the plan does not match its process group: " + problem;
     return nullptr;
   }
-  uint64_t bytes = (plan->arenaBytes + 63) / 64 * 64;
+  // The executor binds each call to the backend's kernel for its operands'
+  // dtypes.
+  for (const KernelCall &call : plan->kernels) {
+    std::vector<DType> dtypes;
+    std::string shown;
+    for (const std::vector<int32_t> *list : {&call.inputs, &call.outputs})
+      for (int32_t index : *list) {
+        dtypes.push_back(plan->tensors[index].dtype);
+        shown +=
+            std::string(shown.empty() ? "" : ", ") + dtypeName(dtypes.back());
+      }
+    KernelFn fn = backend->findKernel(call.name, dtypes);
+    if (!fn) {
+      error = std::string("the ") + backend->name() + " backend has no '" +
+              call.name + "' kernel for operands (" + shown + ")";
+      return nullptr;
+    }
+    trainer->bound.push_back(fn);
+  }
   trainer->arena =
-      static_cast<uint8_t *>(std::aligned_alloc(64, bytes ? bytes : 64));
+      static_cast<uint8_t *>(backend->allocate(plan->arenaBytes, error));
   if (!trainer->arena) {
-    error = "cannot allocate the " + std::to_string(bytes) + "-byte arena";
+    error = "the " + std::to_string(plan->arenaBytes) + "-byte arena: " + error;
     return nullptr;
   }
-  // The optimizer updates close the step: what comes before them computes
-  // gradients, which data parallelism reduces in between.
+  trainer->theBackend = std::move(backend);
+  // The train_step entry function (the loader made sure there is one). Its
+  // optimizer updates close it: what comes before them computes gradients,
+  // which data parallelism reduces in between.
+  const EntryFunction &train = *plan->entry("train_step");
+  trainer->stepBegin = train.first;
+  trainer->stepEnd = train.first + train.count;
   const std::vector<KernelCall> &kernels = plan->kernels;
-  size_t first = kernels.size();
-  while (first > 0 && isUpdate(kernels[first - 1]))
+  size_t first = trainer->stepEnd;
+  while (first > trainer->stepBegin && isUpdate(kernels[first - 1]))
     --first;
   trainer->updateBegin = first;
-  for (size_t i = 0; i < first; ++i)
+  for (size_t i = trainer->stepBegin; i < first; ++i)
     if (isUpdate(kernels[i]))
-      trainer->updateBegin = kernels.size(); // interleaved: no reduction
-  for (size_t i = first; i < kernels.size(); ++i)
+      trainer->updateBegin = trainer->stepEnd; // interleaved: no reduction
+  for (size_t i = first; i < trainer->stepEnd; ++i)
     trainer->gradients.push_back(kernels[i].inputs[0]);
-  for (const KernelCall &call : kernels)
-    if (call.name == "cross_entropy")
-      trainer->ignoreIndex = call.intAttr("ignore_index", -100);
+  for (size_t i = trainer->stepBegin; i < trainer->stepEnd; ++i)
+    if (kernels[i].name == "cross_entropy")
+      trainer->ignoreIndex = kernels[i].intAttr("ignore_index", -100);
   trainer->theGroups = groups;
   trainer->thePlan = std::move(plan);
   return trainer;
 }
 
-Trainer::~Trainer() { std::free(arena); }
+Trainer::~Trainer() {
+  if (flatGradients)
+    theBackend->release(flatGradients);
+  if (arena)
+    theBackend->release(arena);
+}
+
+std::vector<float> Trainer::readTensor(int32_t tensor) const {
+  std::vector<float> host(size_t(thePlan->tensors[tensor].numel()));
+  theBackend->copyToHost(host.data(), data(tensor),
+                         host.size() * sizeof(float));
+  return host;
+}
+
+void Trainer::writeTensor(int32_t tensor, const float *host) {
+  theBackend->copyFromHost(data(tensor), host,
+                           uint64_t(thePlan->tensors[tensor].bytes));
+}
 
 float *Trainer::data(int32_t tensor) const {
   return reinterpret_cast<float *>(arena + thePlan->tensors[tensor].offset);
@@ -117,32 +169,32 @@ int64_t *Trainer::targets() {
 
 void Trainer::initialize(uint64_t newSeed) {
   seed = newSeed;
+  std::vector<float> local;
   for (const ParamInfo &param : thePlan->params) {
     ShardLayout layout = layoutOf(param);
-    float *local = data(param.tensor);
     int64_t n = layout.localNumel();
-    if (param.init == Init::Zeros || param.init == Init::Ones) {
-      std::fill(local, local + n, param.init == Init::Ones ? 1.0f : 0.0f);
-      continue;
-    }
-    // Element i of the whole tensor is a function of (seed, name, i): a
-    // rank draws only its own block, and every tp degree draws the same
-    // model. Padding rows stay zero.
-    std::fill(local, local + n, 0.0f);
-    uint64_t key = parameterKey(seed, param.name);
-    bool uniform = param.init == Init::Uniform;
-    double scale = param.std;
-    layout.forEachRun(
-        theGroups.tp->rank(), [&](int64_t l, int64_t f, int64_t count) {
+    local.assign(size_t(n), param.init == Init::Ones ? 1.0f : 0.0f);
+    if (param.init == Init::Normal || param.init == Init::Uniform) {
+      // Element i of the whole tensor is a function of (seed, name, i): a
+      // rank draws only its own block, and every tp degree draws the same
+      // model. Padding rows stay zero.
+      uint64_t key = parameterKey(seed, param.name);
+      bool uniform = param.init == Init::Uniform;
+      double scale = param.std;
+      float *values = local.data();
+      layout.forEachRun(theGroups.tp->rank(), [&](int64_t l, int64_t f,
+                                                  int64_t count) {
 #pragma omp parallel for if (count > 16384)
-          for (int64_t i = 0; i < count; ++i)
-            local[l + i] = float(uniform ? boundedUniformAt(key, f + i, scale)
-                                         : scale * normalAt(key, f + i));
-        });
+        for (int64_t i = 0; i < count; ++i)
+          values[l + i] = float(uniform ? boundedUniformAt(key, f + i, scale)
+                                        : scale * normalAt(key, f + i));
+      });
+    }
+    writeTensor(param.tensor, local.data());
   }
   for (const TensorInfo &tensor : thePlan->tensors)
     if (tensor.category == Category::OptimizerState)
-      std::memset(arena + tensor.offset, 0, tensor.bytes);
+      theBackend->zero(arena + tensor.offset, tensor.bytes);
   stepCount = 0;
 }
 
@@ -167,18 +219,17 @@ bool Trainer::loadWeights(const std::string &path, std::string &error,
       continue;
     }
     ShardLayout layout = layoutOf(*source.param);
-    float *local = data(source.param->tensor);
-    if (layout.size != 0)
-      std::fill(local, local + layout.localNumel(), 0.0f);
+    std::vector<float> local(size_t(layout.localNumel()), 0.0f);
     bool ok = true;
     layout.forEachRun(
         theGroups.tp->rank(), [&](int64_t l, int64_t f, int64_t n) {
           ok = ok && source.tensor.file->readFloat32(*source.tensor.entry,
                                                      source.tensor.name, f, n,
-                                                     local + l, error);
+                                                     local.data() + l, error);
         });
     if (!ok)
       return false;
+    writeTensor(source.param->tensor, local.data());
   }
   return true;
 }
@@ -190,12 +241,26 @@ ShardLayout Trainer::layoutOf(const ParamInfo &param) const {
 
 std::vector<float> Trainer::fullParameter(const ParamInfo &param) const {
   ShardLayout layout = layoutOf(param);
-  int64_t n = layout.localNumel();
-  const float *local = data(param.tensor);
   if (!layout.sharded())
-    return std::vector<float>(local, local + n);
-  std::vector<float> blocks(n * layout.ranks), whole(layout.fullNumel());
-  theGroups.tp->allGather(local, blocks.data(), n);
+    return readTensor(param.tensor);
+  // Every rank's block, gathered in the backend's memory, then brought to
+  // the host.
+  int64_t n = layout.localNumel();
+  std::string error;
+  void *gathered =
+      theBackend->allocate(uint64_t(n * layout.ranks) * sizeof(float), error);
+  if (!gathered) {
+    std::fprintf(stderr, "slapo-run: error: gathering '%s': %s\n",
+                 param.name.c_str(), error.c_str());
+    std::exit(1);
+  }
+  theGroups.tp->allGather(data(param.tensor), gathered, n, DType::F32,
+                          theBackend->stream());
+  std::vector<float> blocks(size_t(n * layout.ranks)),
+      whole(size_t(layout.fullNumel()));
+  theBackend->copyToHost(blocks.data(), gathered,
+                         blocks.size() * sizeof(float));
+  theBackend->release(gathered);
   for (int64_t r = 0; r < layout.ranks; ++r)
     layout.insert(blocks.data() + r * n, whole.data(), r);
   return whole;
@@ -234,7 +299,7 @@ bool Trainer::checkGlobalBatch(int64_t rows, std::string &error) const {
             std::to_string(perRank) + ")";
     return false;
   }
-  if (perRank != micro && updateBegin == thePlan->kernels.size()) {
+  if (perRank != micro && updateBegin == stepEnd) {
     error = "the plan's optimizer updates do not close its step, so its "
             "gradients cannot be accumulated or reduced: use --batch " +
             std::to_string(micro) + " on one process";
@@ -244,7 +309,6 @@ bool Trainer::checkGlobalBatch(int64_t rows, std::string &error) const {
 }
 
 void Trainer::runKernels(size_t begin, size_t end, int64_t microBatch) {
-  const auto &table = kernelTable();
   uint64_t workspaceBytes = thePlan->memory.workspace;
   float *workspace =
       reinterpret_cast<float *>(arena + thePlan->arenaBytes - workspaceBytes);
@@ -257,30 +321,40 @@ void Trainer::runKernels(size_t begin, size_t end, int64_t microBatch) {
   context.training = training;
   context.tp = theGroups.tp;
   context.microBatch = microBatch;
+  context.stream = theBackend->stream();
+  MemorySpace space = theBackend->space();
   for (size_t k = begin; k < end; ++k) {
     const KernelCall &call = thePlan->kernels[k];
     context.call = &call;
+    context.workspaceBytes = call.workspace; // its share, checked at load
     context.ins.clear();
     context.outs.clear();
     for (int32_t index : call.inputs)
-      context.ins.push_back({data(index), &thePlan->tensors[index]});
+      context.ins.push_back({data(index), &thePlan->tensors[index], space});
     for (int32_t index : call.outputs)
-      context.outs.push_back({data(index), &thePlan->tensors[index]});
+      context.outs.push_back({data(index), &thePlan->tensors[index], space});
     if (!profiling) {
-      table[call.kind].fn(context);
+      bound[k](context);
       continue;
     }
     auto start = std::chrono::steady_clock::now();
-    table[call.kind].fn(context);
+    bound[k](context);
+    theBackend->synchronize();
     seconds[call.name] += secondsSince(start);
   }
+}
+
+float Trainer::loss() const {
+  float value = 0.0f;
+  theBackend->copyToHost(&value, data(thePlan->loss), sizeof value);
+  return value;
 }
 
 float Trainer::step(double lr) {
   ++stepCount;
   learningRate = lr;
-  runKernels(0, thePlan->kernels.size(), 0);
-  return *data(thePlan->loss);
+  runKernels(stepBegin, stepEnd, 0);
+  return loss();
 }
 
 float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
@@ -295,59 +369,68 @@ float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
   int64_t total = counted(targets, rows * seq);
   ++stepCount;
   learningRate = lr;
-  if (reduce) {
-    size_t n = 0;
+  if (reduce && !flatGradients) {
+    // The micro-batches' weighted sum of every gradient, back to back, in
+    // the backend's memory.
     for (int32_t g : gradients)
-      n += size_t(thePlan->tensors[g].numel());
-    flatGradients.assign(n, 0.0f);
+      flatCount += thePlan->tensors[g].numel();
+    std::string error;
+    flatGradients = static_cast<float *>(
+        theBackend->allocate(uint64_t(flatCount) * sizeof(float), error));
+    if (!flatGradients) {
+      std::fprintf(stderr, "slapo-run: error: the gradient buffer: %s\n",
+                   error.c_str());
+      std::exit(1);
+    }
   }
-  double loss = 0.0;
+  if (reduce)
+    theBackend->zero(flatGradients, uint64_t(flatCount) * sizeof(float));
+  double lossSum = 0.0;
   for (int64_t m = 0; m < microBatches; ++m) {
     int64_t index = theGroups.dp->rank() * microBatches + m;
     size_t offset = size_t(index * micro * seq), n = size_t(micro * seq);
-    std::copy(ids + offset, ids + offset + n, inputIds());
-    std::copy(targets + offset, targets + offset + n, this->targets());
-    runKernels(0, updateBegin, index);
-    float microLoss = *data(thePlan->loss);
+    theBackend->copyFromHost(data(thePlan->inputIds), ids + offset,
+                             n * sizeof(int64_t));
+    theBackend->copyFromHost(data(thePlan->targets), targets + offset,
+                             n * sizeof(int64_t));
+    runKernels(stepBegin, updateBegin, index);
+    float microLoss = loss();
     if (!reduce) {
-      loss = microLoss;
+      lossSum = microLoss;
       continue;
     }
     // Each micro-batch's mean counts in proportion to its counted tokens.
     float weight =
         total ? float(double(counted(targets + offset, n)) / double(total))
               : 0.0f;
-    loss += double(weight) * microLoss;
-    float *flat = flatGradients.data();
+    lossSum += double(weight) * microLoss;
+    float *flat = flatGradients;
     for (int32_t g : gradients) {
-      const float *grad = data(g);
       int64_t count = thePlan->tensors[g].numel();
-#pragma omp parallel for simd if (count > 65536)
-      for (int64_t i = 0; i < count; ++i)
-        flat[i] += weight * grad[i];
+      theBackend->accumulate(flat, data(g), count, DType::F32, weight);
       flat += count;
     }
   }
-  float result = float(loss);
+  float result = float(lossSum);
   if (reduce) {
     reduceGradients();
     theGroups.dp->allReduce(&result, 1, ReduceOp::Sum);
   }
-  runKernels(updateBegin, thePlan->kernels.size(), 0);
+  runKernels(updateBegin, stepEnd, 0);
   return result;
 }
 
 void Trainer::reduceGradients() {
   auto start = std::chrono::steady_clock::now();
   int64_t bucket = std::max<int64_t>(1, int64_t(bucketBytes / sizeof(float)));
-  int64_t n = int64_t(flatGradients.size());
-  for (int64_t first = 0; first < n; first += bucket)
-    theGroups.dp->allReduce(flatGradients.data() + first,
-                            std::min(bucket, n - first), ReduceOp::Sum);
-  const float *flat = flatGradients.data();
+  for (int64_t first = 0; first < flatCount; first += bucket)
+    theGroups.dp->allReduce(flatGradients + first,
+                            std::min(bucket, flatCount - first), DType::F32,
+                            ReduceOp::Sum, theBackend->stream());
+  const float *flat = flatGradients;
   for (int32_t g : gradients) {
     int64_t count = thePlan->tensors[g].numel();
-    std::copy(flat, flat + count, data(g));
+    theBackend->copy(data(g), flat, uint64_t(count) * sizeof(float));
     flat += count;
   }
   if (profiling)

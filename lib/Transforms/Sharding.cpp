@@ -255,7 +255,10 @@ LogicalResult ShardingAnalysis::forward(Operation &op) {
       })
       .Case<ReluOp, SiluOp, GeluOp, DropoutOp, CausalMaskOp>(
           [&](Operation *) { return passThrough(op.getOperand(0), false); })
-      .Case([&](ScaleOp) { return passThrough(op.getOperand(0), true); })
+      // Linear in their input, so a partial sum stays one (each rank's
+      // share is scaled or rounded alone).
+      .Case<ScaleOp, CastOp>(
+          [&](Operation *) { return passThrough(op.getOperand(0), true); })
       .Case([&](BiasGeluOp fused) -> LogicalResult {
         // As the bias add and the gelu it fuses: a column-parallel output
         // takes a bias sharded the same way.

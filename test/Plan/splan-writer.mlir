@@ -21,7 +21,7 @@
 // ArrayAttr of integers where the kernels read i64 arrays).
 // RUN: %expect-exit 1 slapo-opt %t/attr.mlir --compile --batch 2 --seq 3 -o %t/attr.splan 2>&1 | FileCheck %s --check-prefix=ATTR
 // RUN: test ! -e %t/attr.splan
-// ATTR: error: 'plan.call' op attribute 'hint' ([1, 2]) has a kind the .splan cannot hold (integer, float, bool, unit, i64 array or string)
+// ATTR: error: 'plan.call' op attribute 'hint' ([1, 2]) has a kind the .splan cannot hold (integer, float, bool, unit, i64 array, string or type)
 
 //--- views.mlir
 graph.model @step(%ids: tensor<?x?xi64>, %t: tensor<?x?xi64>) -> tensor<f32> attributes {config = {model_type = "toy", vocab_size = 256 : i64, max_positions = 8 : i64}} {

@@ -286,3 +286,20 @@ graph.model @concat_negative_axis(%ids: tensor<3xi64>, %t: tensor<3xi64>) -> ten
   %l = graph.cross_entropy %c, %t : tensor<3x4xf32>, tensor<3xi64>
   graph.output %l : tensor<f32>
 }
+
+// -----
+
+// A cast's adjoint casts the gradient back: the f32 parameter read as bf16
+// gets an f32 gradient.
+// CHECK-LABEL: graph.model @cast
+// CHECK:         %[[W:.*]] = graph.param @w
+// CHECK:         %[[W16:.*]] = graph.cast %[[W]] : tensor<2x3x4xf32> to bf16
+// CHECK:         %[[DY:.*]] = graph.cross_entropy_grad %[[W16]], %{{.*}} : tensor<2x3x4xbf16>, tensor<2x3xi64>
+// CHECK:         %[[DW:.*]] = graph.cast %[[DY]] : tensor<2x3x4xbf16> to f32
+// CHECK:         graph.gradient %[[W]], %[[DW]] : tensor<2x3x4xf32>
+graph.model @cast(%ids: tensor<2x3xi64>, %t: tensor<2x3xi64>) -> tensor<f32> {
+  %w = graph.param @w {init = #graph.init<normal, std = 1.0>, trainable = true} : tensor<2x3x4xf32>
+  %w16 = graph.cast %w : tensor<2x3x4xf32> to bf16
+  %l = graph.cross_entropy %w16, %t : tensor<2x3x4xbf16>, tensor<2x3xi64>
+  graph.output %l : tensor<f32>
+}

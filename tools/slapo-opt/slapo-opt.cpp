@@ -4,7 +4,8 @@
 // With --compile it instead compiles the input model's training step into a
 // .splan file for slapo-run:
 //   slapo-opt model.mlir [--schedule s.sched]... [--print-transform]
-//             [--compile --batch B --seq T [--optimizer adamw|sgd] [--tp N]]
+//             [--compile --batch B --seq T [--optimizer adamw|sgd] [--tp N]
+//              [--precision fp32|bf16]]
 //             [-o out]
 // Schedules are applied in order; without --compile the scheduled graph is
 // printed (to -o or stdout).
@@ -66,6 +67,11 @@ int scheduleMain(int argc, char **argv) {
       "schedule", cl::desc("a .sched file to apply before compiling"),
       cl::value_desc("s.sched"));
   cl::opt<int64_t> tp("tp", cl::desc("tensor-parallel degree"), cl::init(1));
+  cl::opt<std::string> precision(
+      "precision",
+      cl::desc("fp32 (default) or bf16: bf16 compute with f32 master "
+               "weights (graph-autocast)"),
+      cl::init("fp32"));
   cl::opt<bool> verify(
       "verify", cl::desc("check on random weights and tokens that the "
                          "schedules preserve the loss and every gradient"));
@@ -98,6 +104,7 @@ int scheduleMain(int argc, char **argv) {
   options.epsilon = epsilon;
   options.weightDecay = weightDecay;
   options.tp = tp;
+  options.precision = precision;
 
   mlir::DialectRegistry registry;
   slapo::registerAllDialects(registry);

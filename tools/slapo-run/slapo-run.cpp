@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "slapo/Runtime/Adapters.h"
+#include "slapo/Runtime/Backend.h"
 #include "slapo/Runtime/Checkpoint.h"
 #include "slapo/Runtime/Data.h"
 #include "slapo/Runtime/Job.h"
@@ -169,14 +170,9 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
       o.saveAdapter = value;
     else if (arg == "--init-adapter")
       o.initAdapter = value;
-    else if (arg == "--device") {
+    else if (arg == "--device")
       o.device = value;
-      if (o.device != "cpu") {
-        error = "--device " + o.device +
-                ": this slapo-run has the cpu backend only";
-        return false;
-      }
-    } else if (arg == "--save-dtype") {
+    else if (arg == "--save-dtype") {
       if (!parseWeightDType(value, o.saveOptions.dtype)) {
         error = "--save-dtype expects fp32, bf16 or fp16, got '" +
                 std::string(value) + "'";
@@ -365,8 +361,11 @@ int run(Job &job, int argc, char **argv) {
   int64_t seq = plan->seq;
   int64_t batch = options.batch ? options.batch : plan->batch * dp;
   uint64_t plannedPeak = plan->memory.peak;
+  std::unique_ptr<Backend> backend = createBackend(options.device, error);
   std::unique_ptr<Trainer> trainer =
-      Trainer::create(std::move(plan), job.groups(), error);
+      backend ? Trainer::create(std::move(plan), std::move(backend),
+                                job.groups(), error)
+              : nullptr;
   ok = trainer && trainer->checkGlobalBatch(batch, error);
   Trainer::LoadReport loaded;
   if (ok) {

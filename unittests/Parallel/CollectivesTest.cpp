@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "JobTestMain.h"
+#include "slapo/Runtime/Backend.h"
 #include "slapo/Runtime/Job.h"
 #include "slapo/Runtime/Kernels.h"
 #include "slapo/Runtime/Mpi.h"
@@ -37,7 +38,7 @@ struct Call {
 
   explicit Call(const std::string &kernel) {
     call.name = kernel;
-    call.kind = findKernel(kernel);
+    call.kind = findKernelSpec(kernel);
     infos.reserve(8);
   }
   void attr(const std::string &key, const std::string &s) {
@@ -59,7 +60,15 @@ struct Call {
     context.ins = std::move(ins);
     context.outs = std::move(outs);
     context.tp = &tp;
-    kernelTable()[call.kind].fn(context);
+    std::vector<DType> dtypes;
+    for (const std::vector<View> *views : {&context.ins, &context.outs})
+      for (const View &view : *views)
+        dtypes.push_back(view.dtype());
+    std::string error;
+    std::unique_ptr<Backend> cpu = createBackend("cpu", error);
+    KernelFn fn = cpu->findKernel(call.name, dtypes);
+    ASSERT_TRUE(fn) << call.name;
+    fn(context);
   }
 };
 

@@ -259,13 +259,16 @@ public:
   FakeRank(int rank, int size) : myRank(rank), mySize(size) {}
   int rank() const override { return myRank; }
   int size() const override { return mySize; }
-  void allReduce(float *, int64_t, ReduceOp) override { ADD_FAILURE(); }
-  void allReduce(int64_t *, int64_t, ReduceOp) override { ADD_FAILURE(); }
-  void allGather(const float *, float *, int64_t) override { ADD_FAILURE(); }
-  void reduceScatter(const float *, float *, int64_t) override {
+  void allReduce(void *, int64_t, DType, ReduceOp, Stream) override {
     ADD_FAILURE();
   }
-  void broadcast(void *, int64_t, int) override { ADD_FAILURE(); }
+  void allGather(const void *, void *, int64_t, DType, Stream) override {
+    ADD_FAILURE();
+  }
+  void reduceScatter(const void *, void *, int64_t, DType, Stream) override {
+    ADD_FAILURE();
+  }
+  void broadcast(void *, int64_t, int, Stream) override { ADD_FAILURE(); }
 
 private:
   int myRank, mySize;

@@ -155,7 +155,7 @@ TEST(KernelChecks, PassEveryPlanTheCompilerWrites) {
   // Every kernel ran in some plan, but the collective (it runs in a
   // tensor-parallel group) and zeros (the gradient of a split's piece that
   // has none, which no shipped model makes).
-  for (const rt::KernelSpec &spec : rt::kernelTable()) {
+  for (const rt::KernelSpec &spec : rt::kernelCatalog()) {
     std::string name = spec.name;
     if (name == "sync" || name == "zeros")
       continue;
@@ -227,6 +227,33 @@ std::vector<uint8_t> KernelCheckEdits::bytes;
 
 TEST_F(KernelCheckEdits, UneditedPlanLoads) { EXPECT_EQ(refusal(), ""); }
 
+// .splan v3: named entry functions, and each tensor's memory space and
+// encoding, which this runtime reads only in their first forms.
+TEST_F(KernelCheckEdits, EntryFunctionsSpacesAndEncodings) {
+  ASSERT_EQ(plan->entries.size(), 1u);
+  EXPECT_EQ(plan->entries[0]->name, "train_step");
+  EXPECT_EQ(plan->entries[0]->kernel_count, plan->kernels.size());
+  plan->entries[0]->kernel_count += 1;
+  EXPECT_EQ(refusal(), "p: invalid plan: entry function 'train_step' runs "
+                       "kernels past the " +
+                           std::to_string(plan->kernels.size()) +
+                           " the plan has");
+  plan->entries[0]->kernel_count -= 1;
+  plan->entries[0]->name = "eval_step";
+  EXPECT_EQ(refusal(),
+            "p: invalid plan: the plan has no 'train_step' entry function");
+  plan->entries[0]->name = "train_step";
+  plan->tensors[3]->space = fb::MemorySpace::Host;
+  EXPECT_EQ(refusal(), "p: invalid plan: tensor '" + plan->tensors[3]->name +
+                           "' is placed in host memory, which this runtime "
+                           "does not do");
+  plan->tensors[3]->space = fb::MemorySpace::Device;
+  plan->tensors[3]->encoding = fb::Encoding(1);
+  EXPECT_EQ(refusal(), "p: invalid plan: tensor '" + plan->tensors[3]->name +
+                           "' has encoding number 1, which this runtime "
+                           "cannot read");
+}
+
 TEST_F(KernelCheckEdits, WorkspaceBelowAttentionsNeed) {
   // B * H * T * S floats: 2 * 2 * 4 * 4 * 4 bytes; the backward pass needs
   // twice that.
@@ -234,15 +261,26 @@ TEST_F(KernelCheckEdits, WorkspaceBelowAttentionsNeed) {
   ASSERT_GE(plan->memory->workspace, 2 * probabilities);
   plan->memory->workspace = 2 * probabilities;
   EXPECT_EQ(refusal(), "");
+  // Each call records its share of the workspace, which must fit the
+  // plan's ...
   plan->memory->workspace = 2 * probabilities - 4;
+  EXPECT_EQ(refusal(), prefix("attention_grad") +
+                           "claims 512 bytes of workspace but the plan has "
+                           "508");
+  plan->memory->workspace = 2 * probabilities;
+  // ... and hold what the kernel needs.
+  plan->kernels[kernelIndex("attention_grad")]->workspace =
+      2 * probabilities - 4;
   EXPECT_EQ(refusal(), prefix("attention_grad") +
                            "needs 512 bytes of workspace (the probabilities "
                            "and their gradient, 2 * B * H * T * S floats) but "
-                           "the plan has 508");
-  plan->memory->workspace = probabilities - 4;
+                           "the call has 508");
+  plan->kernels[kernelIndex("attention_grad")]->workspace = 2 * probabilities;
+  plan->kernels[kernelIndex("attention")]->workspace = probabilities - 4;
   EXPECT_EQ(refusal(), prefix("attention") +
                            "needs 256 bytes of workspace (B * H * T * S "
-                           "floats) but the plan has 252");
+                           "floats) but the call has 252");
+  plan->kernels[kernelIndex("attention")]->workspace = probabilities;
   // Grown over the tensors before it, the workspace is no longer scratch.
   plan->memory->workspace = plan->arena_bytes / 2;
   std::string error = refusal();
@@ -449,7 +487,7 @@ void editAtRandom(fb::PlanT &plan, std::mt19937 &random) {
   }
   case 1: {
     std::vector<std::string> same;
-    for (const rt::KernelSpec &spec : rt::kernelTable())
+    for (const rt::KernelSpec &spec : rt::kernelCatalog())
       if (int(call.inputs.size()) >= spec.minInputs &&
           int(call.inputs.size()) <= spec.maxInputs &&
           (spec.outputs < 0 || int(call.outputs.size()) == spec.outputs))

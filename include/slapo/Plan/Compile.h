@@ -19,6 +19,9 @@ struct CompileOptions {
   double epsilon = 1e-8;
   double weightDecay = 0.01;
   int64_t tp = 1; // tensor-parallel degree: the plan is one rank's
+  // "fp32" (the pipeline as it always was) or "bf16" (graph-autocast:
+  // bf16 compute, f32 master weights, gradients and optimizer state).
+  std::string precision = "fp32";
 };
 
 /// Turns the model in `module` (graph dialect, hierarchical or flat) into a

@@ -7,12 +7,15 @@
 // (lib/Runtime/NCCL, device buffers).
 //
 // Every call is collective: all ranks of the group make it, in the same
-// order, with the same counts. Buffers are float32 unless said otherwise.
+// order, with the same counts. Buffers are in the memory space of the
+// communicator's backend (host memory for MPI, device memory for NCCL).
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef SLAPO_RUNTIME_COMMUNICATOR_H
 #define SLAPO_RUNTIME_COMMUNICATOR_H
+
+#include "slapo/Runtime/DType.h"
 
 #include <cstdint>
 #include <cstring>
@@ -22,6 +25,9 @@ namespace slapo::rt {
 
 enum class ReduceOp { Sum, Max, Min };
 
+/// A backend's stream or queue (a cudaStream_t on CUDA); null on the CPU.
+using Stream = void *;
+
 class Communicator {
 public:
   virtual ~Communicator() = default;
@@ -29,16 +35,36 @@ public:
   virtual int rank() const = 0;
   virtual int size() const = 0;
 
-  /// In place: every rank ends with the element-wise reduction.
-  virtual void allReduce(float *data, int64_t count, ReduceOp op) = 0;
-  /// The same on 64-bit integers (step counts, fingerprints, flags).
-  virtual void allReduce(int64_t *data, int64_t count, ReduceOp op) = 0;
+  /// In place: every rank ends with the element-wise reduction of `count`
+  /// elements of `dtype` at `data`, ordered on `stream`.
+  virtual void allReduce(void *data, int64_t count, DType dtype, ReduceOp op,
+                         Stream stream) = 0;
   /// `out` (size() * count) is every rank's `in` (count), in rank order.
-  virtual void allGather(const float *in, float *out, int64_t count) = 0;
+  virtual void allGather(const void *in, void *out, int64_t count, DType dtype,
+                         Stream stream) = 0;
   /// `in` (size() * count) is reduced by sum; rank r receives block r.
-  virtual void reduceScatter(const float *in, float *out, int64_t count) = 0;
+  virtual void reduceScatter(const void *in, void *out, int64_t count,
+                             DType dtype, Stream stream) = 0;
   /// Rank `root`'s `bytes` bytes at `data` reach every rank.
-  virtual void broadcast(void *data, int64_t bytes, int root) = 0;
+  virtual void broadcast(void *data, int64_t bytes, int root,
+                         Stream stream) = 0;
+
+  // Typed forms, on the default stream.
+  void allReduce(float *data, int64_t count, ReduceOp op) {
+    allReduce(data, count, DType::F32, op, nullptr);
+  }
+  void allReduce(int64_t *data, int64_t count, ReduceOp op) {
+    allReduce(data, count, DType::I64, op, nullptr);
+  }
+  void allGather(const float *in, float *out, int64_t count) {
+    allGather(in, out, count, DType::F32, nullptr);
+  }
+  void reduceScatter(const float *in, float *out, int64_t count) {
+    reduceScatter(in, out, count, DType::F32, nullptr);
+  }
+  void broadcast(void *data, int64_t bytes, int root) {
+    broadcast(data, bytes, root, nullptr);
+  }
 
   /// Seconds spent inside collectives so far.
   double seconds() const { return spent; }
@@ -50,18 +76,23 @@ protected:
 /// A group of one: every collective returns its input.
 class SelfCommunicator final : public Communicator {
 public:
+  using Communicator::allGather;
+  using Communicator::allReduce;
+  using Communicator::broadcast;
+  using Communicator::reduceScatter;
   int rank() const override { return 0; }
   int size() const override { return 1; }
-  void allReduce(float *, int64_t, ReduceOp) override {}
-  void allReduce(int64_t *, int64_t, ReduceOp) override {}
-  void allGather(const float *in, float *out, int64_t count) override {
+  void allReduce(void *, int64_t, DType, ReduceOp, Stream) override {}
+  void allGather(const void *in, void *out, int64_t count, DType dtype,
+                 Stream) override {
     if (in != out)
-      std::memmove(out, in, size_t(count) * sizeof(float));
+      std::memmove(out, in, size_t(count * dtypeBytes(dtype)));
   }
-  void reduceScatter(const float *in, float *out, int64_t count) override {
-    allGather(in, out, count);
+  void reduceScatter(const void *in, void *out, int64_t count, DType dtype,
+                     Stream stream) override {
+    allGather(in, out, count, dtype, stream);
   }
-  void broadcast(void *, int64_t, int) override {}
+  void broadcast(void *, int64_t, int, Stream) override {}
 };
 
 /// Makes a check that may fail on some ranks collective: every rank of

@@ -1,4 +1,4 @@
-//===- Kernels.h - the CPU kernel table ------------------------*- C++ -*-===//
+//===- Kernels.h - kernel calls: views, contexts, the catalog ---*- C++ -*-===//
 #ifndef SLAPO_RUNTIME_KERNELS_H
 #define SLAPO_RUNTIME_KERNELS_H
 
@@ -12,18 +12,35 @@
 
 namespace slapo::rt {
 
-/// A tensor as a kernel sees it: its bytes in the arena and its shape.
+/// Where a buffer lives: host memory, or a device's own.
+enum class MemorySpace { Host, Device };
+
+/// A tensor as a kernel sees it: its bytes in the arena, its dtype and
+/// shape (info), and the memory space the bytes are in. The typed accessors
+/// check the dtype: the load-time checks make a mismatch impossible, so
+/// one is an internal error.
 struct View {
   void *data = nullptr;
   const TensorInfo *info = nullptr;
+  MemorySpace space = MemorySpace::Host;
 
-  float *f32() const { return static_cast<float *>(data); }
-  int64_t *i64() const { return static_cast<int64_t *>(data); }
+  DType dtype() const { return info->dtype; }
+  float *f32() const { return static_cast<float *>(typed(DType::F32)); }
+  int64_t *i64() const { return static_cast<int64_t *>(typed(DType::I64)); }
+  uint16_t *bf16() const { return static_cast<uint16_t *>(typed(DType::BF16)); }
   int64_t numel() const { return info->numel(); }
   int64_t rank() const { return int64_t(info->shape.size()); }
   int64_t dim(int64_t i) const { return info->shape[i < 0 ? i + rank() : i]; }
   /// Product of all dimensions but the last.
   int64_t rows() const { return numel() / (rank() ? dim(-1) : 1); }
+
+private:
+  void *typed(DType want) const {
+    if (info->dtype != want)
+      wrongDType(want);
+    return data;
+  }
+  [[noreturn]] void wrongDType(DType want) const;
 };
 
 /// Everything one kernel call may read: its tensors, attributes, the
@@ -42,6 +59,8 @@ struct KernelContext {
   /// Which micro-batch of the global batch this is (dropout numbers its
   /// elements as one process holding the whole batch would).
   int64_t microBatch = 0;
+  /// The backend's stream, which the kernel and its collectives use.
+  Stream stream = nullptr;
 };
 
 using KernelFn = void (*)(KernelContext &);
@@ -57,7 +76,7 @@ struct KernelCheck {
   std::vector<const TensorInfo *> ins, outs;
   /// The stored kind of each attribute of `call`.
   std::map<std::string, AttrKind> attrKinds;
-  uint64_t workspaceBytes = 0; // the plan's workspace, at the arena's end
+  uint64_t workspaceBytes = 0; // the call's share of the plan's workspace
   int32_t tp = 1;              // the tensor-parallel group's size
 };
 
@@ -66,18 +85,20 @@ struct KernelCheck {
 /// is checked here, so no plan that loads can make a kernel crash.
 using KernelCheckFn = std::string (*)(const KernelCheck &);
 
+/// What the plan format knows of a kernel, whatever the backend: its name,
+/// arity and load-time check. Backends implement kernels by these names
+/// (Backend::findKernel).
 struct KernelSpec {
   const char *name;
   int minInputs, maxInputs, outputs;
-  KernelFn fn;
   KernelCheckFn check;
 };
 
-/// All kernels the CPU runtime implements.
-const std::vector<KernelSpec> &kernelTable();
+/// Every kernel a plan may call.
+const std::vector<KernelSpec> &kernelCatalog();
 
-/// Index of `name` in kernelTable(), or -1.
-int findKernel(const std::string &name);
+/// Index of `name` in kernelCatalog(), or -1.
+int findKernelSpec(const std::string &name);
 
 } // namespace slapo::rt
 

@@ -8,6 +8,8 @@
 #ifndef SLAPO_RUNTIME_PLAN_H
 #define SLAPO_RUNTIME_PLAN_H
 
+#include "slapo/Runtime/DType.h"
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -16,7 +18,6 @@
 
 namespace slapo::rt {
 
-enum class DType { F32, I64 };
 enum class Category {
   Input,
   Param,
@@ -61,9 +62,10 @@ struct AttrValue {
 
 struct KernelCall {
   std::string name;
-  int kind = -1; // index into the kernel table
+  int kind = -1; // index into kernelCatalog()
   std::vector<int32_t> inputs, outputs;
   std::map<std::string, AttrValue> attrs;
+  uint64_t workspace = 0; // bytes of the plan's workspace this call uses
 
   int64_t intAttr(const std::string &key, int64_t fallback = 0) const;
   double floatAttr(const std::string &key, double fallback = 0.0) const;
@@ -76,6 +78,12 @@ struct AdapterInfo {
   int32_t rank = 0;
   double alpha = 0.0, dropout = 0.0;
   bool fanInFanOut = false;
+};
+
+/// A named entry function of the plan: `count` kernels from `first`.
+struct EntryFunction {
+  std::string name;
+  size_t first = 0, count = 0;
 };
 
 struct MemoryTotals {
@@ -92,6 +100,9 @@ struct Plan {
   std::vector<TensorInfo> tensors;
   std::vector<ParamInfo> params;
   std::vector<KernelCall> kernels;
+  std::vector<EntryFunction> entries;
+  /// The entry function `name`, or null.
+  const EntryFunction *entry(const std::string &name) const;
   int32_t inputIds = -1, targets = -1, loss = -1;
   uint64_t arenaBytes = 0;
   MemoryTotals memory;

@@ -2,6 +2,7 @@
 #ifndef SLAPO_RUNTIME_TRAINER_H
 #define SLAPO_RUNTIME_TRAINER_H
 
+#include "slapo/Runtime/Backend.h"
 #include "slapo/Runtime/Checkpoint.h"
 #include "slapo/Runtime/Communicator.h"
 #include "slapo/Runtime/Plan.h"
@@ -17,14 +18,21 @@ namespace slapo::rt {
 
 class Trainer {
 public:
-  /// Allocates the plan's arena (one allocation: every tensor and the
-  /// kernels' workspace live in it). One process: the plan must be
-  /// compiled for tp 1.
+  /// The plan's executor on `backend`: binds every kernel call to the
+  /// backend's kernel for its operand dtypes (failing, by name, where the
+  /// backend has none) and allocates the plan's arena in the backend's
+  /// memory (one allocation: every tensor and the kernels' workspace live
+  /// in it). `groups.tp` must have the plan's tp ranks.
   static std::unique_ptr<Trainer> create(std::unique_ptr<Plan> plan,
+                                         std::unique_ptr<Backend> backend,
+                                         ProcessGroups groups,
                                          std::string &error);
-  /// One rank of a job: `groups.tp` must have the plan's tp ranks.
+  /// The same on the CPU backend, for one rank of a job...
   static std::unique_ptr<Trainer>
   create(std::unique_ptr<Plan> plan, ProcessGroups groups, std::string &error);
+  /// ... or for one process (the plan must be compiled for tp 1).
+  static std::unique_ptr<Trainer> create(std::unique_ptr<Plan> plan,
+                                         std::string &error);
   ~Trainer();
 
   const Plan &plan() const { return *thePlan; }
@@ -90,7 +98,16 @@ public:
   /// rank (dp 1).
   float step(double lr);
 
+  /// Where `tensor` lives in the backend's memory (host-readable only on
+  /// a host backend: use readTensor / writeTensor to move values).
   float *data(int32_t tensor) const;
+  /// A host copy of `tensor`'s float values.
+  std::vector<float> readTensor(int32_t tensor) const;
+  /// Sets `tensor` from host float values.
+  void writeTensor(int32_t tensor, const float *host);
+  /// The loss of the last step run.
+  float loss() const;
+  const Backend &backend() const { return *theBackend; }
 
   /// Sets how many steps are done (resuming a run): the next step is
   /// `completed + 1`, which decides AdamW's bias correction and the
@@ -115,11 +132,15 @@ private:
   void reduceGradients();
 
   std::unique_ptr<Plan> thePlan;
+  std::unique_ptr<Backend> theBackend;
+  std::vector<KernelFn> bound; // each call's kernel on the backend
   ProcessGroups theGroups;
   SelfCommunicator self;
-  size_t updateBegin = 0;           // first optimizer-update kernel
-  std::vector<int32_t> gradients;   // each update's gradient tensor
-  std::vector<float> flatGradients; // their weighted sum, back to back
+  size_t stepBegin = 0, stepEnd = 0; // the train_step entry's kernels
+  size_t updateBegin = 0;            // its first optimizer-update kernel
+  std::vector<int32_t> gradients;    // each update's gradient tensor
+  float *flatGradients = nullptr;    // their weighted sum, back to back,
+  int64_t flatCount = 0;             // in the backend's memory
   int64_t ignoreIndex = -100;
   uint64_t bucketBytes = 25ull << 20;
   uint8_t *arena = nullptr;

@@ -41,6 +41,25 @@ def GraphFuse : Pass<"graph-fuse", "mlir::ModuleOp"> {
   }];
 }
 
+def GraphAutocast : Pass<"graph-autocast", "mlir::ModuleOp"> {
+  let summary = "Mixed precision: 16-bit compute, f32 statistics and master weights";
+  let description = [{
+    Rewrites a flat model (before graph-generate-backward) into the
+    Megatron / PyTorch-autocast recipe: matmuls, attention, activations and
+    elementwise ops compute in `precision` (bf16 or f16); layer_norm,
+    rms_norm, softmax, cross_entropy and the fused norms take f32 operands
+    and give f32 results; layout ops keep their input's type. Parameters
+    stay f32 (the master weights): each one a 16-bit op reads is cast once,
+    and that cast is shared by all its readers, so its gradient, and the
+    optimizer state, stay f32. The loss is f32. The rule of every op is in
+    the table at the top of lib/Transforms/Autocast.cpp.
+  }];
+  let options = [
+    Option<"precision", "precision", "std::string", "\"bf16\"",
+           "the compute type: bf16 or f16">
+  ];
+}
+
 def GraphPartitionTensorParallel
     : Pass<"graph-partition-tensor-parallel", "mlir::ModuleOp"> {
   let summary = "Check shards and syncs; give split values per-rank shapes";

@@ -1,8 +1,8 @@
 //===- CPUKernels.h - CPU kernel entry points ------------------*- C++ -*-===//
 //
-// One function per kernel name of the plan, and the load-time check of what
-// it needs of its operands (one per kernel or family of kernels);
-// kernelTable() lists them with their arities. Private to lib/Runtime.
+// One function per kernel name of the plan; CpuBackend.cpp binds them by
+// name and operand dtypes (their load-time checks are in
+// lib/Runtime/KernelChecks.cpp). Private to lib/Runtime/CPU.
 //
 //===----------------------------------------------------------------------===//
 
@@ -47,6 +47,8 @@ void add(KernelContext &c);
 void mul(KernelContext &c);
 void sumTo(KernelContext &c);
 void zeros(KernelContext &c);
+/// y += alpha * x (the backend's gradient accumulation).
+void accumulate(float *y, const float *x, int64_t count, float alpha);
 // Shape.cpp
 void transpose(KernelContext &c);
 void split(KernelContext &c);
@@ -59,45 +61,6 @@ void crossEntropyGrad(KernelContext &c);
 // Optimizers.cpp
 void sgdUpdate(KernelContext &c);
 void adamwUpdate(KernelContext &c);
-
-// KernelChecks.cpp: "" when the kernel can run the call, else the problem.
-std::string checkEmbedding(const KernelCheck &check);
-std::string checkEmbeddingGrad(const KernelCheck &check);
-std::string checkPositionIds(const KernelCheck &check);
-std::string checkLinear(const KernelCheck &check);
-std::string checkLinearGradWeight(const KernelCheck &check);
-std::string checkMatmul(const KernelCheck &check);
-std::string checkLayerNorm(const KernelCheck &check);
-std::string checkLayerNormGrad(const KernelCheck &check);
-std::string checkRmsNorm(const KernelCheck &check);
-std::string checkRmsNormGrad(const KernelCheck &check);
-std::string checkBiasDropoutAddLayerNorm(const KernelCheck &check);
-std::string checkAddRmsNorm(const KernelCheck &check);
-std::string checkCausalMask(const KernelCheck &check);
-std::string checkSoftmax(const KernelCheck &check);
-std::string checkSoftmaxGrad(const KernelCheck &check);
-std::string checkAttention(const KernelCheck &check);
-std::string checkAttentionGrad(const KernelCheck &check);
-std::string checkRope(const KernelCheck &check);
-/// relu, silu and gelu: the result has the input's shape.
-std::string checkElementwise(const KernelCheck &check);
-std::string checkActivationGrad(const KernelCheck &check);
-std::string checkBiasGelu(const KernelCheck &check);
-std::string checkBiasGeluGrad(const KernelCheck &check);
-std::string checkScale(const KernelCheck &check);
-std::string checkDropout(const KernelCheck &check);
-/// add and mul: NumPy broadcasting over trailing axes.
-std::string checkBroadcast(const KernelCheck &check);
-std::string checkSumTo(const KernelCheck &check);
-std::string checkZeros(const KernelCheck &check);
-std::string checkTranspose(const KernelCheck &check);
-std::string checkSplit(const KernelCheck &check);
-std::string checkConcat(const KernelCheck &check);
-std::string checkSync(const KernelCheck &check);
-std::string checkCrossEntropy(const KernelCheck &check);
-std::string checkCrossEntropyGrad(const KernelCheck &check);
-/// sgd_update and adamw_update: in place on the parameter (and moments).
-std::string checkUpdate(const KernelCheck &check);
 
 } // namespace slapo::rt::cpu
 

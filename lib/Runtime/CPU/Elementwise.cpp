@@ -264,3 +264,13 @@ void zeros(KernelContext &c) {
 }
 
 } // namespace slapo::rt::cpu
+
+namespace slapo::rt::cpu {
+
+void accumulate(float *y, const float *x, int64_t count, float alpha) {
+#pragma omp parallel for simd if (count > 65536)
+  for (int64_t i = 0; i < count; ++i)
+    y[i] += alpha * x[i];
+}
+
+} // namespace slapo::rt::cpu

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <mpi.h>
@@ -23,6 +24,27 @@ MPI_Op toMpi(ReduceOp op) {
     return MPI_MIN;
   }
   return MPI_SUM;
+}
+
+MPI_Datatype toMpi(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return MPI_FLOAT;
+  case DType::I64:
+    return MPI_INT64_T;
+  case DType::I32:
+    return MPI_INT32_T;
+  case DType::I8:
+    return MPI_INT8_T;
+  case DType::U8:
+    return MPI_UINT8_T;
+  case DType::BF16:
+  case DType::F16:
+    break; // MPI has no 16-bit floats: NCCL carries those on GPUs
+  }
+  std::fprintf(stderr, "slapo-run: internal error: MPI cannot reduce %s\n",
+               dtypeName(dtype));
+  std::abort();
 }
 
 /// Adds the time of one collective to a communicator's total.
@@ -57,53 +79,65 @@ public:
   int rank() const override { return myRank; }
   int size() const override { return mySize; }
 
-  void allReduce(float *data, int64_t count, ReduceOp op) override {
+  using Communicator::allGather;
+  using Communicator::allReduce;
+  using Communicator::broadcast;
+  using Communicator::reduceScatter;
+
+  void allReduce(void *data, int64_t count, DType dtype, ReduceOp op,
+                 Stream) override {
     Stopwatch watch(spent);
+    char *base = static_cast<char *>(data);
+    int64_t size = dtypeBytes(dtype);
     forEachChunk(count, [&](int64_t first, int n) {
-      MPI_Allreduce(MPI_IN_PLACE, data + first, n, MPI_FLOAT, toMpi(op), comm);
+      MPI_Allreduce(MPI_IN_PLACE, base + first * size, n, toMpi(dtype),
+                    toMpi(op), comm);
     });
   }
-  void allReduce(int64_t *data, int64_t count, ReduceOp op) override {
+  void allGather(const void *in, void *out, int64_t count, DType dtype,
+                 Stream) override {
     Stopwatch watch(spent);
-    forEachChunk(count, [&](int64_t first, int n) {
-      MPI_Allreduce(MPI_IN_PLACE, data + first, n, MPI_INT64_T, toMpi(op),
-                    comm);
-    });
-  }
-  void allGather(const float *in, float *out, int64_t count) override {
-    Stopwatch watch(spent);
+    MPI_Datatype type = toMpi(dtype);
     if (count <= maxCount) {
-      MPI_Allgather(in, int(count), MPI_FLOAT, out, int(count), MPI_FLOAT,
-                    comm);
+      MPI_Allgather(in, int(count), type, out, int(count), type, comm);
       return;
     }
     // Chunk c of every rank arrives side by side; each goes to its block.
-    std::vector<float> gathered;
+    int64_t size = dtypeBytes(dtype);
+    const char *from = static_cast<const char *>(in);
+    char *to = static_cast<char *>(out);
+    std::vector<char> gathered;
     forEachChunk(count, [&](int64_t first, int n) {
-      gathered.resize(size_t(n) * mySize);
-      MPI_Allgather(in + first, n, MPI_FLOAT, gathered.data(), n, MPI_FLOAT,
+      gathered.resize(size_t(n * size) * mySize);
+      MPI_Allgather(from + first * size, n, type, gathered.data(), n, type,
                     comm);
       for (int r = 0; r < mySize; ++r)
-        std::copy_n(gathered.data() + int64_t(r) * n, n,
-                    out + r * count + first);
+        std::copy_n(gathered.data() + int64_t(r) * n * size, n * size,
+                    to + (r * count + first) * size);
     });
   }
-  void reduceScatter(const float *in, float *out, int64_t count) override {
+  void reduceScatter(const void *in, void *out, int64_t count, DType dtype,
+                     Stream) override {
     Stopwatch watch(spent);
+    MPI_Datatype type = toMpi(dtype);
     if (count <= maxCount) {
-      MPI_Reduce_scatter_block(in, out, int(count), MPI_FLOAT, MPI_SUM, comm);
+      MPI_Reduce_scatter_block(in, out, int(count), type, MPI_SUM, comm);
       return;
     }
-    std::vector<float> packed;
+    int64_t size = dtypeBytes(dtype);
+    const char *from = static_cast<const char *>(in);
+    char *to = static_cast<char *>(out);
+    std::vector<char> packed;
     forEachChunk(count, [&](int64_t first, int n) {
-      packed.resize(size_t(n) * mySize);
+      packed.resize(size_t(n * size) * mySize);
       for (int r = 0; r < mySize; ++r)
-        std::copy_n(in + r * count + first, n, packed.data() + int64_t(r) * n);
-      MPI_Reduce_scatter_block(packed.data(), out + first, n, MPI_FLOAT,
+        std::copy_n(from + (r * count + first) * size, n * size,
+                    packed.data() + int64_t(r) * n * size);
+      MPI_Reduce_scatter_block(packed.data(), to + first * size, n, type,
                                MPI_SUM, comm);
     });
   }
-  void broadcast(void *data, int64_t bytes, int root) override {
+  void broadcast(void *data, int64_t bytes, int root, Stream) override {
     Stopwatch watch(spent);
     auto *base = static_cast<char *>(data);
     forEachChunk(bytes, [&](int64_t first, int n) {

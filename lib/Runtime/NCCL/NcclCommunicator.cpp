@@ -24,6 +24,26 @@ ncclRedOp_t toNccl(ReduceOp op) {
   return ncclSum;
 }
 
+ncclDataType_t toNccl(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return ncclFloat32;
+  case DType::BF16:
+    return ncclBfloat16;
+  case DType::F16:
+    return ncclFloat16;
+  case DType::I64:
+    return ncclInt64;
+  case DType::I32:
+    return ncclInt32;
+  case DType::I8:
+    return ncclInt8;
+  case DType::U8:
+    return ncclUint8;
+  }
+  return ncclUint8;
+}
+
 /// A collective that fails mid-run cannot be recovered: say so and end
 /// this rank; the launcher ends the others.
 void check(ncclResult_t result, const char *what) {
@@ -54,46 +74,48 @@ public:
   int rank() const override { return myRank; }
   int size() const override { return mySize; }
 
-  void allReduce(float *data, int64_t count, ReduceOp op) override {
-    timed([&] {
-      check(ncclAllReduce(data, data, size_t(count), ncclFloat32, toNccl(op),
-                          comm, stream),
+  using Communicator::allGather;
+  using Communicator::allReduce;
+  using Communicator::broadcast;
+  using Communicator::reduceScatter;
+
+  // A null stream is the communicator's own.
+  void allReduce(void *data, int64_t count, DType dtype, ReduceOp op,
+                 Stream on) override {
+    timed(on, [&](cudaStream_t s) {
+      check(ncclAllReduce(data, data, size_t(count), toNccl(dtype), toNccl(op),
+                          comm, s),
             "all_reduce");
     });
   }
-  void allReduce(int64_t *data, int64_t count, ReduceOp op) override {
-    timed([&] {
-      check(ncclAllReduce(data, data, size_t(count), ncclInt64, toNccl(op),
-                          comm, stream),
-            "all_reduce");
-    });
-  }
-  void allGather(const float *in, float *out, int64_t count) override {
-    timed([&] {
-      check(ncclAllGather(in, out, size_t(count), ncclFloat32, comm, stream),
+  void allGather(const void *in, void *out, int64_t count, DType dtype,
+                 Stream on) override {
+    timed(on, [&](cudaStream_t s) {
+      check(ncclAllGather(in, out, size_t(count), toNccl(dtype), comm, s),
             "all_gather");
     });
   }
-  void reduceScatter(const float *in, float *out, int64_t count) override {
-    timed([&] {
-      check(ncclReduceScatter(in, out, size_t(count), ncclFloat32, ncclSum,
-                              comm, stream),
+  void reduceScatter(const void *in, void *out, int64_t count, DType dtype,
+                     Stream on) override {
+    timed(on, [&](cudaStream_t s) {
+      check(ncclReduceScatter(in, out, size_t(count), toNccl(dtype), ncclSum,
+                              comm, s),
             "reduce_scatter");
     });
   }
-  void broadcast(void *data, int64_t bytes, int root) override {
-    timed([&] {
-      check(ncclBroadcast(data, data, size_t(bytes), ncclUint8, root, comm,
-                          stream),
+  void broadcast(void *data, int64_t bytes, int root, Stream on) override {
+    timed(on, [&](cudaStream_t s) {
+      check(ncclBroadcast(data, data, size_t(bytes), ncclUint8, root, comm, s),
             "broadcast");
     });
   }
 
 private:
-  template <typename F> void timed(F launch) {
+  template <typename F> void timed(Stream on, F launch) {
     auto start = std::chrono::steady_clock::now();
-    launch();
-    check(cudaStreamSynchronize(stream), "stream synchronize");
+    cudaStream_t s = on ? static_cast<cudaStream_t>(on) : stream;
+    launch(s);
+    check(cudaStreamSynchronize(s), "stream synchronize");
     spent +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count();

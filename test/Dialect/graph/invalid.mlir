@@ -596,3 +596,35 @@ graph.model @m(%x: tensor<4x8xf32>, %g: tensor<6xf32>) -> tensor<8x6xf32> {
   %0 = graph.linear_grad_weight %x, %g : tensor<4x8xf32>, tensor<6xf32>
   graph.output %0 : tensor<8x6xf32>
 }
+
+// -----
+
+graph.model @m(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{'graph.cast' op casts 'f32' to itself: drop the cast}}
+  %0 = graph.cast %x : tensor<4x8xf32> to f32
+  graph.output %0 : tensor<4x8xf32>
+}
+
+// -----
+
+graph.model @m(%x: tensor<4x8xf32>) -> tensor<4x8xf64> {
+  // expected-error @+1 {{'graph.cast' op converts between f32, bf16 and f16, got 'f32' to 'f64'}}
+  %0 = graph.cast %x : tensor<4x8xf32> to f64
+  graph.output %0 : tensor<4x8xf64>
+}
+
+// -----
+
+graph.model @m(%x: tensor<4x8xi64>) -> tensor<4x8xbf16> {
+  // expected-error @+1 {{'graph.cast' op converts between f32, bf16 and f16, got 'i64' to 'bf16'}}
+  %0 = graph.cast %x : tensor<4x8xi64> to bf16
+  graph.output %0 : tensor<4x8xbf16>
+}
+
+// -----
+
+graph.model @m(%x: tensor<4x8xf32>) -> tensor<4x8xi32> {
+  // expected-error @+1 {{'graph.cast' op attribute 'to' failed to satisfy constraint: type attribute of floating-point}}
+  %0 = graph.cast %x : tensor<4x8xf32> to i32
+  graph.output %0 : tensor<4x8xi32>
+}

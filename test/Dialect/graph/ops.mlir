@@ -105,3 +105,29 @@ graph.model @everything(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> ten
   // CHECK: graph.output %{{.*}} : tensor<f32>
   graph.output %loss : tensor<f32>
 }
+
+// 16-bit tensors through the compute ops, and the casts between them.
+// CHECK-LABEL: graph.model @casts(
+graph.model @casts(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<f32> {
+  %w = graph.param @w {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<16x8xf32>
+  // CHECK: %[[W16:.*]] = graph.cast %{{.*}} : tensor<16x8xf32> to bf16
+  %w16 = graph.cast %w : tensor<16x8xf32> to bf16
+  // CHECK: graph.embedding %{{.*}}, %[[W16]] : tensor<?x?xi64>, tensor<16x8xbf16>
+  %e = graph.embedding %ids, %w16 : tensor<?x?xi64>, tensor<16x8xbf16>
+  // CHECK: graph.linear %{{.*}}, %[[W16]] in_out : tensor<?x?x16xbf16>, tensor<16x8xbf16>
+  %l = graph.linear %e, %w16 : tensor<?x?x8xbf16>, tensor<16x8xbf16>
+  %back = graph.linear %l, %w16 in_out : tensor<?x?x16xbf16>, tensor<16x8xbf16>
+  // CHECK: graph.linear_grad_weight %{{.*}}, %{{.*}} : tensor<?x?x8xbf16>, tensor<?x?x16xbf16>
+  %dw = graph.linear_grad_weight %e, %l : tensor<?x?x8xbf16>, tensor<?x?x16xbf16>
+  // CHECK: graph.cast %{{.*}} : tensor<16x8xbf16> to f32
+  %dw32 = graph.cast %dw : tensor<16x8xbf16> to f32
+  // CHECK: graph.cast %{{.*}} : tensor<?x?x8xbf16> to f16
+  %h = graph.cast %back : tensor<?x?x8xbf16> to f16
+  // CHECK: graph.gelu %{{.*}} tanh : tensor<?x?x8xf16>
+  %g = graph.gelu %h tanh : tensor<?x?x8xf16>
+  %t = graph.transpose %g {permutation = array<i64: 1, 0, 2>} : tensor<?x?x8xf16>
+  %l32 = graph.cast %l : tensor<?x?x16xbf16> to f32
+  // CHECK: graph.cross_entropy %{{.*}}, %{{.*}} : tensor<?x?x16xf32>, tensor<?x?xi64>
+  %loss = graph.cross_entropy %l32, %targets : tensor<?x?x16xf32>, tensor<?x?xi64>
+  graph.output %loss : tensor<f32>
+}

@@ -1,6 +1,6 @@
 //===- KernelChecks.cpp - what each kernel needs of its operands ----------===//
 //
-// The load-time half of every kernel in this folder: the dtypes, ranks and
+// The load-time half of every kernel of the catalog, whatever the backend: the dtypes, ranks and
 // dimensions that must agree, the attributes it reads (with their kinds and
 // ranges) and the workspace it uses, written down once and checked when a
 // plan loads (PlanLoader.cpp). A plan that passes cannot make a kernel read
@@ -9,14 +9,14 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "CPUKernels.h"
+#include "KernelChecks.h"
 
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <limits>
 
-namespace slapo::rt::cpu {
+namespace slapo::rt::checks {
 
 namespace {
 
@@ -235,7 +235,7 @@ public:
   bool workspace(uint64_t need, const std::string &forWhat) {
     return need <= check.workspaceBytes ||
            fail("needs " + std::to_string(need) + " bytes of workspace (" +
-                forWhat + ") but the plan has " +
+                forWhat + ") but the call has " +
                 std::to_string(check.workspaceBytes));
   }
 
@@ -844,4 +844,4 @@ std::string checkUpdate(const KernelCheck &check) {
                    r.floatAttr("weight_decay", FloatRange::NonNegative));
 }
 
-} // namespace slapo::rt::cpu
+} // namespace slapo::rt::checks

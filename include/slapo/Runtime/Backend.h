@@ -1,0 +1,67 @@
+//===- Backend.h - where a plan runs: memory, stream, kernels ---*- C++ -*-===//
+//
+// The runtime's device seam, shaped like IREE's HAL: a backend owns memory
+// in its space (the arena and any buffer the executor needs), copies
+// between that space and the host, its stream, and its kernel table, in
+// which kernels are found by name and operand dtypes. The core (plan,
+// loader, Trainer, shards, checkpoints) only calls this interface, so it
+// never runs loops over tensor memory itself. Backends: lib/Runtime/CPU
+// ("cpu"); a CUDA backend is to come.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SLAPO_RUNTIME_BACKEND_H
+#define SLAPO_RUNTIME_BACKEND_H
+
+#include "slapo/Runtime/Kernels.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace slapo::rt {
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+
+  /// The name --device gives it ("cpu").
+  virtual const char *name() const = 0;
+  virtual MemorySpace space() const = 0;
+
+  /// `bytes` bytes of the backend's memory, 64-byte aligned; null with
+  /// `error` when they cannot be had.
+  virtual void *allocate(uint64_t bytes, std::string &error) = 0;
+  virtual void release(void *memory) = 0;
+  virtual void copyFromHost(void *to, const void *host, uint64_t bytes) = 0;
+  virtual void copyToHost(void *host, const void *from, uint64_t bytes) = 0;
+  /// Within the backend's memory.
+  virtual void copy(void *to, const void *from, uint64_t bytes) = 0;
+  virtual void zero(void *memory, uint64_t bytes) = 0;
+  /// y += alpha * x over `count` elements of `dtype` (gradient
+  /// accumulation).
+  virtual void accumulate(void *y, const void *x, int64_t count, DType dtype,
+                          float alpha) = 0;
+
+  /// The stream kernels and copies are ordered on (null on the CPU).
+  virtual Stream stream() = 0;
+  /// Waits for everything issued on the stream.
+  virtual void synchronize() = 0;
+
+  /// The kernel `name` for operands of these dtypes (inputs, then
+  /// outputs), or null when the backend has none.
+  virtual KernelFn findKernel(const std::string &name,
+                              const std::vector<DType> &operands) const = 0;
+};
+
+/// The backend --device names: "cpu". Null, with `error` naming the ones
+/// built, for any other name.
+std::unique_ptr<Backend> createBackend(const std::string &name,
+                                       std::string &error);
+
+/// The names createBackend accepts.
+std::vector<std::string> backendNames();
+
+} // namespace slapo::rt
+
+#endif // SLAPO_RUNTIME_BACKEND_H

@@ -1,0 +1,168 @@
+//===- BackendTest.cpp - the seam between the runtime core and a backend --===//
+//
+// Kernels bind by name and operand dtypes when an executor is made, and the
+// Trainer moves and accumulates tensor memory only through its backend: a
+// wrapper backend that records every call sees all of it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "slapo/Runtime/Backend.h"
+#include "CompiledModel.h"
+#include "slapo/Runtime/Trainer.h"
+
+#include "gtest/gtest.h"
+
+#include <cmath>
+
+using namespace slapo;
+using namespace slapo::rt;
+
+namespace {
+
+constexpr const char *kTinyGPT2 = R"({"model_type": "gpt2", "vocab_size": 32,
+  "n_positions": 16, "n_embd": 16, "n_layer": 1, "n_head": 2,
+  "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0})";
+
+std::unique_ptr<Backend> cpu() {
+  std::string error;
+  std::unique_ptr<Backend> backend = createBackend("cpu", error);
+  EXPECT_TRUE(backend) << error;
+  return backend;
+}
+
+TEST(Backend, FindsKernelsByNameAndOperandDTypes) {
+  auto backend = cpu();
+  EXPECT_TRUE(
+      backend->findKernel("linear", {DType::F32, DType::F32, DType::F32}));
+  EXPECT_TRUE(
+      backend->findKernel("embedding", {DType::I64, DType::F32, DType::F32}));
+  // No bf16 kernels on this backend yet; no such kernel at all.
+  EXPECT_FALSE(
+      backend->findKernel("linear", {DType::BF16, DType::BF16, DType::BF16}));
+  EXPECT_FALSE(backend->findKernel("no_such_kernel", {DType::F32}));
+  // Every kernel of the catalog exists on the CPU in f32.
+  for (const KernelSpec &spec : kernelCatalog())
+    EXPECT_TRUE(backend->findKernel(spec.name, {DType::F32})) << spec.name;
+}
+
+TEST(Backend, NamesTheBackendsItHas) {
+  std::string error;
+  EXPECT_FALSE(createBackend("cuda", error));
+  EXPECT_EQ(error, "--device cuda: no such backend in this slapo-run (it "
+                   "has: cpu)");
+}
+
+TEST(Backend, CpuMemoryOperations) {
+  auto backend = cpu();
+  std::string error;
+  auto *x = static_cast<float *>(backend->allocate(4 * sizeof(float), error));
+  auto *y = static_cast<float *>(backend->allocate(4 * sizeof(float), error));
+  ASSERT_TRUE(x && y) << error;
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(x) % 64, 0u);
+  const float host[4] = {1, 2, 3, 4};
+  backend->copyFromHost(x, host, sizeof host);
+  backend->zero(y, 4 * sizeof(float));
+  backend->accumulate(y, x, 4, DType::F32, 0.5f);
+  backend->accumulate(y, x, 4, DType::F32, 2.0f);
+  float back[4];
+  backend->copyToHost(back, y, sizeof back);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(back[i], 2.5f * host[i]);
+  backend->release(x);
+  backend->release(y);
+}
+
+/// The CPU backend, recording what the executor asks of it, and able to
+/// lack one kernel.
+class Recording final : public Backend {
+public:
+  Recording(std::unique_ptr<Backend> inner, std::string missing = "")
+      : inner(std::move(inner)), missing(std::move(missing)) {}
+  const char *name() const override { return "recording"; }
+  MemorySpace space() const override { return inner->space(); }
+  void *allocate(uint64_t bytes, std::string &error) override {
+    ++allocations;
+    return inner->allocate(bytes, error);
+  }
+  void release(void *memory) override { inner->release(memory); }
+  void copyFromHost(void *to, const void *host, uint64_t bytes) override {
+    ++copiesIn;
+    inner->copyFromHost(to, host, bytes);
+  }
+  void copyToHost(void *host, const void *from, uint64_t bytes) override {
+    ++copiesOut;
+    inner->copyToHost(host, from, bytes);
+  }
+  void copy(void *to, const void *from, uint64_t bytes) override {
+    ++copies;
+    inner->copy(to, from, bytes);
+  }
+  void zero(void *memory, uint64_t bytes) override {
+    inner->zero(memory, bytes);
+  }
+  void accumulate(void *y, const void *x, int64_t count, DType dtype,
+                  float alpha) override {
+    ++accumulations;
+    inner->accumulate(y, x, count, dtype, alpha);
+  }
+  Stream stream() override { return inner->stream(); }
+  void synchronize() override { inner->synchronize(); }
+  KernelFn findKernel(const std::string &kernel,
+                      const std::vector<DType> &operands) const override {
+    return kernel == missing ? nullptr : inner->findKernel(kernel, operands);
+  }
+
+  std::unique_ptr<Backend> inner;
+  std::string missing;
+  int allocations = 0, copiesIn = 0, copiesOut = 0, copies = 0,
+      accumulations = 0;
+};
+
+std::unique_ptr<Plan> tinyPlan() {
+  static std::vector<uint8_t> bytes =
+      test::compileToSplan(kTinyGPT2, 2, 4, "sgd");
+  std::string error;
+  auto plan = loadPlanFromBuffer(bytes.data(), bytes.size(), "tiny", error);
+  EXPECT_TRUE(plan) << error;
+  return plan;
+}
+
+TEST(Backend, KernelsBindWhenTheExecutorIsMade) {
+  std::string error;
+  auto trainer =
+      Trainer::create(tinyPlan(), std::make_unique<Recording>(cpu(), "gelu"),
+                      ProcessGroups{}, error);
+  EXPECT_FALSE(trainer);
+  EXPECT_EQ(error, "the recording backend has no 'gelu' kernel for operands "
+                   "(f32, f32)");
+}
+
+// Gradient accumulation over micro-batches is the backend's: one
+// accumulate per gradient and micro-batch, no host loop over its memory.
+TEST(Backend, TheTrainerAccumulatesThroughItsBackend) {
+  auto recording = std::make_unique<Recording>(cpu());
+  Recording *calls = recording.get();
+  std::string error;
+  auto trainer =
+      Trainer::create(tinyPlan(), std::move(recording), ProcessGroups{}, error);
+  ASSERT_TRUE(trainer) << error;
+  trainer->initialize(1);
+  size_t params = trainer->plan().params.size();
+  EXPECT_EQ(calls->copiesIn, int(params)); // one upload per parameter
+  std::vector<int64_t> ids(4 * 4), targets(4 * 4);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ids[i] = int64_t(i % 32);
+    targets[i] = int64_t((i + 1) % 32);
+  }
+  // Four rows on a two-row plan: two micro-batches.
+  ASSERT_TRUE(trainer->checkGlobalBatch(4, error)) << error;
+  float loss = trainer->step(ids.data(), targets.data(), 4, 0.1);
+  EXPECT_TRUE(std::isfinite(loss));
+  int gradients = 0;
+  for (const KernelCall &call : trainer->plan().kernels)
+    gradients += call.name == "sgd_update";
+  EXPECT_EQ(calls->accumulations, 2 * gradients);
+  EXPECT_EQ(calls->copies, gradients); // the sums back into the gradients
+}
+
+} // namespace
