@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -108,13 +109,8 @@ bool saveAdapter(const Trainer &trainer, const std::string &directory,
   config << "},\n  \"inference_mode\": true,\n  \"init_lora_weights\": true,\n"
          << "  \"modules_to_save\": null,\n  \"use_rslora\": false,\n"
          << "  \"use_dora\": false\n}\n";
-  std::ofstream out(directory + "/adapter_config.json");
-  out << config.str();
-  if (!out) {
-    error = directory + "/adapter_config.json: cannot write";
-    return false;
-  }
-  return true;
+  return writeFileAtomically(directory + "/adapter_config.json", config.str(),
+                             error);
 }
 
 void mergeAdapter(const AdapterInfo &adapter, const float *a, const float *b,
@@ -172,22 +168,27 @@ bool saveMergedWeights(const Trainer &trainer, const std::string &path,
 namespace {
 
 /// The value PEFT gives module `path` from a pattern map (`rank_pattern`,
-/// `alpha_pattern`: keys are module paths or their suffixes), or `fallback`.
+/// `alpha_pattern`): the first key, a regular expression, that matches the
+/// path as `(.*\.)?KEY$` (PEFT's rule); else `fallback`. A key that is no
+/// regular expression matches only itself.
 double patterned(const Json *patterns, const std::string &path,
                  double fallback) {
   if (!patterns || patterns->kind != Json::Kind::Object)
     return fallback;
   for (const auto &[key, value] : patterns->object) {
-    bool suffix =
-        path.size() > key.size() &&
-        path.compare(path.size() - key.size(), key.size(), key) == 0 &&
-        path[path.size() - key.size() - 1] == '.';
-    if ((key == path || suffix) && value.kind == Json::Kind::Number)
+    if (value.kind != Json::Kind::Number)
+      continue;
+    bool matches = key == path;
+    try {
+      matches = matches ||
+                std::regex_match(path, std::regex("(.*\\.)?(" + key + ")"));
+    } catch (const std::regex_error &) {
+    }
+    if (matches)
       return value.number;
   }
   return fallback;
 }
-
 } // namespace
 
 bool loadAdapter(Trainer &trainer, const std::string &directory,
@@ -196,6 +197,10 @@ bool loadAdapter(Trainer &trainer, const std::string &directory,
   if (plan.adapters.empty()) {
     error = "--init-adapter: the plan has no LoRA adapters (apply a lora "
             "schedule)";
+    return false;
+  }
+  if (plan.tp > 1) {
+    error = "--init-adapter takes plans compiled for tp 1";
     return false;
   }
   std::string configPath = directory + "/adapter_config.json";

@@ -60,10 +60,11 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &path,
   std::error_code code;
   fs::path index;
   if (fs::is_directory(path, code)) {
+    // from_pretrained's order: the single file first, then the index.
+    if (fs::exists(fs::path(path) / kSingleName, code))
+      return open((fs::path(path) / kSingleName).string(), error);
     if (fs::exists(fs::path(path) / kIndexName, code))
       index = fs::path(path) / kIndexName;
-    else if (fs::exists(fs::path(path) / kSingleName, code))
-      return open((fs::path(path) / kSingleName).string(), error);
     else {
       error = path + ": a directory with neither " + kIndexName + " nor " +
               kSingleName + " in it";
@@ -244,17 +245,8 @@ bool writeCheckpoint(const std::string &directory,
     return std::string(name);
   };
   auto written = [&](const std::string &name, const std::string &text) {
-    std::string path = (fs::path(directory) / name).string();
-    std::string temporary = path + ".tmp";
-    std::ofstream out(temporary, std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out || std::rename(temporary.c_str(), path.c_str()) != 0) {
-      std::remove(temporary.c_str());
-      error = path + ": cannot write";
-      return false;
-    }
-    return true;
+    return writeFileAtomically((fs::path(directory) / name).string(), text,
+                               error);
   };
   std::string weightMap;
   for (size_t i = 0; i < shards.size(); ++i) {
@@ -266,19 +258,71 @@ bool writeCheckpoint(const std::string &directory,
       weightMap += std::string(weightMap.empty() ? "" : ",\n") + "    \"" +
                    tensor.name + "\": \"" + name + "\"";
   }
-  // A stale index (or single file) from an earlier save would shadow or
-  // mix with this one.
-  if (shards.size() == 1)
-    fs::remove(fs::path(directory) / kIndexName, code);
-  else {
-    fs::remove(fs::path(directory) / kSingleName, code);
-    if (!written(kIndexName, "{\n  \"metadata\": {\"total_size\": " +
-                                 std::to_string(totalBytes) +
-                                 "},\n  \"weight_map\": {\n" + weightMap +
-                                 "\n  }\n}\n"))
+  if (shards.size() > 1 &&
+      !written(
+          kIndexName,
+          "{\n  \"metadata\": {\"total_size\": " + std::to_string(totalBytes) +
+              "},\n  \"weight_map\": {\n" + weightMap + "\n  }\n}\n"))
+    return false;
+  if (!configJson.empty() && !written("config.json", configJson))
+    return false;
+  // Only now that the new checkpoint is whole: the files of an earlier
+  // save that would shadow or mix with it (a single file, an index, other
+  // shards), as save_pretrained removes them.
+  std::set<std::string> current;
+  for (size_t i = 0; i < shards.size(); ++i)
+    current.insert(shardName(i));
+  if (shards.size() > 1)
+    current.insert(kIndexName);
+  for (const auto &entry : fs::directory_iterator(directory, code)) {
+    std::string name = entry.path().filename().string();
+    bool ours = name == kSingleName || name == kIndexName ||
+                (name.rfind("model-", 0) == 0 &&
+                 name.find("-of-") != std::string::npos &&
+                 entry.path().extension() == ".safetensors");
+    if (!ours || current.count(name))
+      continue;
+    std::error_code removed;
+    if (!fs::remove(entry.path(), removed) || removed) {
+      error = entry.path().string() +
+              ": an earlier save's file that cannot be removed" +
+              (removed ? ": " + removed.message() : "");
       return false;
+    }
   }
-  return configJson.empty() || written("config.json", configJson);
+  return true;
+}
+
+bool writeFileAtomically(const std::string &path, const std::string &text,
+                         std::string &error) {
+  std::string temporary = path + ".tmp";
+  std::ofstream out(temporary, std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out || std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    error = path + ": cannot write";
+    return false;
+  }
+  return true;
+}
+
+std::vector<std::string> Checkpoint::paths() const {
+  std::vector<std::string> all;
+  for (const auto &file : files)
+    all.push_back(file->path());
+  return all;
+}
+
+uint64_t Checkpoint::fingerprint() const {
+  // FNV-1a over every file's bytes, read from the mapping.
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (const auto &file : files) {
+    const uint8_t *bytes = file->bytes();
+    for (uint64_t i = 0, n = file->size(); i < n; ++i)
+      hash = (hash ^ bytes[i]) * 0x100000001b3ull;
+  }
+  return hash;
 }
 
 bool saveTensors(const std::string &path,

@@ -207,6 +207,11 @@ std::string convert(const fb::Plan &in, Plan &out) {
       if (!validTensor(param.tensor) ||
           out.tensors[param.tensor].category != Category::Param)
         return "parameter '" + param.name + "' names no parameter tensor";
+      // Master weights are float32: initialisation, checkpoints and the
+      // optimizer read and write them as such.
+      if (out.tensors[param.tensor].dtype != DType::F32)
+        return "parameter '" + param.name + "' is " +
+               dtypeName(out.tensors[param.tensor].dtype) + ", not f32";
       if (param.shardAxis >= int32_t(out.tensors[param.tensor].shape.size()) ||
           param.shardAxis < -1 || param.shardParts < 1 ||
           (param.shardAxis >= 0 &&

@@ -173,15 +173,22 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
       error = path + ": tensor '" + name + "' has unknown dtype " + info.dtype;
       return nullptr;
     }
-    // The byte count, checked against overflow: no tensor is larger than
-    // the data section.
+    // The element and byte counts, checked against overflow: no tensor is
+    // larger than the data section.
     uint64_t bytes = uint64_t(size);
+    int64_t count = 1;
     for (const Json &dim : shape->array) {
       if (dim.kind != Json::Kind::Number || !dim.integral || dim.integer < 0) {
         error = path + ": tensor '" + name + "' has a bad shape";
         return nullptr;
       }
       info.shape.push_back(dim.integer);
+      if (dim.integer != 0 && count > (int64_t(1) << 62) / dim.integer) {
+        error = path + ": tensor '" + name +
+                "' has more elements than any file can hold";
+        return nullptr;
+      }
+      count *= dim.integer;
       if (dim.integer != 0 && bytes > dataBytes / uint64_t(dim.integer))
         bytes = dataBytes + 1; // more than the file holds, whatever the rest
       else

@@ -76,26 +76,6 @@ uint64_t fileFingerprint(const std::string &path) {
   return fingerprint(bytes.data(), bytes.size());
 }
 
-/// Bytes of every file under `path` (a file or a checkpoint directory).
-uint64_t pathFingerprint(const std::string &path) {
-  std::error_code code;
-  if (!std::filesystem::is_directory(path, code))
-    return fileFingerprint(path);
-  std::vector<std::string> files;
-  for (const auto &entry : std::filesystem::directory_iterator(path, code))
-    if (entry.is_regular_file(code))
-      files.push_back(entry.path().string());
-  std::sort(files.begin(), files.end());
-  uint64_t hash = 0;
-  for (const std::string &file : files) {
-    std::string name = std::filesystem::path(file).filename().string();
-    hash = fingerprint(name.data(), name.size(), hash);
-    uint64_t bytes = fileFingerprint(file);
-    hash = fingerprint(&bytes, sizeof bytes, hash);
-  }
-  return hash;
-}
-
 /// What decides the trajectory besides the weights: every rank must run the
 /// same.
 uint64_t runFingerprint(const Options &o) {
@@ -104,6 +84,11 @@ uint64_t runFingerprint(const Options &o) {
   hash = fingerprint(&o.batch, sizeof o.batch, hash);
   hash = fingerprint(&o.lr, sizeof o.lr, hash);
   hash = fingerprint(&o.seed, sizeof o.seed, hash);
+  // Options that change which collectives run, and their counts.
+  hash = fingerprint(&o.bucketMiB, sizeof o.bucketMiB, hash);
+  for (bool flag : {!o.save.empty(), o.mergeLora, !o.saveAdapter.empty()})
+    hash = fingerprint(&flag, sizeof flag, hash);
+  hash = fingerprint(o.device.data(), o.device.size(), hash);
   if (!o.data.empty()) {
     uint64_t bytes = fileFingerprint(o.data);
     hash = fingerprint(&bytes, sizeof bytes, hash);
@@ -111,12 +96,22 @@ uint64_t runFingerprint(const Options &o) {
   return hash;
 }
 
-/// The weights every rank starts from.
-uint64_t weightsFingerprint(const Options &o) {
+/// The weights every rank starts from: every byte of the files the
+/// checkpoint and the adapter resolve to (an index's shards, not the
+/// directory's other files). 0 with `error` when one cannot be read.
+uint64_t weightsFingerprint(const Options &o, std::string &error) {
   uint64_t hash = 0;
-  for (const std::string *path : {&o.init, &o.initAdapter})
-    if (!path->empty()) {
-      uint64_t bytes = pathFingerprint(*path);
+  if (!o.init.empty()) {
+    std::unique_ptr<Checkpoint> checkpoint = Checkpoint::open(o.init, error);
+    if (!checkpoint)
+      return 0;
+    uint64_t bytes = checkpoint->fingerprint();
+    hash = fingerprint(&bytes, sizeof bytes, hash);
+  }
+  if (!o.initAdapter.empty())
+    for (const char *file :
+         {"/adapter_config.json", "/adapter_model.safetensors"}) {
+      uint64_t bytes = fileFingerprint(o.initAdapter + file);
       hash = fingerprint(&bytes, sizeof bytes, hash);
     }
   return hash;
@@ -329,22 +324,16 @@ int run(Job &job, int argc, char **argv) {
   }
   if (!job.agree(ok, error))
     return stop(error);
-  // A rank that cannot read its weights says so before they are compared.
-  for (const std::string *path : {&options.init, &options.initAdapter}) {
-    std::error_code code;
-    ok = path->empty() || std::filesystem::exists(*path, code);
-    if (!ok)
-      error = *path + ": cannot open: no such file or directory";
-    if (!job.agree(ok, error))
+  // Only a job of several ranks reads the plan, data and weights again to
+  // compare. A rank that cannot read its weights says so first.
+  if (job.size() > 1) {
+    if (!job.same(runFingerprint(options), "plan, data or options", error))
+      return stop(error);
+    uint64_t weights = weightsFingerprint(options, error);
+    if (!job.agree(options.init.empty() || weights != 0, error) ||
+        !job.same(weights, "--init or --init-adapter weights", error))
       return stop(error);
   }
-  // Only a job of several ranks reads the plan, data and weights again to
-  // compare.
-  if (job.size() > 1 &&
-      (!job.same(runFingerprint(options), "plan, data or options", error) ||
-       !job.same(weightsFingerprint(options),
-                 "--init or --init-adapter weights", error)))
-    return stop(error);
   if (!job.agree(job.formGroups(plan->tp, error), error))
     return stop(error);
   int64_t dp = job.size() / plan->tp;

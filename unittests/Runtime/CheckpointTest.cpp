@@ -133,6 +133,35 @@ TEST_F(CheckpointFiles, ShardedBf16LoadsAsRoundedValues) {
   }
 }
 
+// A directory holds one checkpoint: a save replaces an earlier one's files
+// (single file, index, other shards) once it is whole, and a directory with
+// both forms is read as from_pretrained reads it, single file first.
+TEST_F(CheckpointFiles, SavesReplaceEarlierCheckpointsInTheirDirectory) {
+  auto source = tinyTrainer(21);
+  std::string error;
+  ASSERT_TRUE(source->saveWeights(path("hf"), error, {WeightDType::F32, 2000}))
+      << error;
+  ASSERT_TRUE(fs::exists(path("hf/model.safetensors.index.json")));
+  ASSERT_TRUE(
+      source->saveWeights(path("hf"), error, {WeightDType::F32, 1000000}))
+      << error;
+  std::vector<std::string> names;
+  for (const auto &entry : fs::directory_iterator(path("hf")))
+    names.push_back(entry.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"model.safetensors"});
+
+  // Both forms: another model's shards beside this one's single file.
+  auto other = tinyTrainer(22);
+  ASSERT_TRUE(
+      other->saveWeights(path("other"), error, {WeightDType::F32, 2000}))
+      << error;
+  for (const auto &entry : fs::directory_iterator(path("other")))
+    fs::copy(entry.path(), path("hf") + "/" + entry.path().filename().string());
+  auto target = tinyTrainer(23);
+  ASSERT_TRUE(target->loadWeights(path("hf"), error)) << error;
+  EXPECT_EQ(weights(*target), weights(*source));
+}
+
 TEST_F(CheckpointFiles, F16AndNamesWithoutTheBaseModelPrefix) {
   auto source = tinyTrainer(3);
   auto values = weights(*source);

@@ -254,6 +254,21 @@ TEST_F(KernelCheckEdits, EntryFunctionsSpacesAndEncodings) {
                            "cannot read");
 }
 
+// Master weights are f32: a parameter of another dtype would be drawn,
+// loaded and saved as floats over bytes that are not.
+TEST_F(KernelCheckEdits, ParameterThatIsNotFloat32) {
+  for (const auto &param : plan->params) {
+    fb::TensorT &tensor = *plan->tensors[param->tensor];
+    tensor.dtype = fb::DType::I64;
+    tensor.bytes *= 2;
+    EXPECT_EQ(refusal(), "p: invalid plan: parameter '" + param->name +
+                             "' is i64, not f32");
+    tensor.dtype = fb::DType::F32;
+    tensor.bytes /= 2;
+    break;
+  }
+}
+
 TEST_F(KernelCheckEdits, WorkspaceBelowAttentionsNeed) {
   // B * H * T * S floats: 2 * 2 * 4 * 4 * 4 bytes; the backward pass needs
   // twice that.

@@ -41,6 +41,11 @@ public:
   /// Every tensor name, sorted.
   std::vector<std::string> names() const;
   const std::string &path() const { return thePath; }
+  /// The files it was read from (the index's shards, in opening order).
+  std::vector<std::string> paths() const;
+  /// A hash of every byte of those files (read from the mappings): ranks
+  /// of a job compare it so that none starts from other weights.
+  uint64_t fingerprint() const;
 
 private:
   std::string thePath;
@@ -77,6 +82,11 @@ bool writeCheckpoint(const std::string &directory,
                      const std::vector<NamedTensor> &tensors, WeightDType dtype,
                      uint64_t maxShardBytes, const std::string &configJson,
                      std::string &error);
+
+/// Writes `text` to `path` through a temporary file and a rename, so a
+/// failure (a full disk) never leaves a half-written file behind.
+bool writeFileAtomically(const std::string &path, const std::string &text,
+                         std::string &error);
 
 /// How --save writes weights.
 struct SaveOptions {

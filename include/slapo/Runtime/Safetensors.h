@@ -41,6 +41,12 @@ public:
   static std::unique_ptr<SafetensorsFile> open(const std::string &path,
                                                std::string &error);
   ~SafetensorsFile();
+  SafetensorsFile(const SafetensorsFile &) = delete;
+  SafetensorsFile &operator=(const SafetensorsFile &) = delete;
+
+  /// The whole mapped file.
+  const uint8_t *bytes() const { return mapped; }
+  uint64_t size() const { return mappedBytes; }
 
   const std::string &path() const { return thePath; }
   const SafetensorsEntry *find(const std::string &name) const;

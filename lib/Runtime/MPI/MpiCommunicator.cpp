@@ -107,7 +107,7 @@ public:
     const char *from = static_cast<const char *>(in);
     char *to = static_cast<char *>(out);
     std::vector<char> gathered;
-    forEachChunk(count, [&](int64_t first, int n) {
+    forEachChunk(count, stagedLimit(dtype), [&](int64_t first, int n) {
       gathered.resize(size_t(n * size) * mySize);
       MPI_Allgather(from + first * size, n, type, gathered.data(), n, type,
                     comm);
@@ -128,7 +128,7 @@ public:
     const char *from = static_cast<const char *>(in);
     char *to = static_cast<char *>(out);
     std::vector<char> packed;
-    forEachChunk(count, [&](int64_t first, int n) {
+    forEachChunk(count, stagedLimit(dtype), [&](int64_t first, int n) {
       packed.resize(size_t(n * size) * mySize);
       for (int r = 0; r < mySize; ++r)
         std::copy_n(from + (r * count + first) * size, n * size,
@@ -150,8 +150,18 @@ public:
 
 private:
   template <typename Call> void forEachChunk(int64_t count, Call call) const {
-    for (int64_t first = 0; first < count; first += maxCount)
-      call(first, int(std::min(maxCount, count - first)));
+    forEachChunk(count, maxCount, call);
+  }
+  template <typename Call>
+  void forEachChunk(int64_t count, int64_t limit, Call call) const {
+    for (int64_t first = 0; first < count; first += limit)
+      call(first, int(std::min(limit, count - first)));
+  }
+  /// Elements a chunk of a split gather or scatter carries: it is staged
+  /// for every rank, so at most 64 MiB in all.
+  int64_t stagedLimit(DType dtype) const {
+    int64_t fit = (int64_t(64) << 20) / (dtypeBytes(dtype) * mySize);
+    return std::max<int64_t>(1, std::min(maxCount, fit));
   }
 
   MPI_Comm comm;

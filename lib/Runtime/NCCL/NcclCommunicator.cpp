@@ -155,12 +155,18 @@ std::unique_ptr<Communicator> create(Communicator &bootstrap, int device,
       ok = false;
       error = std::string("ncclGetUniqueId: ") + ncclGetErrorString(e);
     }
-  if (!agreeAcross(bootstrap, ok, error))
+  cudaStream_t stream = nullptr;
+  if (ok)
+    if (cudaError_t e = cudaStreamCreate(&stream); e != cudaSuccess) {
+      ok = false;
+      error = std::string("cudaStreamCreate: ") + cudaGetErrorString(e);
+    }
+  if (!agreeAcross(bootstrap, ok, error)) {
+    if (stream)
+      cudaStreamDestroy(stream);
     return nullptr;
+  }
   bootstrap.broadcast(&id, sizeof id, 0);
-  cudaStream_t stream;
-  if (cudaError_t e = cudaStreamCreate(&stream); e != cudaSuccess)
-    return failed("cudaStreamCreate", cudaGetErrorString(e));
   ncclComm_t comm;
   if (ncclResult_t e =
           ncclCommInitRank(&comm, bootstrap.size(), id, bootstrap.rank());
