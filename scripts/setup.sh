@@ -11,6 +11,9 @@ packages=(
   # plan file format, unit tests, runtime
   flatbuffers-compiler libflatbuffers-dev libgtest-dev
   libopenblas-dev libopenblas-openmp-dev libopenmpi-dev openmpi-bin
+  # bf16 GEMMs (AMX / AVX512-BF16): bench/gemm_peak.py today, the CPU
+  # backend's bf16 kernels next
+  libdnnl-dev
   # zlib/zstd/libedit etc. that LLVM's cmake config links against
   zlib1g-dev libzstd-dev libedit-dev libxml2-dev libcurl4-openssl-dev
 )
