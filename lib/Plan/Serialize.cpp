@@ -20,13 +20,15 @@ namespace {
 /// The scratch bytes plan-assign-offsets reserved for a call.
 constexpr llvm::StringLiteral kWorkspaceAttr = "workspace_bytes";
 
-/// The .splan dtype of a tensor type, if the runtime executes it: f32 and
-/// i64 today (the format also names bf16, f16, i32, i8 and u8, for the
+/// The .splan dtype of a tensor type, if the runtime executes it: f32, bf16
+/// and i64 today (the format also names f16, i32, i8 and u8, for the
 /// kernels to come; a plan the runtime would refuse is never written).
 std::optional<fb::DType> dtypeOf(Type type) {
   Type element = cast<RankedTensorType>(type).getElementType();
   if (element.isF32())
     return fb::DType::F32;
+  if (element.isBF16())
+    return fb::DType::BF16;
   if (element.isInteger(64))
     return fb::DType::I64;
   return std::nullopt;
@@ -180,8 +182,17 @@ private:
     if (!dtype)
       return storage.emitOpError("has element type ")
              << type.getElementType()
-             << ", which slapo-run cannot execute yet (f32 and i64 tensors "
-                "only): compile the model in fp32";
+             << ", which slapo-run cannot execute yet (f32, bf16 and i64 "
+                "tensors only): compile with --precision bf16 or fp32";
+    StringRef category = storage.getCategory();
+    if (*dtype == fb::DType::BF16 &&
+        (category == "param" || category == "grad" ||
+         category == "optimizer_state"))
+      return storage.emitOpError("'")
+             << storage.getName() << "' (" << category
+             << ") is bf16, but parameters, their gradients and optimizer "
+                "state are f32 master copies: keep the model f32 and "
+                "compile with --precision bf16";
     int64_t bytes =
         type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8);
     auto nameOffset = builder.CreateString(name.str());

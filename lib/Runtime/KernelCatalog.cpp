@@ -43,6 +43,7 @@ const std::vector<KernelSpec> &kernelCatalog() {
       {"mul", 2, 2, 1, checkBroadcast},
       {"sum_to", 1, 1, 1, checkSumTo},
       {"zeros", 0, 0, 1, checkZeros},
+      {"cast", 1, 1, 1, checkCast},
       {"transpose", 1, 1, 1, checkTranspose},
       {"split", 1, 1, -1, checkSplit},
       {"concat", 1, 64, 1, checkConcat},

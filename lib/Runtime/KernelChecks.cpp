@@ -1,11 +1,11 @@
 //===- KernelChecks.cpp - what each kernel needs of its operands ----------===//
 //
-// The load-time half of every kernel of the catalog, whatever the backend: the dtypes, ranks and
-// dimensions that must agree, the attributes it reads (with their kinds and
-// ranges) and the workspace it uses, written down once and checked when a
-// plan loads (PlanLoader.cpp). A plan that passes cannot make a kernel read
-// or write outside its tensors. One function per kernel, or per family of
-// kernels with the same rule; the rules themselves live in `Rules`.
+// The load-time half of every kernel of the catalog, whatever the backend: the
+// dtypes, ranks and dimensions that must agree, the attributes it reads (with
+// their kinds and ranges) and the workspace it uses, written down once and
+// checked when a plan loads (PlanLoader.cpp). A plan that passes cannot make a
+// kernel read or write outside its tensors. One function per kernel, or per
+// family of kernels with the same rule; the rules themselves live in `Rules`.
 //
 //===----------------------------------------------------------------------===//
 
@@ -145,22 +145,61 @@ public:
 
   //===--- dtypes ---------------------------------------------------------===//
 
-  /// Every operand is F32 but the inputs and outputs listed, which hold
-  /// token ids (I64).
+  /// Every operand holds floats of one dtype (f32, bf16 or f16: the
+  /// activations' dtype, which the backend then needs kernels for) but the
+  /// inputs and outputs listed in `idInputs` / `idOutputs`, which hold token
+  /// ids (I64), and the outputs in `f32Outputs`, which are f32 whatever the
+  /// activations are (a loss).
   bool floatsExcept(std::initializer_list<size_t> idInputs,
-                    std::initializer_list<size_t> idOutputs = {}) {
+                    std::initializer_list<size_t> idOutputs = {},
+                    std::initializer_list<size_t> f32Outputs = {}) {
     auto listed = [](std::initializer_list<size_t> list, size_t i) {
       return std::find(list.begin(), list.end(), i) != list.end();
     };
+    const Operand *floatsLike = nullptr;
+    Operand first{nullptr, ""};
+    auto element = [&](const Operand &op, bool ids) {
+      if (ids)
+        return dtype(op, DType::I64);
+      if (!floatsLike) {
+        if (!isFloat(op.tensor->dtype))
+          return fail(op.str() + " must hold floats (f32 or bf16), not " +
+                      dtypeName(op.tensor->dtype));
+        first = op;
+        floatsLike = &first;
+        return true;
+      }
+      return op.tensor->dtype == floatsLike->tensor->dtype ||
+             fail(op.str() + " holds " + dtypeName(op.tensor->dtype) +
+                  ", but " + floatsLike->str() + " holds " +
+                  dtypeName(floatsLike->tensor->dtype) +
+                  ": the kernel's floats share one dtype");
+    };
     for (size_t i = 0; i < numIns(); ++i)
-      if (!dtype(in(i), listed(idInputs, i) ? DType::I64 : DType::F32))
+      if (!element(in(i), listed(idInputs, i)))
         return false;
-    for (size_t i = 0; i < numOuts(); ++i)
-      if (!dtype(out(i), listed(idOutputs, i) ? DType::I64 : DType::F32))
+    for (size_t i = 0; i < numOuts(); ++i) {
+      if (listed(f32Outputs, i)) {
+        if (!dtype(out(i), DType::F32))
+          return false;
+        continue;
+      }
+      if (!element(out(i), listed(idOutputs, i)))
         return false;
+    }
     return true;
   }
   bool floats() { return floatsExcept({}); }
+  /// Every operand is f32: parameters, their gradients and optimizer state.
+  bool f32Only() {
+    for (size_t i = 0; i < numIns(); ++i)
+      if (!dtype(in(i), DType::F32))
+        return false;
+    for (size_t i = 0; i < numOuts(); ++i)
+      if (!dtype(out(i), DType::F32))
+        return false;
+    return true;
+  }
 
   //===--- shapes ---------------------------------------------------------===//
 
@@ -353,7 +392,8 @@ private:
   bool dtype(const Operand &op, DType dtype) {
     return op.tensor->dtype == dtype ||
            fail(op.str() + " must hold " +
-                (dtype == DType::I64 ? "token ids (i64)" : "floats (f32)"));
+                (dtype == DType::I64 ? "token ids (i64)" : "floats (f32)") +
+                ", not " + dtypeName(op.tensor->dtype));
   }
 
   const KernelCheck &check;
@@ -433,8 +473,11 @@ bool piecesOf(Rules &r, const Operand &whole, const std::vector<Operand> &parts,
 }
 
 /// Logits [..., V] and target ids [...] (cross-entropy and its gradient).
-bool lossOperands(Rules &r, const Operand &logits, const Operand &targets) {
-  return r.floatsExcept({1}) && r.minRank(logits, 1) &&
+/// `lossResult`: the call's result is the loss, f32 whatever the logits.
+bool lossOperands(Rules &r, const Operand &logits, const Operand &targets,
+                  bool lossResult) {
+  return (lossResult ? r.floatsExcept({1}, {}, {0}) : r.floatsExcept({1})) &&
+         r.minRank(logits, 1) &&
          r.shapeIs(targets,
                    std::vector<int64_t>(logits.shape().begin(),
                                         logits.shape().end() - 1),
@@ -722,6 +765,18 @@ std::string checkSumTo(const KernelCheck &check) {
   return r.problem();
 }
 
+std::string checkCast(const KernelCheck &check) {
+  Rules r(check, {"input"});
+  const Operand in = r.in(0), out = r.out(0);
+  auto convertible = [&](const Operand &op) {
+    DType dtype = op.tensor->dtype;
+    return dtype == DType::F32 || dtype == DType::BF16 ||
+           r.fail(op.str() + " holds " + dtypeName(dtype) +
+                  ": casts convert between f32 and bf16");
+  };
+  return r.outcome(convertible(in) && convertible(out) && r.sameShape(out, in));
+}
+
 std::string checkZeros(const KernelCheck &) {
   // Clears its result's bytes, whatever its shape and dtype.
   return "";
@@ -809,14 +864,14 @@ std::string checkSync(const KernelCheck &check) {
 
 std::string checkCrossEntropy(const KernelCheck &check) {
   Rules r(check, {"logits", "targets"}, {"loss"});
-  return r.outcome(lossOperands(r, r.in(0), r.in(1)) &&
+  return r.outcome(lossOperands(r, r.in(0), r.in(1), /*lossResult=*/true) &&
                    (r.out(0).tensor->numel() == 1 ||
                     r.fail(r.out(0).str() + " must be one float")));
 }
 
 std::string checkCrossEntropyGrad(const KernelCheck &check) {
   Rules r(check, {"logits", "targets"}, {"logits grad"});
-  return r.outcome(lossOperands(r, r.in(0), r.in(1)) &&
+  return r.outcome(lossOperands(r, r.in(0), r.in(1), /*lossResult=*/false) &&
                    r.sameShape(r.out(0), r.in(0)));
 }
 
@@ -826,7 +881,7 @@ std::string checkCrossEntropyGrad(const KernelCheck &check) {
 
 std::string checkUpdate(const KernelCheck &check) {
   Rules r(check, {"grad"}, {"parameter", "first moment", "second moment"});
-  if (!r.floats())
+  if (!r.f32Only())
     return r.problem();
   for (const Operand &out : r.outs())
     if (!r.sameShape(out, r.in(0)))

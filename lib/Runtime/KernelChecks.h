@@ -44,6 +44,8 @@ std::string checkDropout(const KernelCheck &check);
 std::string checkBroadcast(const KernelCheck &check);
 std::string checkSumTo(const KernelCheck &check);
 std::string checkZeros(const KernelCheck &check);
+/// f32 <-> bf16, same shape.
+std::string checkCast(const KernelCheck &check);
 std::string checkTranspose(const KernelCheck &check);
 std::string checkSplit(const KernelCheck &check);
 std::string checkConcat(const KernelCheck &check);

@@ -16,6 +16,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 
 namespace slapo::rt {
@@ -62,6 +63,26 @@ int64_t Plan::trainableParameterCount() const {
 }
 
 namespace {
+
+std::optional<DType> dtypeOf(fb::DType dtype) {
+  switch (dtype) {
+  case fb::DType::F32:
+    return DType::F32;
+  case fb::DType::I64:
+    return DType::I64;
+  case fb::DType::BF16:
+    return DType::BF16;
+  case fb::DType::F16:
+    return DType::F16;
+  case fb::DType::I32:
+    return DType::I32;
+  case fb::DType::I8:
+    return DType::I8;
+  case fb::DType::U8:
+    return DType::U8;
+  }
+  return std::nullopt;
+}
 
 std::string str(const flatbuffers::String *s) { return s ? s->str() : ""; }
 
@@ -150,16 +171,11 @@ std::string convert(const fb::Plan &in, Plan &out) {
   for (const fb::Tensor *t : *in.tensors()) {
     TensorInfo info;
     info.name = str(t->name());
-    info.dtype = t->dtype() == fb::DType::I64 ? DType::I64 : DType::F32;
-    // Only these two run today (KernelChecks refuse the others anyway).
-    if (t->dtype() != fb::DType::I64 && t->dtype() != fb::DType::F32) {
-      const char *name = fb::EnumNameDType(t->dtype());
-      return "tensor '" + info.name + "' has dtype " +
-             (*name ? std::string(name) + ", which this runtime cannot "
-                                          "execute yet"
-                    : "number " + std::to_string(int(t->dtype())) +
-                          ", which is no dtype");
-    }
+    std::optional<DType> dtype = dtypeOf(t->dtype());
+    if (!dtype)
+      return "tensor '" + info.name + "' has dtype number " +
+             std::to_string(int(t->dtype())) + ", which is no dtype";
+    info.dtype = *dtype;
     if (t->shape())
       info.shape.assign(t->shape()->begin(), t->shape()->end());
     for (int64_t d : info.shape)
@@ -179,7 +195,7 @@ std::string convert(const fb::Plan &in, Plan &out) {
              ", which this runtime cannot read";
     info.offset = t->offset();
     info.bytes = t->bytes();
-    uint64_t elementBytes = info.dtype == DType::I64 ? 8 : 4;
+    uint64_t elementBytes = uint64_t(dtypeBytes(info.dtype));
     uint64_t elements = elementCount(info.shape);
     if (elements == 0)
       return "tensor '" + info.name + "' has too many elements";

@@ -9,18 +9,23 @@
 //   rule     ops                                     operands -> results
 //   -------  --------------------------------------  --------------------
 //   compute  embedding (its table), linear, matmul,  float ones cast to
-//            attention, rope, gelu, relu, silu,      16 -> 16
-//            dropout, add, mul, scale, causal_mask,
-//            bias_gelu, sync
-//   f32      layer_norm, rms_norm, softmax,          float ones cast to
-//            cross_entropy, add_rms_norm,            f32 -> f32
-//            bias_dropout_add_layer_norm
+//            attention, rope, gelu, relu, silu,      16 -> 16 (a loss
+//            dropout, add, mul, scale, causal_mask,  stays f32)
+//            bias_gelu, sync, layer_norm, rms_norm,
+//            softmax, add_rms_norm,
+//            bias_dropout_add_layer_norm,
+//            cross_entropy
 //   layout   reshape, transpose, split, concat       16 if any float one
 //                                                    is 16 (concat casts
 //                                                    the rest), else as
 //                                                    they are
 //   keep     param, position_ids, cast               unchanged
 //
+// Kernels read and write 16-bit tensors and compute in float32: GEMMs
+// accumulate in f32, norms keep their statistics and softmax and the loss
+// their maxima and sums in f32, and the loss is f32. So the norms' inputs
+// and the logits are stored in 16 bits, as Megatron's bf16 recipe does
+// (PyTorch's autocast keeps layer_norm and the loss's log_softmax in f32).
 // The model's result (the loss) keeps its declared type, f32. A value is
 // cast to a type at most once: the cast sits before its first reader and
 // every later reader shares it, so a parameter read by several 16-bit ops
@@ -48,16 +53,15 @@ namespace {
 
 constexpr llvm::StringLiteral kRegionAttr = "checkpoint_region";
 
-enum class Rule { Compute, F32, Layout, Keep, None };
+enum class Rule { Compute, Layout, Keep, None };
 
 Rule ruleOf(Operation *op) {
   return llvm::TypeSwitch<Operation *, Rule>(op)
       .Case<EmbeddingOp, LinearOp, MatmulOp, AttentionOp, RopeOp, GeluOp,
             ReluOp, SiluOp, DropoutOp, AddOp, MulOp, ScaleOp, CausalMaskOp,
-            BiasGeluOp, SyncOp>([](Operation *) { return Rule::Compute; })
-      .Case<LayerNormOp, RmsNormOp, SoftmaxOp, CrossEntropyOp,
-            BiasDropoutAddLayerNormOp, AddRmsNormOp>(
-          [](Operation *) { return Rule::F32; })
+            BiasGeluOp, SyncOp, LayerNormOp, RmsNormOp, SoftmaxOp,
+            CrossEntropyOp, BiasDropoutAddLayerNormOp, AddRmsNormOp>(
+          [](Operation *) { return Rule::Compute; })
       .Case<ReshapeOp, TransposeOp, SplitOp, ConcatOp>(
           [](Operation *) { return Rule::Layout; })
       .Case<ParamOp, PositionIdsOp, CastOp>(
@@ -107,7 +111,7 @@ private:
     if (rule == Rule::Keep)
       return success();
 
-    FloatType target = rule == Rule::F32 ? f32 : low;
+    FloatType target = low;
     if (rule == Rule::Layout) {
       target = FloatType();
       for (Value operand : op.getOperands())

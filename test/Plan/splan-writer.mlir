@@ -12,10 +12,17 @@
 // INFO: "parameters": 1024
 // TRAIN: trained 2 steps
 //
-// A bf16 model compiles into nothing the runtime would refuse: no plan.
+// A model with bf16 parameters compiles into nothing the runtime would
+// refuse (parameters are f32 master weights; --precision bf16 casts them):
+// no plan.
 // RUN: %expect-exit 1 slapo-opt %t/bf16.mlir --compile --batch 2 --seq 3 -o %t/bf16.splan 2>&1 | FileCheck %s --check-prefix=BF16
 // RUN: test ! -e %t/bf16.splan
-// BF16: error: 'plan.tensor' op has element type 'bf16', which slapo-run cannot execute yet (f32 and i64 tensors only): compile the model in fp32
+// BF16: error: 'plan.tensor' op 'embed.weight' (param) is bf16, but parameters, their gradients and optimizer state are f32 master copies: keep the model f32 and compile with --precision bf16
+//
+// f16 activations: slapo-run has no f16 kernels, so no plan either.
+// RUN: %expect-exit 1 slapo-opt %t/f16.mlir --compile --batch 2 --seq 3 -o %t/f16.splan 2>&1 | FileCheck %s --check-prefix=F16
+// RUN: test ! -e %t/f16.splan
+// F16: error: 'plan.tensor' op has element type 'f16', which slapo-run cannot execute yet (f32, bf16 and i64 tensors only): compile with --precision bf16 or fp32
 //
 // A kernel attribute the .splan cannot hold is refused, not dropped (an
 // ArrayAttr of integers where the kernels read i64 arrays).
@@ -40,6 +47,16 @@ graph.model @step(%ids: tensor<?x?xi64>, %t: tensor<?x?xi64>) -> tensor<f32> {
   %x = graph.embedding %ids, %e : tensor<?x?xi64>, tensor<5x4xbf16>
   %l = graph.linear %x, %e : tensor<?x?x4xbf16>, tensor<5x4xbf16>
   %loss = graph.cross_entropy %l, %t : tensor<?x?x5xbf16>, tensor<?x?xi64>
+  graph.output %loss : tensor<f32>
+}
+
+//--- f16.mlir
+graph.model @step(%ids: tensor<?x?xi64>, %t: tensor<?x?xi64>) -> tensor<f32> {
+  %e = graph.param @embed.weight {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<5x4xf32>
+  %h = graph.cast %e : tensor<5x4xf32> to f16
+  %x = graph.embedding %ids, %h : tensor<?x?xi64>, tensor<5x4xf16>
+  %l = graph.linear %x, %h : tensor<?x?x4xf16>, tensor<5x4xf16>
+  %loss = graph.cross_entropy %l, %t : tensor<?x?x5xf16>, tensor<?x?xi64>
   graph.output %loss : tensor<f32>
 }
 

@@ -1,11 +1,13 @@
-// graph-autocast: 16-bit compute, f32 statistics, f32 master weights.
+// graph-autocast: 16-bit tensors, f32 arithmetic in the kernels, f32 master
+// weights.
 // RUN: slapo-opt %s -split-input-file -graph-autocast | FileCheck %s
 // RUN: slapo-opt %s -split-input-file -graph-autocast -graph-generate-backward | FileCheck %s --check-prefix=GRAD
 // RUN: slapo-opt %s -split-input-file -graph-autocast=precision=f16 | FileCheck %s --check-prefix=F16
 
 // Parameters stay f32; each is cast once before its first reader, and a
-// tied table shares its cast between the embedding and the LM head. Norm
-// inputs and the logits are cast to f32; the norm's output back to bf16.
+// tied table shares its cast between the embedding and the LM head. Norms
+// and the loss read bf16 (their kernels keep statistics in f32); the loss
+// is f32.
 // CHECK-LABEL: graph.model @mlp
 // CHECK:         %[[E:.*]] = graph.param @wte {{.*}} : tensor<16x8xf32>
 // CHECK:         %[[G:.*]] = graph.param @ln.weight {{.*}} : tensor<8xf32>
@@ -14,17 +16,16 @@
 // CHECK:         %[[FB:.*]] = graph.param @fc.bias {{.*}} : tensor<8xf32>
 // CHECK-NEXT:    %[[E16:.*]] = graph.cast %[[E]] : tensor<16x8xf32> to bf16
 // CHECK-NEXT:    %[[X:.*]] = graph.embedding %{{.*}}, %[[E16]] : tensor<2x3xi64>, tensor<16x8xbf16>
-// CHECK-NEXT:    %[[X32:.*]] = graph.cast %[[X]] : tensor<2x3x8xbf16> to f32
-// CHECK-NEXT:    %[[N:.*]] = graph.layer_norm %[[X32]], %[[G]], %[[B]] {{.*}} : tensor<2x3x8xf32>, tensor<8xf32>, tensor<8xf32>
-// CHECK-NEXT:    %[[N16:.*]] = graph.cast %[[N]] : tensor<2x3x8xf32> to bf16
+// CHECK-NEXT:    %[[G16:.*]] = graph.cast %[[G]] : tensor<8xf32> to bf16
+// CHECK-NEXT:    %[[B16:.*]] = graph.cast %[[B]] : tensor<8xf32> to bf16
+// CHECK-NEXT:    %[[N:.*]] = graph.layer_norm %[[X]], %[[G16]], %[[B16]] {{.*}} : tensor<2x3x8xbf16>, tensor<8xbf16>, tensor<8xbf16>
 // CHECK-NEXT:    %[[W16:.*]] = graph.cast %[[W]] : tensor<8x8xf32> to bf16
 // CHECK-NEXT:    %[[FB16:.*]] = graph.cast %[[FB]] : tensor<8xf32> to bf16
-// CHECK-NEXT:    %[[H:.*]] = graph.linear %[[N16]], %[[W16]], %[[FB16]] : tensor<2x3x8xbf16>, tensor<8x8xbf16>, tensor<8xbf16>
+// CHECK-NEXT:    %[[H:.*]] = graph.linear %[[N]], %[[W16]], %[[FB16]] : tensor<2x3x8xbf16>, tensor<8x8xbf16>, tensor<8xbf16>
 // CHECK-NEXT:    %[[A:.*]] = graph.gelu %[[H]] tanh : tensor<2x3x8xbf16>
 // CHECK-NEXT:    %[[R:.*]] = graph.add %[[X]], %[[A]] : tensor<2x3x8xbf16>, tensor<2x3x8xbf16>
 // CHECK-NEXT:    %[[L:.*]] = graph.linear %[[R]], %[[E16]] : tensor<2x3x8xbf16>, tensor<16x8xbf16>
-// CHECK-NEXT:    %[[L32:.*]] = graph.cast %[[L]] : tensor<2x3x16xbf16> to f32
-// CHECK-NEXT:    %[[LOSS:.*]] = graph.cross_entropy %[[L32]], %{{.*}} : tensor<2x3x16xf32>, tensor<2x3xi64>
+// CHECK-NEXT:    %[[LOSS:.*]] = graph.cross_entropy %[[L]], %{{.*}} : tensor<2x3x16xbf16>, tensor<2x3xi64>
 // CHECK-NEXT:    graph.output %[[LOSS]] : tensor<f32>
 //
 // The backward pass runs in bf16 between the casts; every parameter's
@@ -36,21 +37,21 @@
 // GRAD:         %[[B:.*]] = graph.param @ln.bias
 // GRAD:         %[[W:.*]] = graph.param @fc.weight
 // GRAD:         %[[FB:.*]] = graph.param @fc.bias
-// GRAD:         %[[DL:.*]] = graph.cross_entropy_grad %{{.*}} : tensor<2x3x16xf32>, tensor<2x3xi64>
-// GRAD-NEXT:    %[[DL16:.*]] = graph.cast %[[DL]] : tensor<2x3x16xf32> to bf16
-// GRAD:         %[[DHEAD:.*]] = graph.linear_grad_weight %{{.*}}, %[[DL16]] : tensor<2x3x8xbf16>, tensor<2x3x16xbf16>
+// GRAD:         %[[DL:.*]] = graph.cross_entropy_grad %{{.*}} : tensor<2x3x16xbf16>, tensor<2x3xi64>
+// GRAD:         %[[DHEAD:.*]] = graph.linear_grad_weight %{{.*}}, %[[DL]] : tensor<2x3x8xbf16>, tensor<2x3x16xbf16>
 // GRAD:         %[[DW16:.*]] = graph.linear_grad_weight %{{.*}}, %{{.*}} : tensor<2x3x8xbf16>, tensor<2x3x8xbf16>
 // GRAD:         %[[DFB16:.*]] = graph.sum_to %{{.*}} : tensor<2x3x8xbf16> -> tensor<8xbf16>
 // GRAD-NEXT:    %[[DFB:.*]] = graph.cast %[[DFB16]] : tensor<8xbf16> to f32
 // GRAD-NEXT:    %[[DW:.*]] = graph.cast %[[DW16]] : tensor<8x8xbf16> to f32
-// GRAD-NEXT:    %[[DN:.*]] = graph.cast %{{.*}} : tensor<2x3x8xbf16> to f32
-// GRAD-NEXT:    %[[LNG:.*]]:3 = graph.layer_norm_grad %{{.*}}, %[[DN]], %[[G]] {{.*}} : tensor<2x3x8xf32>, tensor<2x3x8xf32>, tensor<8xf32>
-// GRAD:         %[[DEMB:.*]] = graph.embedding_grad %{{.*}} {rows = 16 : i64} : tensor<2x3xi64>, tensor<2x3x8xbf16>
+// GRAD-NEXT:    %[[LNG:.*]]:3 = graph.layer_norm_grad %{{.*}}, %{{.*}}, %{{.*}} {{.*}} : tensor<2x3x8xbf16>, tensor<2x3x8xbf16>, tensor<8xbf16>
+// GRAD:         %[[DB:.*]] = graph.cast %[[LNG]]#2 : tensor<8xbf16> to f32
+// GRAD-NEXT:    %[[DG:.*]] = graph.cast %[[LNG]]#1 : tensor<8xbf16> to f32
+// GRAD-NEXT:    %[[DEMB:.*]] = graph.embedding_grad %{{.*}} {rows = 16 : i64} : tensor<2x3xi64>, tensor<2x3x8xbf16>
 // GRAD-NEXT:    %[[DE16:.*]] = graph.add %[[DHEAD]], %[[DEMB]] : tensor<16x8xbf16>, tensor<16x8xbf16>
 // GRAD-NEXT:    %[[DE:.*]] = graph.cast %[[DE16]] : tensor<16x8xbf16> to f32
 // GRAD-NEXT:    graph.gradient %[[E]], %[[DE]] : tensor<16x8xf32>
-// GRAD-NEXT:    graph.gradient %[[G]], %[[LNG]]#1 : tensor<8xf32>
-// GRAD-NEXT:    graph.gradient %[[B]], %[[LNG]]#2 : tensor<8xf32>
+// GRAD-NEXT:    graph.gradient %[[G]], %[[DG]] : tensor<8xf32>
+// GRAD-NEXT:    graph.gradient %[[B]], %[[DB]] : tensor<8xf32>
 // GRAD-NEXT:    graph.gradient %[[W]], %[[DW]] : tensor<8x8xf32>
 // GRAD-NEXT:    graph.gradient %[[FB]], %[[DFB]] : tensor<8xf32>
 //
@@ -76,28 +77,23 @@ graph.model @mlp(%ids: tensor<2x3xi64>, %t: tensor<2x3xi64>) -> tensor<f32> {
 
 // -----
 
-// Decomposed attention: matmul and causal_mask in bf16, softmax in f32.
-// Layout ops keep their input's type (the transpose of the f32
-// probabilities stays f32); concat casts to bf16 when any input is bf16.
+// Decomposed attention: everything in bf16, softmax too (its kernel keeps
+// the row maxima and sums in f32). Layout ops keep their input's type.
 // CHECK-LABEL: graph.model @attention
-// CHECK:         %[[X32:.*]] = graph.cast %{{.*}} : tensor<1x4x8xbf16> to f32
-// CHECK-NEXT:    %[[H:.*]] = graph.rms_norm %[[X32]], %{{.*}} : tensor<1x4x8xf32>, tensor<8xf32>
-// CHECK-NEXT:    %[[H16:.*]] = graph.cast %[[H]] : tensor<1x4x8xf32> to bf16
+// CHECK:         %[[N16:.*]] = graph.cast %{{.*}} : tensor<8xf32> to bf16
+// CHECK-NEXT:    %[[H:.*]] = graph.rms_norm %{{.*}}, %[[N16]] {{.*}} : tensor<1x4x8xbf16>, tensor<8xbf16>
 // CHECK-NEXT:    %[[WQ:.*]] = graph.cast %{{.*}} : tensor<8x8xf32> to bf16
-// CHECK-NEXT:    %[[Q:.*]] = graph.linear %[[H16]], %[[WQ]] : tensor<1x4x8xbf16>, tensor<8x8xbf16>
+// CHECK-NEXT:    %[[Q:.*]] = graph.linear %[[H]], %[[WQ]] : tensor<1x4x8xbf16>, tensor<8x8xbf16>
 // CHECK-NEXT:    %[[Q4:.*]] = graph.reshape %[[Q]] : tensor<1x4x8xbf16> -> tensor<1x4x2x4xbf16>
 // CHECK-NEXT:    %[[QT:.*]] = graph.transpose %[[Q4]] {{.*}} : tensor<1x4x2x4xbf16>
 // CHECK-NEXT:    %[[S:.*]] = graph.matmul %[[QT]], %[[QT]] transpose_b : tensor<1x2x4x4xbf16>, tensor<1x2x4x4xbf16>
 // CHECK-NEXT:    %[[M:.*]] = graph.causal_mask %[[S]] : tensor<1x2x4x4xbf16>
-// CHECK-NEXT:    %[[M32:.*]] = graph.cast %[[M]] : tensor<1x2x4x4xbf16> to f32
-// CHECK-NEXT:    %[[P:.*]] = graph.softmax %[[M32]] : tensor<1x2x4x4xf32>
-// CHECK-NEXT:    %[[PT:.*]] = graph.transpose %[[P]] {{.*}} : tensor<1x2x4x4xf32>
-// CHECK-NEXT:    %[[PT16:.*]] = graph.cast %[[PT]] : tensor<1x2x4x4xf32> to bf16
-// CHECK-NEXT:    %[[C:.*]] = graph.concat %[[PT16]], %[[QT]] {axis = 3 : i64} : tensor<1x2x4x4xbf16>, tensor<1x2x4x4xbf16>
+// CHECK-NEXT:    %[[P:.*]] = graph.softmax %[[M]] : tensor<1x2x4x4xbf16>
+// CHECK-NEXT:    %[[PT:.*]] = graph.transpose %[[P]] {{.*}} : tensor<1x2x4x4xbf16>
+// CHECK-NEXT:    %[[C:.*]] = graph.concat %[[PT]], %[[QT]] {axis = 3 : i64} : tensor<1x2x4x4xbf16>, tensor<1x2x4x4xbf16>
 // CHECK-NEXT:    %[[D:.*]] = graph.dropout %[[C]] {{.*}} : tensor<1x2x4x8xbf16>
 // CHECK-NEXT:    %[[O:.*]] = graph.reshape %[[D]] : tensor<1x2x4x8xbf16> -> tensor<1x4x16xbf16>
-// CHECK-NEXT:    %[[O32:.*]] = graph.cast %[[O]] : tensor<1x4x16xbf16> to f32
-// CHECK-NEXT:    graph.cross_entropy %[[O32]]
+// CHECK-NEXT:    graph.cross_entropy %[[O]], %{{.*}} : tensor<1x4x16xbf16>
 graph.model @attention(%ids: tensor<1x4xi64>, %t: tensor<1x4xi64>) -> tensor<f32> {
   %e = graph.param @wte {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<16x8xf32>
   %n = graph.param @norm.weight {init = #graph.init<ones>, trainable = true} : tensor<8xf32>
@@ -120,19 +116,16 @@ graph.model @attention(%ids: tensor<1x4xi64>, %t: tensor<1x4xi64>) -> tensor<f32
 
 // -----
 
-// Fused ops: bias_gelu computes in bf16 (its bias cast once); add_rms_norm
-// holds a norm, so its operands are f32 and so are both results. A cast
-// joins the checkpoint region of the reader it was made for.
+// Fused ops compute in bf16 too (their parameters cast once). A cast joins
+// the checkpoint region of the reader it was made for.
 // CHECK-LABEL: graph.model @fused
 // CHECK:         %[[W16:.*]] = graph.cast %{{.*}} : tensor<8x8xf32> to bf16
 // CHECK-NEXT:    graph.linear %{{.*}}, %[[W16]] : tensor<2x3x8xbf16>, tensor<8x8xbf16>
 // CHECK-NEXT:    %[[B16:.*]] = graph.cast %{{.*}} {checkpoint_region = "h.0"} : tensor<8xf32> to bf16
 // CHECK-NEXT:    %[[A:.*]] = graph.bias_gelu %{{.*}}, %[[B16]] tanh {checkpoint_region = "h.0"} : tensor<2x3x8xbf16>, tensor<8xbf16>
-// CHECK-NEXT:    %[[A32:.*]] = graph.cast %[[A]] {checkpoint_region = "h.0"} : tensor<2x3x8xbf16> to f32
-// CHECK-NEXT:    %[[X32:.*]] = graph.cast %{{.*}} {checkpoint_region = "h.0"} : tensor<2x3x8xbf16> to f32
-// CHECK-NEXT:    %[[SUM:.*]], %[[NORMED:.*]] = graph.add_rms_norm %[[A32]], %[[X32]], %{{.*}} {checkpoint_region = "h.0", {{.*}}} : tensor<2x3x8xf32>, tensor<2x3x8xf32>, tensor<8xf32>
-// CHECK-NEXT:    %[[N16:.*]] = graph.cast %[[NORMED]] : tensor<2x3x8xf32> to bf16
-// CHECK-NEXT:    graph.linear %[[N16]], %[[W16]]
+// CHECK-NEXT:    %[[N16:.*]] = graph.cast %{{.*}} {checkpoint_region = "h.0"} : tensor<8xf32> to bf16
+// CHECK-NEXT:    %[[SUM:.*]], %[[NORMED:.*]] = graph.add_rms_norm %[[A]], %{{.*}}, %[[N16]] {checkpoint_region = "h.0", {{.*}}} : tensor<2x3x8xbf16>, tensor<2x3x8xbf16>, tensor<8xbf16>
+// CHECK-NEXT:    graph.linear %[[NORMED]], %[[W16]]
 graph.model @fused(%ids: tensor<2x3xi64>, %t: tensor<2x3xi64>) -> tensor<f32> {
   %e = graph.param @wte {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<16x8xf32>
   %w = graph.param @fc.weight {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<8x8xf32>

@@ -36,9 +36,19 @@ TEST(Backend, FindsKernelsByNameAndOperandDTypes) {
       backend->findKernel("linear", {DType::F32, DType::F32, DType::F32}));
   EXPECT_TRUE(
       backend->findKernel("embedding", {DType::I64, DType::F32, DType::F32}));
-  // No bf16 kernels on this backend yet; no such kernel at all.
-  EXPECT_FALSE(
+  // bf16 activations (parameters stay f32: no bf16 optimizer), no f16
+  // kernels, no such kernel at all.
+  EXPECT_TRUE(
       backend->findKernel("linear", {DType::BF16, DType::BF16, DType::BF16}));
+  EXPECT_TRUE(backend->findKernel("cross_entropy",
+                                  {DType::BF16, DType::I64, DType::F32}));
+  EXPECT_NE(
+      backend->findKernel("linear", {DType::BF16, DType::BF16, DType::BF16}),
+      backend->findKernel("linear", {DType::F32, DType::F32, DType::F32}));
+  EXPECT_FALSE(backend->findKernel(
+      "adamw_update", {DType::BF16, DType::BF16, DType::BF16, DType::BF16}));
+  EXPECT_FALSE(
+      backend->findKernel("linear", {DType::F16, DType::F16, DType::F16}));
   EXPECT_FALSE(backend->findKernel("no_such_kernel", {DType::F32}));
   // Every kernel of the catalog exists on the CPU in f32.
   for (const KernelSpec &spec : kernelCatalog())

@@ -17,12 +17,11 @@ namespace slapo::test {
 
 /// The .splan bytes of one training step of the model `configJson`
 /// describes, after the .sched text `schedule` (if any), for one rank of
-/// `tp`; empty if anything fails.
-inline std::vector<uint8_t> compileToSplan(const std::string &configJson,
-                                           int64_t batch, int64_t seq,
-                                           const std::string &optimizer,
-                                           const std::string &schedule = "",
-                                           int64_t tp = 1) {
+/// `tp`, in `precision` ("fp32" or "bf16"); empty if anything fails.
+inline std::vector<uint8_t>
+compileToSplan(const std::string &configJson, int64_t batch, int64_t seq,
+               const std::string &optimizer, const std::string &schedule = "",
+               int64_t tp = 1, const std::string &precision = "fp32") {
   llvm::Expected<import::ModelConfig> config =
       import::parseModelConfig(configJson, "test.json");
   if (!config) {
@@ -50,6 +49,7 @@ inline std::vector<uint8_t> compileToSplan(const std::string &configJson,
   options.seq = seq;
   options.optimizer = optimizer;
   options.tp = tp;
+  options.precision = precision;
   if (!module || mlir::failed(compileTrainingStep(*module, options)))
     return {};
   std::string bytes;

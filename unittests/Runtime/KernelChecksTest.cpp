@@ -100,6 +100,7 @@ struct Compiled {
   int64_t tp;
   const char *optimizer;
   bool dropout = false; // set the tiny config's dropout to 0.1
+  const char *precision = "fp32";
 };
 
 TEST(KernelChecks, PassEveryPlanTheCompilerWrites) {
@@ -125,6 +126,15 @@ TEST(KernelChecks, PassEveryPlanTheCompilerWrites) {
       {"llama-tiny", "schedules/llama-tp.sched", 2, "adamw"},
       {"llama-tiny-rope-linear", "", 1, "adamw"},
       {"llama-tiny-rope-llama3", "", 1, "adamw"},
+      // bf16 mixed precision: every kernel's bf16 form and the casts.
+      {"gpt2-tiny", "", 1, "adamw", true, "bf16"},
+      {"gpt2-tiny", "schedules/gpt2-fused.sched", 1, "adamw", true, "bf16"},
+      {"gpt2-tiny", "replace transformer.h.* attention=decomposed\n", 1, "sgd",
+       true, "bf16"},
+      {"gpt2-tiny", "schedules/gpt2-tp.sched", 2, "adamw", true, "bf16"},
+      {"opt-tiny", "schedules/opt-lora.sched", 1, "adamw", false, "bf16"},
+      {"llama-tiny", "schedules/llama-fused.sched", 1, "adamw", false, "bf16"},
+      {"llama-tiny", "schedules/llama-ckpt.sched", 1, "sgd", false, "bf16"},
   };
   std::set<std::string> ran;
   std::mt19937 random(1);
@@ -138,9 +148,10 @@ TEST(KernelChecks, PassEveryPlanTheCompilerWrites) {
     if (schedule.rfind("schedules/", 0) == 0)
       schedule = sourceFile(schedule);
     std::string what = std::string(build.config) + " " + build.schedule +
-                       " --tp " + std::to_string(build.tp);
-    std::vector<uint8_t> bytes =
-        test::compileToSplan(config, 2, 8, build.optimizer, schedule, build.tp);
+                       " --tp " + std::to_string(build.tp) + " --precision " +
+                       build.precision;
+    std::vector<uint8_t> bytes = test::compileToSplan(
+        config, 2, 8, build.optimizer, schedule, build.tp, build.precision);
     ASSERT_FALSE(bytes.empty()) << what << " does not compile";
     std::string error;
     std::unique_ptr<rt::Plan> plan = load(bytes, error);
@@ -344,12 +355,40 @@ TEST_F(KernelCheckEdits, IdsWhereFloatsAreNeeded) {
   int32_t normInput = norm.inputs[0];
   norm.inputs[0] = plan->input_ids;
   EXPECT_EQ(refusal(),
-            prefix("layer_norm") + "input [2, 4] must hold floats (f32)");
+            prefix("layer_norm") +
+                "input [2, 4] must hold floats (f32 or bf16), not i64");
   norm.inputs[0] = normInput;
   fb::KernelT &loss = kernel("cross_entropy");
   loss.inputs[1] = tensorNamed("transformer.wpe.weight");
   EXPECT_EQ(refusal(), prefix("cross_entropy") +
-                           "targets [16, 16] must hold token ids (i64)");
+                           "targets [16, 16] must hold token ids (i64), not "
+                           "f32");
+}
+
+// A kernel's floats share one dtype; parameters and their optimizer state
+// are f32 whatever the activations are.
+TEST_F(KernelCheckEdits, MixedFloatDTypes) {
+  // A bf16 twin of a tensor (same bytes, half of them), read by one kernel.
+  auto bf16Twin = [&](int32_t index) {
+    auto twin = std::make_unique<fb::TensorT>(tensor(index));
+    twin->name += ".bf16";
+    twin->dtype = fb::DType::BF16;
+    twin->bytes /= 2;
+    plan->tensors.push_back(std::move(twin));
+    return int32_t(plan->tensors.size() - 1);
+  };
+  fb::KernelT &norm = kernel("layer_norm");
+  int32_t normInput = norm.inputs[0];
+  norm.inputs[0] = bf16Twin(normInput);
+  EXPECT_EQ(refusal(), prefix("layer_norm") +
+                           "gamma [16] holds f32, but input [2, 4, 16] holds "
+                           "bf16: the kernel's floats share one dtype");
+  norm.inputs[0] = normInput;
+  // The first update is the tied embedding's ([vocab 32, hidden 16]).
+  fb::KernelT &update = kernel("adamw_update");
+  update.inputs[0] = bf16Twin(update.inputs[0]);
+  EXPECT_EQ(refusal(), prefix("adamw_update") +
+                           "grad [32, 16] must hold floats (f32), not bf16");
 }
 
 TEST_F(KernelCheckEdits, MissingOrMistypedAttribute) {

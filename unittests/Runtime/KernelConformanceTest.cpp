@@ -14,15 +14,29 @@
 // unchanged on every backend createBackend builds; each call is first passed
 // through the kernel's load-time check (KernelChecks.cpp), so every call made
 // here is one a plan could hold. It is parameterised over (backend, kernel,
-// dtype); dtype is f32 today.
+// dtype), dtype f32 and bf16: a bf16 case draws its inputs in bf16 and
+// allocates its results in bf16 (but cross_entropy's loss, f32 always), and
+// the float64 reference sees exactly those bf16 inputs. Kernels with no bf16
+// form (position_ids: no floats; sgd_update, adamw_update: f32 master
+// weights) run as f32 only; the catalog tests below check that the cpu
+// backend has a bf16 variant of every other kernel, that the updates' checks
+// refuse bf16 and that the backend has no bf16 update.
 //
 // Shapes are small but make reductions long enough to matter (hidden 96,
 // rows 24, vocab 50, seq 12, 4 heads over 2 key/value heads) and put odd
 // sizes (37) on the last axis to catch tail bugs in vectorised loops.
 //
 // Tolerances: see `tolerance` below. A result reduced over K terms of
-// magnitude `scale` may be off by c * eps(dtype) * sqrt(K) * scale, with the
+// magnitude `scale` may be off by c * eps(f32) * sqrt(K) * scale, with the
 // scale stated per case from its inputs. References are never all zero.
+// bf16 kernels load and store bf16 but compute in float32 and round each
+// result once, so a bf16 result must be the round-to-nearest bf16 of some
+// value within that same float32 tolerance of the reference: its error may
+// exceed the f32 tolerance by at most half the gap to its bf16 neighbour on
+// the reference's side (2^-8 of its magnitude, half an ulp), and no more.
+// Where a kernel's semantics round an intermediate that is itself a bf16
+// tensor (the stored sum the fused norms then normalise), the reference
+// does the same rounding rather than the tolerance growing.
 //
 // Inputs are drawn from a generator seeded by the kernel's name, so a
 // failure reproduces; SLAPO_TEST_SEED=<n> draws other inputs.
@@ -45,6 +59,7 @@
 #include <map>
 #include <ostream>
 #include <random>
+#include <sstream>
 #include <tuple>
 
 using namespace slapo::rt;
@@ -66,7 +81,7 @@ double epsilon(DType dtype) {
   switch (dtype) {
   case DType::F32:
     return std::ldexp(1.0, -23);
-  case DType::BF16: // fp32 accumulation: the result's rounding dominates
+  case DType::BF16:
     return std::ldexp(1.0, -7);
   case DType::F16:
     return std::ldexp(1.0, -10);
@@ -75,10 +90,20 @@ double epsilon(DType dtype) {
   }
 }
 
+/// The dtype a kernel over `dtype` computes in: bf16 kernels convert what
+/// they load to float32 and accumulate there (Element.h).
+DType computeDType(DType dtype) {
+  return dtype == DType::BF16 ? DType::F32 : dtype;
+}
+
 /// The largest error a result of `dtype` may carry when it is a reduction
 /// over `reduction` terms whose magnitude is at most `scale`:
 ///
-///   |error| <= c * eps(dtype) * sqrt(K) * scale.
+///   |error| <= c * eps(compute dtype) * sqrt(K) * scale,
+///
+/// before the result is stored: for bf16 it is the error of the float32
+/// computation, and expectClose adds the one rounding to bf16 (at most half
+/// the gap to the neighbouring bf16 value).
 ///
 /// Rounding errors of a K-term sum are independent, so they grow like a
 /// random walk (sqrt(K)), not the worst case (K); the kernels' blocked and
@@ -90,7 +115,7 @@ double epsilon(DType dtype) {
 /// exp), the case folds that into `scale`.
 double tolerance(DType dtype, int64_t reduction, double scale) {
   constexpr double kSlack = 8.0;
-  return kSlack * epsilon(dtype) *
+  return kSlack * epsilon(computeDType(dtype)) *
          std::sqrt(double(std::max<int64_t>(reduction, 1))) * scale;
 }
 
@@ -289,36 +314,9 @@ public:
   /// updates read them). False, with a failure recorded, when it cannot.
   [[nodiscard]] bool run(const std::vector<const Tensor *> &ins,
                          const std::vector<Tensor *> &outs) {
-    call.kind = findKernelSpec(call.name);
-    if (call.kind < 0) {
-      ADD_FAILURE() << "no kernel '" << call.name << "' in the catalog";
-      return false;
-    }
-    const KernelSpec &spec = kernelCatalog()[call.kind];
-    if (int(ins.size()) < spec.minInputs || int(ins.size()) > spec.maxInputs ||
-        (spec.outputs >= 0 && int(outs.size()) != spec.outputs)) {
-      ADD_FAILURE() << call.name << ": wrong arity";
-      return false;
-    }
     std::vector<const Tensor *> all(ins.begin(), ins.end());
     all.insert(all.end(), outs.begin(), outs.end());
-    std::vector<TensorInfo> infos(all.size());
-    for (size_t i = 0; i < all.size(); ++i) {
-      infos[i].name = (i < ins.size() ? "in" : "out") + std::to_string(i);
-      infos[i].dtype = all[i]->dtype;
-      infos[i].shape = all[i]->shape;
-      infos[i].category = all[i]->category;
-      infos[i].bytes = uint64_t(all[i]->numel() * dtypeBytes(all[i]->dtype));
-      (i < ins.size() ? call.inputs : call.outputs).push_back(int32_t(i));
-    }
-
-    KernelCheck check;
-    check.call = &call;
-    for (size_t i = 0; i < all.size(); ++i)
-      (i < ins.size() ? check.ins : check.outs).push_back(&infos[i]);
-    check.attrKinds = kinds;
-    check.workspaceBytes = workspaceFloats * sizeof(float);
-    if (std::string problem = spec.check(check); !problem.empty()) {
+    if (std::string problem = verdict(all, ins.size()); !problem.empty()) {
       ADD_FAILURE() << call.name << " rejects the call: " << problem;
       return false;
     }
@@ -365,18 +363,82 @@ public:
     return true;
   }
 
+  /// What the load-time check says of the call ("" when it accepts it),
+  /// without running it.
+  std::string problem(const std::vector<const Tensor *> &ins,
+                      const std::vector<const Tensor *> &outs) {
+    std::vector<const Tensor *> all(ins.begin(), ins.end());
+    all.insert(all.end(), outs.begin(), outs.end());
+    return verdict(all, ins.size());
+  }
+
 private:
+  /// Describes the call (`all`: its inputs, then its outputs) as a plan
+  /// would and passes it through the kernel's load-time check.
+  std::string verdict(const std::vector<const Tensor *> &all, size_t numIns) {
+    call.kind = findKernelSpec(call.name);
+    if (call.kind < 0)
+      return "no kernel '" + call.name + "' in the catalog";
+    const KernelSpec &spec = kernelCatalog()[call.kind];
+    int numOuts = int(all.size() - numIns);
+    if (int(numIns) < spec.minInputs || int(numIns) > spec.maxInputs ||
+        (spec.outputs >= 0 && numOuts != spec.outputs))
+      return "wrong arity";
+    infos.assign(all.size(), TensorInfo());
+    call.inputs.clear();
+    call.outputs.clear();
+    for (size_t i = 0; i < all.size(); ++i) {
+      infos[i].name = (i < numIns ? "in" : "out") + std::to_string(i);
+      infos[i].dtype = all[i]->dtype;
+      infos[i].shape = all[i]->shape;
+      infos[i].category = all[i]->category;
+      infos[i].bytes = uint64_t(all[i]->numel() * dtypeBytes(all[i]->dtype));
+      (i < numIns ? call.inputs : call.outputs).push_back(int32_t(i));
+    }
+    KernelCheck check;
+    check.call = &call;
+    for (size_t i = 0; i < all.size(); ++i)
+      (i < numIns ? check.ins : check.outs).push_back(&infos[i]);
+    check.attrKinds = kinds;
+    check.workspaceBytes = workspaceFloats * sizeof(float);
+    return spec.check(check);
+  }
+
   Backend &backend;
   KernelCall call;
   std::map<std::string, AttrKind> kinds;
+  std::vector<TensorInfo> infos; // the operands `call` describes
 };
 
 //===----------------------------------------------------------------------===//
 // Comparisons
 //===----------------------------------------------------------------------===//
 
+/// The bf16 value next to bf16 value `g`, above it (`up`) or below.
+double bf16Neighbour(double g, bool up) {
+  if (g < 0.0)
+    return -bf16Neighbour(-g, !up);
+  uint16_t magnitude = floatToBf16(float(g)) & 0x7fffu; // -0 as +0
+  if (!up && magnitude == 0)
+    return -double(bf16ToFloat(1));
+  return bf16ToFloat(uint16_t(up ? magnitude + 1 : magnitude - 1));
+}
+
+/// How far a stored element `got` may lie from the reference `want` when
+/// the computation before the store may be off by `tol`: `tol` itself for
+/// f32; for bf16, which rounds once to nearest on store, `tol` plus half
+/// the gap from `got` to its bf16 neighbour on `want`'s side, i.e. exactly
+/// the values to which some real within `tol` of `want` rounds. With `tol`
+/// 0 and `want` a bf16 value, that is `want` alone.
+double allowedError(const Tensor &got, int64_t i, double want, double tol) {
+  if (got.dtype != DType::BF16 || !std::isfinite(got[i]))
+    return tol;
+  return tol + 0.5 * std::fabs(bf16Neighbour(got[i], want > got[i]) - got[i]);
+}
+
 /// Every element of `got` within `tol` of `want` (infinities must match
-/// exactly); `want` must not be all zero, or the comparison proves nothing.
+/// exactly), bf16 elements after their rounding (allowedError); `want`
+/// must not be all zero, or the comparison proves nothing.
 void expectClose(const Tensor &got, const std::vector<double> &want, double tol,
                  const std::string &what) {
   ASSERT_EQ(int64_t(want.size()), got.numel()) << what;
@@ -386,7 +448,7 @@ void expectClose(const Tensor &got, const std::vector<double> &want, double tol,
   for (int64_t i = 0; i < got.numel(); ++i) {
     double error = std::isinf(want[i]) ? (got[i] == want[i] ? 0.0 : kInf)
                                        : std::fabs(got[i] - want[i]);
-    if (!(error <= tol)) {
+    if (!(error <= allowedError(got, i, want[i], tol))) {
       ++bad;
       if (worst < 0 || !(error <= worstError)) {
         worst = i;
@@ -394,11 +456,17 @@ void expectClose(const Tensor &got, const std::vector<double> &want, double tol,
       }
     }
   }
+  bool bf16 = got.dtype == DType::BF16;
+  std::ostringstream allowed;
+  if (bf16 && worst >= 0)
+    allowed << " (allowed error " << allowedError(got, worst, want[worst], tol)
+            << ")";
   EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << got.numel()
                     << " elements differ by more than " << tol
+                    << (bf16 ? " plus their rounding to bf16" : "")
                     << "; the worst, element " << worst << ", is "
                     << (worst >= 0 ? got[worst] : 0.0) << " instead of "
-                    << (worst >= 0 ? want[worst] : 0.0);
+                    << (worst >= 0 ? want[worst] : 0.0) << allowed.str();
 }
 
 void expectIds(const Tensor &got, const std::vector<int64_t> &want,
@@ -1040,18 +1108,23 @@ void caseLinear(Backend &backend, DType dtype, Random &random) {
   struct Variant {
     int64_t in, out;
     bool bias, inOut;
+    int64_t batch = kBatch; // 8 x kSeq = 96 rows: oneDNN's bf16 path (a
+                            // bf16 GEMM of fewer than 64 rows runs in f32)
   };
   for (Variant c :
        {Variant{kHidden, kVocab, false, false},
         Variant{kHidden, kVocab, true, false},
-        Variant{kOdd, kVocab, true, true}, Variant{kOdd, 13, false, true}}) {
-    SCOPED_TRACE(std::to_string(c.in) + " -> " + std::to_string(c.out) +
+        Variant{kOdd, kVocab, true, true}, Variant{kOdd, 13, false, true},
+        Variant{kHidden, kVocab, true, false, 8},
+        Variant{kOdd, 100, false, true, 8}}) {
+    SCOPED_TRACE(std::to_string(c.batch * kSeq) + " rows, " +
+                 std::to_string(c.in) + " -> " + std::to_string(c.out) +
                  (c.bias ? ", bias" : "") + (c.inOut ? ", in_out" : ""));
-    Tensor x = random.uniform({kBatch, kSeq, c.in}, dtype);
+    Tensor x = random.uniform({c.batch, kSeq, c.in}, dtype);
     Tensor w = random.uniform(c.inOut ? Shape{c.in, c.out} : Shape{c.out, c.in},
                               dtype);
     Tensor b = random.uniform({c.out}, dtype);
-    Tensor y = output({kBatch, kSeq, c.out}, dtype);
+    Tensor y = output({c.batch, kSeq, c.out}, dtype);
     KernelRun run(backend, "linear");
     if (c.inOut)
       run.flag("in_out");
@@ -1067,8 +1140,11 @@ void caseLinear(Backend &backend, DType dtype, Random &random) {
 }
 
 void caseLinearGradWeight(Backend &backend, DType dtype, Random &random) {
-  for (auto [in, out, inOut] : {std::tuple{kOdd, kVocab, false},
-                                std::tuple{kHidden, int64_t(13), true}}) {
+  // dW has `out` (or, in_out, `in`) rows: 100 and 96 take oneDNN's bf16
+  // path, 50 the f32 one.
+  for (auto [in, out, inOut] :
+       {std::tuple{kOdd, kVocab, false}, std::tuple{kHidden, int64_t(13), true},
+        std::tuple{kOdd, int64_t(100), false}}) {
     SCOPED_TRACE(inOut ? "in_out" : "out_in");
     Tensor x = random.uniform({kBatch, kSeq, in}, dtype);
     Tensor dy = random.uniform({kBatch, kSeq, out}, dtype);
@@ -1564,10 +1640,14 @@ void caseBiasDropoutAddLayerNorm(Backend &backend, DType dtype,
     std::vector<double> wantSum(x.numel());
     for (int64_t i = 0; i < x.numel(); ++i)
       wantSum[i] = residual[i] + branch[i] * mask[i];
-    std::vector<double> wantNormed =
-        ref::layerNorm(wantSum, d, &gamma, &beta, 1e-3);
     double sumScale = 2.0 / (1.0 - c.p) + 2.0;
     expectClose(sum, wantSum, tolerance(dtype, 2, sumScale), "sum");
+    // The norm is of the stored sum, as rounded to the dtype: for bf16 the
+    // reference normalises the bf16 sum just checked (wantSum rounded to
+    // bf16; at a rounding midpoint the float32 error may tip an element to
+    // its other neighbour, and the kernel normalises what it stored).
+    std::vector<double> wantNormed = ref::layerNorm(
+        dtype == DType::BF16 ? sum.values : wantSum, d, &gamma, &beta, 1e-3);
     double rstd = maxAbs(ref::moments(wantSum, d, 1e-3).rstd);
     expectClose(
         normed, wantNormed,
@@ -1593,8 +1673,10 @@ void caseAddRmsNorm(Backend &backend, DType dtype, Random &random) {
     std::vector<double> wantSum(x.numel());
     for (int64_t i = 0; i < x.numel(); ++i)
       wantSum[i] = x[i] + residual[i];
-    std::vector<double> wantNormed = ref::rmsNorm(wantSum, w, eps ? eps : 1e-6);
     expectClose(sum, wantSum, tolerance(dtype, 2, maxAbs(wantSum)), "sum");
+    // The norm is of the stored sum (see bias_dropout_add_layer_norm).
+    std::vector<double> wantNormed = ref::rmsNorm(
+        dtype == DType::BF16 ? sum.values : wantSum, w, eps ? eps : 1e-6);
     expectClose(normed, wantNormed, tolerance(dtype, d, maxAbs(wantNormed)),
                 "normed");
   }
@@ -1703,6 +1785,82 @@ void caseZeros(Backend &backend, DType dtype, Random &) {
     for (int64_t i = 0; i < y.numel(); ++i)
       ASSERT_EQ(type == DType::I64 ? double(y.ids[i]) : y[i], 0.0)
           << "element " << i;
+  }
+}
+
+/// Every element of `got` exactly `want`, the sign of zero included.
+void expectExact(const Tensor &got, const std::vector<double> &want,
+                 const std::string &what) {
+  ASSERT_EQ(int64_t(want.size()), got.numel()) << what;
+  EXPECT_GT(maxAbs(want), 0.0) << what << ": the reference is all zero";
+  int64_t bad = 0, first = -1;
+  for (int64_t i = 0; i < got.numel(); ++i)
+    if (!(got[i] == want[i] && std::signbit(got[i]) == std::signbit(want[i])))
+      if (bad++ == 0)
+        first = i;
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << got.numel()
+                    << " elements are not exact; the first, element " << first
+                    << ", is " << (first >= 0 ? got[first] : 0.0)
+                    << " instead of " << (first >= 0 ? want[first] : 0.0);
+}
+
+/// `cast` from `dtype` to the other float dtype, f32 -> bf16 rounding to
+/// nearest with ties to even (PyTorch's .to(torch.bfloat16)) and bf16 ->
+/// f32 exact, and from `dtype` to itself, a copy.
+void caseCast(Backend &backend, DType dtype, Random &random) {
+  DType other = dtype == DType::F32 ? DType::BF16 : DType::F32;
+  // Random values over many binades: row r scaled by 2^(4 (r % 12) - 24),
+  // exactly (a power of two), so they stay values of `dtype`.
+  Tensor x = random.uniform({kRows, kOdd}, dtype);
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.values[i] = std::ldexp(x.values[i], int(4 * (i / kOdd % 12) - 24));
+  // Edges, each with its bf16 written out by hand (the rounding is of the
+  // 24-bit significand to 8 bits; ties go to the even significand).
+  const double tie = std::ldexp(1.0, -8), f32Ulp = std::ldexp(1.0, -23);
+  const double bf16Max = std::ldexp(255.0, 120); // 0x7f7f
+  std::vector<std::pair<double, double>> edges = {
+      {1.0 + tie, 1.0},                    // tie: down to the even 1
+      {-(1.0 + tie), -1.0},                // the same, negative
+      {1.0 + 3.0 * tie, 1.0 + 4.0 * tie},  // tie: up to the even 1 + 2^-6
+      {1.0 + tie + f32Ulp, 1.0 + 2 * tie}, // just above a tie: up
+      {1.0 + tie - f32Ulp, 1.0},           // just below a tie: down
+      {2.0 - tie, 2.0},                    // tie carrying into the exponent
+      {std::ldexp(1.0 + tie, -100), std::ldexp(1.0, -100)}, // tie, small
+      {std::ldexp(1.0 + 3.0 * tie, 100), std::ldexp(1.0 + 4.0 * tie, 100)},
+      // ^ tie, large
+      {0.0, 0.0},
+      {-0.0, -0.0},
+      {bf16Max, bf16Max},
+      {double(std::numeric_limits<float>::max()), kInf}, // past bf16's max
+      {kInf, kInf},
+      {-kInf, -kInf},
+  };
+  std::vector<double> hand(x.numel());
+  for (int64_t i = 0; i < x.numel(); ++i)
+    hand[i] = roundTo(DType::BF16, x[i]);
+  for (size_t e = 0; e < edges.size(); ++e) {
+    int64_t at = int64_t(e) * 7; // at varied offsets within a vector
+    // bf16 -> f32 casts the rounded edges: the bf16 tensor holds those.
+    x.values[at] = dtype == DType::F32 ? edges[e].first : edges[e].second;
+    hand[at] = edges[e].second;
+    // The reference rounding agrees with the hand-written one.
+    EXPECT_EQ(roundTo(DType::BF16, edges[e].first), edges[e].second)
+        << "edge " << e << ": " << edges[e].first;
+  }
+  for (DType to : {other, dtype}) {
+    SCOPED_TRACE(std::string(dtypeName(dtype)) + " -> " + dtypeName(to));
+    Tensor y = output(x.shape, to);
+    ASSERT_TRUE(KernelRun(backend, "cast").run({&x}, {&y}));
+    // Into bf16 from f32: x rounded to nearest even; every other cast (bf16
+    // into f32, a copy) holds x exactly.
+    bool rounds = dtype == DType::F32 && to == DType::BF16;
+    std::vector<double> want = x.values;
+    if (rounds)
+      for (int64_t i = 0; i < x.numel(); ++i)
+        want[i] = roundTo(DType::BF16, x[i]);
+    expectExact(y, want, "result");
+    if (rounds)
+      expectExact(y, hand, "result, edges by hand");
   }
 }
 
@@ -1820,7 +1978,7 @@ void caseCrossEntropy(Backend &backend, DType dtype, Random &random) {
   for (auto [shape, ignore] : lossVariants()) {
     SCOPED_TRACE("ignore_index " + std::to_string(ignore));
     LossInputs in = lossInputs(random, shape, dtype, ignore);
-    Tensor loss = output({1}, dtype);
+    Tensor loss = output({1}, DType::F32); // f32 whatever the logits
     KernelRun run(backend, "cross_entropy");
     if (ignore != -100)
       run.integer("ignore_index", ignore);
@@ -1828,7 +1986,7 @@ void caseCrossEntropy(Backend &backend, DType dtype, Random &random) {
     double scale =
         2.0 * maxAbs(in.logits.values) + std::log(double(shape.back()));
     expectClose(loss, {ref::crossEntropy(in.logits, in.targets, ignore)},
-                tolerance(dtype, shape.back() + kRows, scale), "loss");
+                tolerance(loss.dtype, shape.back() + kRows, scale), "loss");
   }
 }
 
@@ -1955,6 +2113,7 @@ const std::vector<std::pair<std::string, CaseFn>> &conformanceCases() {
       {"mul", caseMul},
       {"sum_to", caseSumTo},
       {"zeros", caseZeros},
+      {"cast", caseCast},
       {"transpose", caseTranspose},
       {"split", caseSplit},
       {"concat", caseConcat},
@@ -1968,8 +2127,20 @@ const std::vector<std::pair<std::string, CaseFn>> &conformanceCases() {
 
 /// The dtypes whose kernels the suite checks.
 const std::vector<DType> &conformanceDTypes() {
-  static const std::vector<DType> dtypes = {DType::F32};
+  static const std::vector<DType> dtypes = {DType::F32, DType::BF16};
   return dtypes;
+}
+
+/// The kernels with no bf16 form, each with the reason: the suite runs them
+/// as f32 only, and KernelConformanceCatalog checks that their load-time
+/// checks refuse bf16 and that the cpu backend has no bf16 variant.
+const std::map<std::string, std::string> &f32OnlyKernels() {
+  static const std::map<std::string, std::string> kernels = {
+      {"position_ids", "no floats: ids in, ids out"},
+      {"sgd_update", "parameters are f32 master weights"},
+      {"adamw_update", "parameters and moments are f32 master state"},
+  };
+  return kernels;
 }
 
 struct ConformanceParam {
@@ -1987,7 +2158,8 @@ std::vector<ConformanceParam> conformanceParams() {
   for (const std::string &backend : backendNames())
     for (const auto &[kernel, fn] : conformanceCases())
       for (DType dtype : conformanceDTypes())
-        params.push_back({backend, kernel, dtype});
+        if (dtype == DType::F32 || !f32OnlyKernels().count(kernel))
+          params.push_back({backend, kernel, dtype});
   return params;
 }
 
@@ -2037,9 +2209,10 @@ TEST(KernelConformanceCatalog, CoversEveryKernelButSync) {
   EXPECT_EQ(conformanceCases().size() + 1, kernelCatalog().size());
 }
 
-/// f32 operands for a call of `spec` with its fewest inputs (ids where the
-/// kernel takes them: KernelChecks.cpp's floatsExcept).
-std::vector<DType> f32Operands(const KernelSpec &spec) {
+/// The operand dtypes of a call of `spec` with its fewest inputs whose
+/// floats are `floats` (ids where the kernel takes them, and cross_entropy's
+/// loss f32: KernelChecks.cpp's floatsExcept).
+std::vector<DType> operandsOf(const KernelSpec &spec, DType floats) {
   static const std::map<std::string, std::pair<Shape, Shape>> idOperands = {
       {"embedding", {{0}, {}}},
       {"embedding_grad", {{0}, {}}},
@@ -2048,10 +2221,12 @@ std::vector<DType> f32Operands(const KernelSpec &spec) {
       {"cross_entropy_grad", {{1}, {}}}};
   auto ids = idOperands.find(spec.name);
   auto operand = [&](bool input, int64_t i) {
+    if (!input && i == 0 && std::string(spec.name) == "cross_entropy")
+      return DType::F32; // the loss
     if (ids == idOperands.end())
-      return DType::F32;
+      return floats;
     const Shape &list = input ? ids->second.first : ids->second.second;
-    return std::count(list.begin(), list.end(), i) ? DType::I64 : DType::F32;
+    return std::count(list.begin(), list.end(), i) ? DType::I64 : floats;
   };
   std::vector<DType> dtypes;
   for (int i = 0; i < spec.minInputs; ++i)
@@ -2059,6 +2234,10 @@ std::vector<DType> f32Operands(const KernelSpec &spec) {
   for (int i = 0; i < std::max(spec.outputs, 1); ++i)
     dtypes.push_back(operand(false, i));
   return dtypes;
+}
+
+std::vector<DType> f32Operands(const KernelSpec &spec) {
+  return operandsOf(spec, DType::F32);
 }
 
 TEST(KernelConformanceCatalog, EveryKernelHasAnF32ImplementationOnEachBackend) {
@@ -2072,6 +2251,60 @@ TEST(KernelConformanceCatalog, EveryKernelHasAnF32ImplementationOnEachBackend) {
     for (const KernelSpec &spec : kernelCatalog())
       EXPECT_TRUE(backend->findKernel(spec.name, f32Operands(spec)))
           << name << " has no f32 '" << spec.name << "'";
+  }
+}
+
+TEST(KernelConformanceCatalog, EveryKernelButTheF32OnlyHasABf16OneOnCpu) {
+  std::string error;
+  std::unique_ptr<Backend> backend = createBackend("cpu", error);
+  ASSERT_TRUE(backend) << error;
+  for (const KernelSpec &spec : kernelCatalog()) {
+    KernelFn fn = backend->findKernel(spec.name, operandsOf(spec, DType::BF16));
+    auto f32Only = f32OnlyKernels().find(spec.name);
+    if (f32Only == f32OnlyKernels().end()) {
+      EXPECT_TRUE(fn) << "cpu has no bf16 '" << spec.name << "'";
+    } else if (std::string(spec.name) != "position_ids") { // no floats at all
+      EXPECT_FALSE(fn) << "cpu has a bf16 '" << spec.name
+                       << "', which no plan can call: " << f32Only->second;
+    }
+  }
+  // Every name listed is a kernel.
+  for (const auto &[kernel, why] : f32OnlyKernels())
+    EXPECT_GE(findKernelSpec(kernel), 0) << kernel;
+}
+
+TEST(KernelConformanceCatalog, TheF32OnlyKernelsRefuseBf16) {
+  std::string error;
+  std::unique_ptr<Backend> backend = createBackend("cpu", error);
+  ASSERT_TRUE(backend) << error;
+  auto tensor = [](DType dtype, Category category = Category::Activation) {
+    return output({kRows, kOdd}, dtype, category);
+  };
+  // Updates with any bf16 operand are refused; the all-f32 one (the control)
+  // is accepted.
+  for (DType grad : {DType::F32, DType::BF16})
+    for (DType state : {DType::F32, DType::BF16}) {
+      SCOPED_TRACE(std::string("grad ") + dtypeName(grad) + ", state " +
+                   dtypeName(state));
+      bool accepted = grad == DType::F32 && state == DType::F32;
+      Tensor g = tensor(grad), p = tensor(state, Category::Param),
+             m = tensor(state, Category::OptimizerState),
+             v = tensor(state, Category::OptimizerState);
+      EXPECT_EQ(KernelRun(*backend, "sgd_update").problem({&g}, {&p}).empty(),
+                accepted);
+      EXPECT_EQ(KernelRun(*backend, "adamw_update")
+                    .problem({&g}, {&p, &m, &v})
+                    .empty(),
+                accepted);
+    }
+  // position_ids takes ids only: bf16 ones are refused.
+  for (DType dtype : {DType::I64, DType::BF16}) {
+    Tensor ids = tensor(dtype), positions = tensor(DType::I64);
+    EXPECT_EQ(KernelRun(*backend, "position_ids")
+                  .problem({&ids}, {&positions})
+                  .empty(),
+              dtype == DType::I64)
+        << dtypeName(dtype);
   }
 }
 

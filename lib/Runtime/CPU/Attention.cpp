@@ -3,7 +3,8 @@
 // Per (batch, head): S = scale * Q K^T, causal mask, softmax rows, dropout,
 // O = P V. The probabilities live in the workspace; the backward pass
 // recomputes them (it never stores them across the step). Heads run in
-// parallel, each with single-threaded GEMMs.
+// parallel, each with single-threaded GEMMs. Kernels are templates on the
+// element type (see Element.h); a bf16 head is computed on float copies.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,10 +13,12 @@
 #include "DropoutNumbering.h"
 #include "FastMath.h"
 
+#include <algorithm>
 #include <cblas.h>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace slapo::rt::cpu {
@@ -30,14 +33,35 @@ struct Shapes {
   int64_t group() const { return heads / kvHeads; }
 };
 
-/// Runs `body` over [0, n) in parallel with OpenBLAS kept single-threaded.
-template <typename Body> void parallelHeads(int64_t n, Body body) {
+/// Runs `body(i, scratch)` over [0, n) in parallel with OpenBLAS kept
+/// single-threaded; `scratch` is the thread's own `scratchFloats` floats
+/// (the float copies of a bf16 head; none for float).
+template <typename Body>
+void parallelHeads(int64_t n, int64_t scratchFloats, Body body) {
   int blasThreads = openblas_get_num_threads();
   openblas_set_num_threads(1);
-#pragma omp parallel for schedule(dynamic)
-  for (int64_t i = 0; i < n; ++i)
-    body(i);
+#pragma omp parallel
+  {
+    std::vector<float> scratch(static_cast<size_t>(scratchFloats));
+#pragma omp for schedule(dynamic)
+    for (int64_t i = 0; i < n; ++i)
+      body(i, scratch.data());
+  }
   openblas_set_num_threads(blasThreads);
+}
+
+/// dst[0, n) = src[0, n) as float.
+template <class T> void toFloat(const T *src, int64_t n, float *dst) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] = src[i];
+}
+
+/// dst[0, n) = src[0, n) as T (rounded to nearest even for bf16).
+template <class T> void fromFloat(const float *src, int64_t n, T *dst) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] = src[i];
 }
 
 /// Queries are processed in blocks of rows; with a causal mask a block only
@@ -99,20 +123,44 @@ void applyDropout(float *p, int64_t head, const Shapes &sh,
 
 } // namespace
 
-void attention(KernelContext &c) {
+template <class T> void attention(KernelContext &c) {
+  // bf16 heads run on float copies of q, k, v and the output; float heads
+  // read and write the tensors themselves.
+  constexpr bool widen = !std::is_same_v<T, float>;
   const View &q = c.ins[0], &k = c.ins[1], &v = c.ins[2];
   Shapes sh(q, k, v);
   float scale = float(c.call->floatAttr("scale", 1.0));
   bool causal = c.call->has("causal");
   float rate = c.training ? float(c.call->floatAttr("dropout", 0.0)) : 0.0f;
   int64_t stream = c.call->intAttr("rng_stream", 0);
-  float *out = c.outs[0].f32();
-  parallelHeads(sh.batch * sh.heads, [&](int64_t bh) {
+  T *out = as<T>(c.outs[0]);
+  int64_t qSize = sh.t * sh.d, kSize = sh.s * sh.d, vSize = sh.s * sh.dv;
+  int64_t oSize = sh.t * sh.dv;
+  int64_t scratch = widen ? qSize + kSize + vSize + oSize : 0;
+  parallelHeads(sh.batch * sh.heads, scratch, [&](int64_t bh, float *local) {
     int64_t b = bh / sh.heads, h = bh % sh.heads;
     int64_t kv = b * sh.kvHeads + h / sh.group();
-    const float *qh = q.f32() + bh * sh.t * sh.d;
-    const float *kh = k.f32() + kv * sh.s * sh.d;
-    const float *vh = v.f32() + kv * sh.s * sh.dv;
+    const T *qSrc = as<T>(q) + bh * sh.t * sh.d;
+    const T *kSrc = as<T>(k) + kv * sh.s * sh.d;
+    const T *vSrc = as<T>(v) + kv * sh.s * sh.dv;
+    T *outh = out + bh * sh.t * sh.dv;
+    const float *qh, *kh, *vh;
+    float *oh;
+    if constexpr (widen) {
+      float *qs = local, *ks = qs + qSize, *vs = ks + kSize;
+      toFloat(qSrc, qSize, qs);
+      toFloat(kSrc, kSize, ks);
+      toFloat(vSrc, vSize, vs);
+      qh = qs;
+      kh = ks;
+      vh = vs;
+      oh = vs + vSize;
+    } else {
+      qh = qSrc;
+      kh = kSrc;
+      vh = vSrc;
+      oh = outh;
+    }
     float *p = c.workspace + bh * sh.t * sh.s;
     for (int64_t first = 0; first < sh.t; first += kRowBlock) {
       RowBlock block = rowBlock(first, sh, causal);
@@ -121,35 +169,78 @@ void attention(KernelContext &c) {
         applyDropout(p, bh, sh, block, rate, c, stream);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
                   block.end - block.first, sh.dv, block.keys, 1.0f,
-                  p + first * sh.s, sh.s, vh, sh.dv, 0.0f,
-                  out + (bh * sh.t + first) * sh.dv, sh.dv);
+                  p + first * sh.s, sh.s, vh, sh.dv, 0.0f, oh + first * sh.dv,
+                  sh.dv);
     }
+    if constexpr (widen)
+      fromFloat(oh, oSize, outh);
   });
 }
 
-void attentionGrad(KernelContext &c) {
+template <class T> void attentionGrad(KernelContext &c) {
+  // bf16 tasks run on float copies: of k and v, of each query head's q and
+  // dout, and of dq, dk and dv, which are stored once they are complete.
+  constexpr bool widen = !std::is_same_v<T, float>;
   const View &q = c.ins[0], &k = c.ins[1], &v = c.ins[2], &dout = c.ins[3];
   Shapes sh(q, k, v);
   float scale = float(c.call->floatAttr("scale", 1.0));
   bool causal = c.call->has("causal");
   float rate = c.training ? float(c.call->floatAttr("dropout", 0.0)) : 0.0f;
   int64_t stream = c.call->intAttr("rng_stream", 0);
-  float *dq = c.outs[0].f32(), *dk = c.outs[1].f32(), *dv = c.outs[2].f32();
-  std::memset(dk, 0, c.outs[1].numel() * sizeof(float));
-  std::memset(dv, 0, c.outs[2].numel() * sizeof(float));
+  T *dq = as<T>(c.outs[0]), *dk = as<T>(c.outs[1]), *dv = as<T>(c.outs[2]);
+  std::memset(dk, 0, c.outs[1].numel() * sizeof(T));
+  std::memset(dv, 0, c.outs[2].numel() * sizeof(T));
   int64_t area = sh.t * sh.s;
   float *dpBase = c.workspace + sh.batch * sh.heads * area;
   // One task per key/value head: the query heads sharing it accumulate
   // into its dk and dv one after another.
-  parallelHeads(sh.batch * sh.kvHeads, [&](int64_t bkv) {
+  int64_t qSize = sh.t * sh.d, kSize = sh.s * sh.d, vSize = sh.s * sh.dv;
+  int64_t oSize = sh.t * sh.dv;
+  int64_t scratch = widen ? 2 * (kSize + vSize + qSize) + oSize : 0;
+  parallelHeads(sh.batch * sh.kvHeads, scratch, [&](int64_t bkv, float *local) {
     int64_t b = bkv / sh.kvHeads, g = bkv % sh.kvHeads;
-    const float *kh = k.f32() + bkv * sh.s * sh.d;
-    const float *vh = v.f32() + bkv * sh.s * sh.dv;
-    float *dkh = dk + bkv * sh.s * sh.d, *dvh = dv + bkv * sh.s * sh.dv;
+    const T *kSrc = as<T>(k) + bkv * sh.s * sh.d;
+    const T *vSrc = as<T>(v) + bkv * sh.s * sh.dv;
+    T *dkOut = dk + bkv * sh.s * sh.d, *dvOut = dv + bkv * sh.s * sh.dv;
+    const float *kh, *vh;
+    float *dkh, *dvh;
+    float *qs = nullptr, *dos = nullptr, *dqs = nullptr; // bf16 query head
+    if constexpr (widen) {
+      float *ks = local, *vs = ks + kSize;
+      dkh = vs + vSize;
+      dvh = dkh + kSize;
+      qs = dvh + vSize;
+      dos = qs + qSize;
+      dqs = dos + oSize;
+      toFloat(kSrc, kSize, ks);
+      toFloat(vSrc, vSize, vs);
+      std::fill(dkh, dkh + kSize + vSize, 0.0f); // dk and dv
+      kh = ks;
+      vh = vs;
+    } else {
+      kh = kSrc;
+      vh = vSrc;
+      dkh = dkOut;
+      dvh = dvOut;
+    }
     for (int64_t h = g * sh.group(); h < (g + 1) * sh.group(); ++h) {
       int64_t bh = b * sh.heads + h;
-      const float *qh = q.f32() + bh * sh.t * sh.d;
-      const float *doh = dout.f32() + bh * sh.t * sh.dv;
+      const T *qSrc = as<T>(q) + bh * sh.t * sh.d;
+      const T *doSrc = as<T>(dout) + bh * sh.t * sh.dv;
+      T *dqOut = dq + bh * sh.t * sh.d;
+      const float *qh, *doh;
+      float *dqh;
+      if constexpr (widen) {
+        toFloat(qSrc, qSize, qs);
+        toFloat(doSrc, oSize, dos);
+        qh = qs;
+        doh = dos;
+        dqh = dqs;
+      } else {
+        qh = qSrc;
+        doh = doSrc;
+        dqh = dqOut;
+      }
       float *p = c.workspace + bh * area, *dp = dpBase + bh * area;
       for (int64_t first = 0; first < sh.t; first += kRowBlock) {
         RowBlock block = rowBlock(first, sh, causal);
@@ -186,16 +277,21 @@ void attentionGrad(KernelContext &c) {
         }
         // dQ = scale dS K;  dK += scale dS^T Q
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, sh.d, keys,
-                    scale, dpb, sh.s, kh, sh.d, 0.0f,
-                    dq + (bh * sh.t + first) * sh.d, sh.d);
+                    scale, dpb, sh.s, kh, sh.d, 0.0f, dqh + first * sh.d, sh.d);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, keys, sh.d, rows,
                     scale, dpb, sh.s, qh + first * sh.d, sh.d, 1.0f, dkh, sh.d);
       }
+      if constexpr (widen)
+        fromFloat(dqh, qSize, dqOut);
+    }
+    if constexpr (widen) {
+      fromFloat(dkh, kSize, dkOut);
+      fromFloat(dvh, vSize, dvOut);
     }
   });
 }
 
-void rope(KernelContext &c) {
+template <class T> void rope(KernelContext &c) {
   const View &x = c.ins[0];
   int64_t heads = x.dim(0) * x.dim(1), t = x.dim(2), d = x.dim(3), half = d / 2;
   const KernelCall &call = *c.call;
@@ -237,12 +333,12 @@ void rope(KernelContext &c) {
       }
     }
   }
-  float *out = c.outs[0].f32();
+  T *out = as<T>(c.outs[0]);
 #pragma omp parallel for
   for (int64_t row = 0; row < heads * t; ++row) {
     float pos = float(row % t);
-    const float *xi = x.f32() + row * d;
-    float *yi = out + row * d;
+    const T *xi = as<T>(x) + row * d;
+    T *yi = out + row * d;
     for (int64_t i = 0; i < half; ++i) {
       float angle = pos * invFreq[i];
       float cs = std::cos(angle), sn = sign * std::sin(angle);
@@ -252,5 +348,9 @@ void rope(KernelContext &c) {
     }
   }
 }
+
+SLAPO_CPU_KERNEL_TYPES(attention);
+SLAPO_CPU_KERNEL_TYPES(attentionGrad);
+SLAPO_CPU_KERNEL_TYPES(rope);
 
 } // namespace slapo::rt::cpu

@@ -2,62 +2,67 @@
 //
 // One function per kernel name of the plan; CpuBackend.cpp binds them by
 // name and operand dtypes (their load-time checks are in
-// lib/Runtime/KernelChecks.cpp). Private to lib/Runtime/CPU.
+// lib/Runtime/KernelChecks.cpp). Kernels over activations are templates on
+// the element type (Element.h), instantiated for float and bf16 where they
+// are defined; parameters, optimizer state and losses are always float.
+// Private to lib/Runtime/CPU.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef SLAPO_LIB_RUNTIME_CPU_CPUKERNELS_H
 #define SLAPO_LIB_RUNTIME_CPU_CPUKERNELS_H
 
-#include "slapo/Runtime/Kernels.h"
+#include "Element.h"
 
 namespace slapo::rt::cpu {
 
 // Dense.cpp
-void embedding(KernelContext &c);
-void embeddingGrad(KernelContext &c);
+template <class T> void embedding(KernelContext &c);
+template <class T> void embeddingGrad(KernelContext &c);
 void positionIds(KernelContext &c);
-void linear(KernelContext &c);
-void linearGradWeight(KernelContext &c);
-void matmul(KernelContext &c);
+template <class T> void linear(KernelContext &c);
+template <class T> void linearGradWeight(KernelContext &c);
+template <class T> void matmul(KernelContext &c);
 // Norms.cpp
-void layerNorm(KernelContext &c);
-void biasDropoutAddLayerNorm(KernelContext &c);
-void addRmsNorm(KernelContext &c);
-void causalMask(KernelContext &c);
-void layerNormGrad(KernelContext &c);
-void rmsNorm(KernelContext &c);
-void rmsNormGrad(KernelContext &c);
-void softmax(KernelContext &c);
-void softmaxGrad(KernelContext &c);
+template <class T> void layerNorm(KernelContext &c);
+template <class T> void biasDropoutAddLayerNorm(KernelContext &c);
+template <class T> void addRmsNorm(KernelContext &c);
+template <class T> void causalMask(KernelContext &c);
+template <class T> void layerNormGrad(KernelContext &c);
+template <class T> void rmsNorm(KernelContext &c);
+template <class T> void rmsNormGrad(KernelContext &c);
+template <class T> void softmax(KernelContext &c);
+template <class T> void softmaxGrad(KernelContext &c);
 // Attention.cpp
-void attention(KernelContext &c);
-void attentionGrad(KernelContext &c);
-void rope(KernelContext &c);
+template <class T> void attention(KernelContext &c);
+template <class T> void attentionGrad(KernelContext &c);
+template <class T> void rope(KernelContext &c);
 // Elementwise.cpp
-void relu(KernelContext &c);
-void silu(KernelContext &c);
-void gelu(KernelContext &c);
-void activationGrad(KernelContext &c);
-void biasGelu(KernelContext &c);
-void biasGeluGrad(KernelContext &c);
-void scale(KernelContext &c);
-void dropout(KernelContext &c);
-void add(KernelContext &c);
-void mul(KernelContext &c);
-void sumTo(KernelContext &c);
+template <class T> void relu(KernelContext &c);
+template <class T> void silu(KernelContext &c);
+template <class T> void gelu(KernelContext &c);
+template <class T> void activationGrad(KernelContext &c);
+template <class T> void biasGelu(KernelContext &c);
+template <class T> void biasGeluGrad(KernelContext &c);
+template <class T> void scale(KernelContext &c);
+template <class T> void dropout(KernelContext &c);
+template <class T> void add(KernelContext &c);
+template <class T> void mul(KernelContext &c);
+template <class T> void sumTo(KernelContext &c);
 void zeros(KernelContext &c);
+/// Converts between float dtypes (graph.cast).
+void cast(KernelContext &c);
 /// y += alpha * x (the backend's gradient accumulation).
 void accumulate(float *y, const float *x, int64_t count, float alpha);
 // Shape.cpp
-void transpose(KernelContext &c);
-void split(KernelContext &c);
-void concat(KernelContext &c);
+template <class T> void transpose(KernelContext &c);
+template <class T> void split(KernelContext &c);
+template <class T> void concat(KernelContext &c);
 // Collectives.cpp
-void sync(KernelContext &c);
+template <class T> void sync(KernelContext &c);
 // Loss.cpp
-void crossEntropy(KernelContext &c);
-void crossEntropyGrad(KernelContext &c);
+template <class T> void crossEntropy(KernelContext &c);
+template <class T> void crossEntropyGrad(KernelContext &c);
 // Optimizers.cpp
 void sgdUpdate(KernelContext &c);
 void adamwUpdate(KernelContext &c);

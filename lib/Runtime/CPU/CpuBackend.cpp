@@ -1,8 +1,8 @@
 //===- CpuBackend.cpp - the CPU backend: host memory, OpenMP kernels -----===//
 //
 // The arena is host memory; copies are memcpy; the stream is the calling
-// thread. Kernels are found by name and operand dtypes: every kernel here
-// computes on float32 operands (and int64 ids and targets).
+// thread. Kernels are found by name and operand dtypes: f32 activations, or
+// bf16 ones computed in float32 (Element.h); int64 ids and targets.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,55 +19,63 @@ namespace {
 
 struct CpuKernel {
   const char *name;
-  KernelFn fn;
-  /// The dtype of the float operands the kernel takes.
-  DType floats;
+  /// For operands whose floats are all f32, and for those with bf16
+  /// activations (null: none). Parameters, optimizer state and the loss
+  /// are f32 in both.
+  KernelFn f32, bf16;
 };
+
+/// A kernel over activations: both instantiations.
+#define SLAPO_TYPED(name, fn)                                                  \
+  { name, fn<float>, fn<bf16> }
 
 const std::vector<CpuKernel> &cpuKernels() {
   using namespace cpu;
   static const std::vector<CpuKernel> kernels = {
-      {"embedding", embedding, DType::F32},
-      {"embedding_grad", embeddingGrad, DType::F32},
-      {"position_ids", positionIds, DType::F32},
-      {"linear", linear, DType::F32},
-      {"linear_grad_weight", linearGradWeight, DType::F32},
-      {"matmul", matmul, DType::F32},
-      {"layer_norm", layerNorm, DType::F32},
-      {"layer_norm_grad", layerNormGrad, DType::F32},
-      {"rms_norm", rmsNorm, DType::F32},
-      {"rms_norm_grad", rmsNormGrad, DType::F32},
-      {"causal_mask", causalMask, DType::F32},
-      {"softmax", softmax, DType::F32},
-      {"softmax_grad", softmaxGrad, DType::F32},
-      {"attention", attention, DType::F32},
-      {"attention_grad", attentionGrad, DType::F32},
-      {"rope", rope, DType::F32},
-      {"relu", relu, DType::F32},
-      {"silu", silu, DType::F32},
-      {"gelu", gelu, DType::F32},
-      {"activation_grad", activationGrad, DType::F32},
-      {"bias_gelu", biasGelu, DType::F32},
-      {"bias_gelu_grad", biasGeluGrad, DType::F32},
-      {"bias_dropout_add_layer_norm", biasDropoutAddLayerNorm, DType::F32},
-      {"add_rms_norm", addRmsNorm, DType::F32},
-      {"scale", scale, DType::F32},
-      {"dropout", dropout, DType::F32},
-      {"add", add, DType::F32},
-      {"mul", mul, DType::F32},
-      {"sum_to", sumTo, DType::F32},
-      {"zeros", zeros, DType::F32},
-      {"transpose", transpose, DType::F32},
-      {"split", split, DType::F32},
-      {"concat", concat, DType::F32},
-      {"sync", sync, DType::F32},
-      {"cross_entropy", crossEntropy, DType::F32},
-      {"cross_entropy_grad", crossEntropyGrad, DType::F32},
-      {"sgd_update", sgdUpdate, DType::F32},
-      {"adamw_update", adamwUpdate, DType::F32},
+      SLAPO_TYPED("embedding", embedding),
+      SLAPO_TYPED("embedding_grad", embeddingGrad),
+      {"position_ids", positionIds, nullptr},
+      SLAPO_TYPED("linear", linear),
+      SLAPO_TYPED("linear_grad_weight", linearGradWeight),
+      SLAPO_TYPED("matmul", matmul),
+      SLAPO_TYPED("layer_norm", layerNorm),
+      SLAPO_TYPED("layer_norm_grad", layerNormGrad),
+      SLAPO_TYPED("rms_norm", rmsNorm),
+      SLAPO_TYPED("rms_norm_grad", rmsNormGrad),
+      SLAPO_TYPED("causal_mask", causalMask),
+      SLAPO_TYPED("softmax", softmax),
+      SLAPO_TYPED("softmax_grad", softmaxGrad),
+      SLAPO_TYPED("attention", attention),
+      SLAPO_TYPED("attention_grad", attentionGrad),
+      SLAPO_TYPED("rope", rope),
+      SLAPO_TYPED("relu", relu),
+      SLAPO_TYPED("silu", silu),
+      SLAPO_TYPED("gelu", gelu),
+      SLAPO_TYPED("activation_grad", activationGrad),
+      SLAPO_TYPED("bias_gelu", biasGelu),
+      SLAPO_TYPED("bias_gelu_grad", biasGeluGrad),
+      SLAPO_TYPED("bias_dropout_add_layer_norm", biasDropoutAddLayerNorm),
+      SLAPO_TYPED("add_rms_norm", addRmsNorm),
+      SLAPO_TYPED("scale", scale),
+      SLAPO_TYPED("dropout", dropout),
+      SLAPO_TYPED("add", add),
+      SLAPO_TYPED("mul", mul),
+      SLAPO_TYPED("sum_to", sumTo),
+      {"zeros", zeros, zeros},
+      {"cast", cast, cast},
+      SLAPO_TYPED("transpose", transpose),
+      SLAPO_TYPED("split", split),
+      SLAPO_TYPED("concat", concat),
+      SLAPO_TYPED("sync", sync),
+      SLAPO_TYPED("cross_entropy", crossEntropy),
+      SLAPO_TYPED("cross_entropy_grad", crossEntropyGrad),
+      {"sgd_update", sgdUpdate, nullptr},
+      {"adamw_update", adamwUpdate, nullptr},
   };
   return kernels;
 }
+
+#undef SLAPO_TYPED
 
 class CpuBackend final : public Backend {
 public:
@@ -113,14 +121,18 @@ public:
 
   KernelFn findKernel(const std::string &kernel,
                       const std::vector<DType> &operands) const override {
-    for (const CpuKernel &entry : cpuKernels()) {
-      if (kernel != entry.name)
-        continue;
-      for (DType dtype : operands)
-        if (isFloat(dtype) && dtype != entry.floats)
-          return nullptr;
-      return entry.fn;
+    // The load-time checks (KernelChecks.cpp) decide which mixes of float
+    // dtypes a kernel takes; the variant follows the activations' dtype.
+    bool bf16 = false;
+    for (DType dtype : operands) {
+      if (dtype == DType::BF16)
+        bf16 = true;
+      else if (isFloat(dtype) && dtype != DType::F32)
+        return nullptr; // no f16 kernels on the cpu
     }
+    for (const CpuKernel &entry : cpuKernels())
+      if (kernel == entry.name)
+        return bf16 ? entry.bf16 : entry.f32;
     return nullptr;
   }
 };

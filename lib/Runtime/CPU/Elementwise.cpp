@@ -1,4 +1,9 @@
 //===- Elementwise.cpp - activations, dropout, broadcasting arithmetic ---===//
+//
+// Kernels are templates on the element type (see Element.h); they compute
+// in float32 and round once on store. `cast` converts between float dtypes.
+//
+//===----------------------------------------------------------------------===//
 
 #include "../Random.h"
 #include "CPUKernels.h"
@@ -7,7 +12,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace slapo::rt::cpu {
@@ -18,9 +26,9 @@ constexpr float kSqrt2OverPi = 0.7978845608028654f;
 constexpr float kInvSqrt2 = 0.7071067811865476f;
 constexpr float kInvSqrt2Pi = 0.3989422804014327f;
 
-template <typename F> void unary(KernelContext &c, F f) {
-  const float *x = c.ins[0].f32();
-  float *y = c.outs[0].f32();
+template <class T, typename F> void unary(KernelContext &c, F f) {
+  const T *x = as<T>(c.ins[0]);
+  T *y = as<T>(c.outs[0]);
   int64_t n = c.ins[0].numel();
 #pragma omp parallel for simd
   for (int64_t i = 0; i < n; ++i)
@@ -73,10 +81,10 @@ bool isSuffix(const std::vector<int64_t> &shape,
   return std::equal(shape.begin(), shape.end(), outShape.end() - shape.size());
 }
 
-template <typename F> void binary(KernelContext &c, F f) {
+template <class T, typename F> void binary(KernelContext &c, F f) {
   const View &a = c.ins[0], &b = c.ins[1], &out = c.outs[0];
-  const float *x = a.f32(), *y = b.f32();
-  float *z = out.f32();
+  const T *x = as<T>(a), *y = as<T>(b);
+  T *z = as<T>(out);
   int64_t n = out.numel();
   const auto &shape = out.info->shape;
   if (isSuffix(a.info->shape, shape) && isSuffix(b.info->shape, shape)) {
@@ -104,29 +112,29 @@ template <typename F> void binary(KernelContext &c, F f) {
 
 } // namespace
 
-void relu(KernelContext &c) {
-  unary(c, [](float x) { return x > 0.0f ? x : 0.0f; });
+template <class T> void relu(KernelContext &c) {
+  unary<T>(c, [](float x) { return x > 0.0f ? x : 0.0f; });
 }
 
-void silu(KernelContext &c) {
-  unary(c, [](float x) { return x * sigmoid(x); });
+template <class T> void silu(KernelContext &c) {
+  unary<T>(c, [](float x) { return x * sigmoid(x); });
 }
 
-void gelu(KernelContext &c) {
+template <class T> void gelu(KernelContext &c) {
   // Lambdas, not function pointers: the calls inline and the loops vectorise.
   if (c.call->has("tanh"))
-    unary(c, [](float x) { return geluTanh(x); });
+    unary<T>(c, [](float x) { return geluTanh(x); });
   else
-    unary(c, [](float x) { return geluErf(x); });
+    unary<T>(c, [](float x) { return geluErf(x); });
 }
 
 namespace {
 
 /// dx = dy * f'(x), with f' inlined into the loop.
-template <typename Derivative>
+template <class T, typename Derivative>
 void gradientLoop(KernelContext &c, Derivative derivative) {
-  const float *x = c.ins[0].f32(), *dy = c.ins[1].f32();
-  float *dx = c.outs[0].f32();
+  const T *x = as<T>(c.ins[0]), *dy = as<T>(c.ins[1]);
+  T *dx = as<T>(c.outs[0]);
   int64_t n = c.ins[0].numel();
 #pragma omp parallel for simd
   for (int64_t i = 0; i < n; ++i)
@@ -135,30 +143,30 @@ void gradientLoop(KernelContext &c, Derivative derivative) {
 
 } // namespace
 
-void activationGrad(KernelContext &c) {
+template <class T> void activationGrad(KernelContext &c) {
   const std::string &kind = c.call->attrs.at("activation").s;
   if (kind == "relu")
-    gradientLoop(c, [](float v) { return v > 0.0f ? 1.0f : 0.0f; });
+    gradientLoop<T>(c, [](float v) { return v > 0.0f ? 1.0f : 0.0f; });
   else if (kind == "silu")
-    gradientLoop(c, [](float v) {
+    gradientLoop<T>(c, [](float v) {
       float s = sigmoid(v);
       return s * (1.0f + v * (1.0f - s));
     });
   else if (kind == "gelu_tanh")
-    gradientLoop(c, [](float v) { return geluTanhGrad(v); });
+    gradientLoop<T>(c, [](float v) { return geluTanhGrad(v); });
   else
-    gradientLoop(c, [](float v) { return geluErfGrad(v); });
+    gradientLoop<T>(c, [](float v) { return geluErfGrad(v); });
 }
 
-void biasGelu(KernelContext &c) {
-  const float *x = c.ins[0].f32(), *bias = c.ins[1].f32();
-  float *y = c.outs[0].f32();
+template <class T> void biasGelu(KernelContext &c) {
+  const T *x = as<T>(c.ins[0]), *bias = as<T>(c.ins[1]);
+  T *y = as<T>(c.outs[0]);
   int64_t rows = c.ins[0].rows(), d = c.ins[0].dim(-1);
   bool tanh = c.call->has("tanh");
 #pragma omp parallel for
   for (int64_t i = 0; i < rows; ++i) {
-    const float *xi = x + i * d;
-    float *yi = y + i * d;
+    const T *xi = x + i * d;
+    T *yi = y + i * d;
     if (tanh) {
 #pragma omp simd
       for (int64_t j = 0; j < d; ++j)
@@ -170,9 +178,9 @@ void biasGelu(KernelContext &c) {
   }
 }
 
-void biasGeluGrad(KernelContext &c) {
-  const float *x = c.ins[0].f32(), *bias = c.ins[1].f32(), *dy = c.ins[2].f32();
-  float *dx = c.outs[0].f32();
+template <class T> void biasGeluGrad(KernelContext &c) {
+  const T *x = as<T>(c.ins[0]), *bias = as<T>(c.ins[1]), *dy = as<T>(c.ins[2]);
+  T *dx = as<T>(c.outs[0]);
   int64_t rows = c.ins[0].rows(), d = c.ins[0].dim(-1);
   bool tanh = c.call->has("tanh");
 #pragma omp parallel for
@@ -189,18 +197,18 @@ void biasGeluGrad(KernelContext &c) {
   }
 }
 
-void scale(KernelContext &c) {
+template <class T> void scale(KernelContext &c) {
   float factor = float(c.call->floatAttr("factor", 1.0));
-  unary(c, [factor](float x) { return x * factor; });
+  unary<T>(c, [factor](float x) { return x * factor; });
 }
 
-void dropout(KernelContext &c) {
+template <class T> void dropout(KernelContext &c) {
   float p = float(c.call->floatAttr("probability", 0.0));
-  const float *x = c.ins[0].f32();
-  float *y = c.outs[0].f32();
+  const T *x = as<T>(c.ins[0]);
+  T *y = as<T>(c.outs[0]);
   int64_t n = c.ins[0].numel();
   if (!c.training || p == 0.0f) {
-    std::memcpy(y, x, n * sizeof(float));
+    std::memcpy(y, x, n * sizeof(T));
     return;
   }
   int64_t stream = c.call->intAttr("rng_stream", 0);
@@ -210,37 +218,49 @@ void dropout(KernelContext &c) {
     y[i] = x[i] * dropoutScale(c.seed, c.step, stream, number(i), p);
 }
 
-void add(KernelContext &c) {
-  binary(c, [](float a, float b) { return a + b; });
+template <class T> void add(KernelContext &c) {
+  binary<T>(c, [](float a, float b) { return a + b; });
 }
 
-void mul(KernelContext &c) {
-  binary(c, [](float a, float b) { return a * b; });
+template <class T> void mul(KernelContext &c) {
+  binary<T>(c, [](float a, float b) { return a * b; });
 }
 
-void sumTo(KernelContext &c) {
+template <class T> void sumTo(KernelContext &c) {
   const View &in = c.ins[0], &out = c.outs[0];
-  const float *x = in.f32();
-  float *y = out.f32();
+  const T *x = as<T>(in);
+  T *y = as<T>(out);
   int64_t n = in.numel(), m = out.numel();
   if (isSuffix(out.info->shape, in.info->shape)) {
     // Sum whole rows of the output's size: each thread adds contiguous rows
-    // into its own partial sums, then the partials are added up.
+    // into its own partial sums, then the partials are added up (in float:
+    // a bf16 output is stored once, from the float total).
     int64_t rows = n / m;
-    std::fill(y, y + m, 0.0f);
+    std::vector<float> bf16Total;
+    float *total;
+    if constexpr (std::is_same_v<T, float>) {
+      total = y;
+    } else {
+      bf16Total.resize(size_t(m));
+      total = bf16Total.data();
+    }
+    std::fill(total, total + m, 0.0f);
 #pragma omp parallel
     {
       std::vector<float> partial(m, 0.0f);
 #pragma omp for nowait
       for (int64_t r = 0; r < rows; ++r) {
-        const float *row = x + r * m;
+        const T *row = x + r * m;
         for (int64_t j = 0; j < m; ++j)
           partial[j] += row[j];
       }
 #pragma omp critical
       for (int64_t j = 0; j < m; ++j)
-        y[j] += partial[j];
+        total[j] += partial[j];
     }
+    if constexpr (!std::is_same_v<T, float>)
+      for (int64_t j = 0; j < m; ++j)
+        y[j] = total[j];
     return;
   }
   std::vector<int64_t> strides =
@@ -262,6 +282,48 @@ void sumTo(KernelContext &c) {
 void zeros(KernelContext &c) {
   std::memset(c.outs[0].data, 0, c.outs[0].info->bytes);
 }
+
+void cast(KernelContext &c) {
+  const View &in = c.ins[0], &out = c.outs[0];
+  DType from = in.dtype(), to = out.dtype();
+  int64_t n = in.numel();
+  if (from == to) {
+    std::memcpy(out.data, in.data, out.info->bytes);
+    return;
+  }
+  if (from == DType::BF16 && to == DType::F32) {
+    const bf16 *x = as<bf16>(in);
+    float *y = as<float>(out);
+#pragma omp parallel for simd
+    for (int64_t i = 0; i < n; ++i)
+      y[i] = x[i]; // exact
+    return;
+  }
+  if (from == DType::F32 && to == DType::BF16) {
+    const float *x = as<float>(in);
+    bf16 *y = as<bf16>(out);
+#pragma omp parallel for simd
+    for (int64_t i = 0; i < n; ++i)
+      y[i] = x[i]; // rounds to nearest even
+    return;
+  }
+  // The load-time check admits only f32 <-> bf16.
+  std::fprintf(stderr, "slapo-run: internal error: cast from %s to %s\n",
+               dtypeName(from), dtypeName(to));
+  std::abort();
+}
+
+SLAPO_CPU_KERNEL_TYPES(relu);
+SLAPO_CPU_KERNEL_TYPES(silu);
+SLAPO_CPU_KERNEL_TYPES(gelu);
+SLAPO_CPU_KERNEL_TYPES(activationGrad);
+SLAPO_CPU_KERNEL_TYPES(biasGelu);
+SLAPO_CPU_KERNEL_TYPES(biasGeluGrad);
+SLAPO_CPU_KERNEL_TYPES(scale);
+SLAPO_CPU_KERNEL_TYPES(dropout);
+SLAPO_CPU_KERNEL_TYPES(add);
+SLAPO_CPU_KERNEL_TYPES(mul);
+SLAPO_CPU_KERNEL_TYPES(sumTo);
 
 } // namespace slapo::rt::cpu
 

@@ -3,7 +3,8 @@
 // With `vocab_parallel` each rank holds a [rows, V/tp] block of the logits
 // (columns [rank * V/tp, (rank + 1) * V/tp)): the row maxima, the sums of
 // exponentials and the target logits are reduced over the tensor-parallel
-// group, so no rank ever holds the full logits.
+// group, so no rank ever holds the full logits. The kernels are templates on
+// the logits' element type T (Element.h); the loss is always float.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace slapo::rt::cpu {
@@ -19,7 +21,7 @@ namespace slapo::rt::cpu {
 namespace {
 
 /// sum(exp(row - max)) (vectorised exp, float partial sums added in double).
-double sumExp(const float *row, int64_t v, float max) {
+template <class T> double sumExp(const T *row, int64_t v, float max) {
   double total = 0.0;
   for (int64_t j0 = 0; j0 < v; j0 += 256) {
     float sum = 0.0f;
@@ -32,12 +34,12 @@ double sumExp(const float *row, int64_t v, float max) {
   return total;
 }
 
-float rowMax(const float *row, int64_t v) {
+template <class T> float rowMax(const T *row, int64_t v) {
   if (v == 0)
     return -INFINITY;
   float max = row[0];
   for (int64_t j = 1; j < v; ++j)
-    max = std::max(max, row[j]);
+    max = std::max(max, float(row[j]));
   return max;
 }
 
@@ -65,12 +67,12 @@ struct RowStats {
   int64_t columns = 0; // its columns that are vocabulary, not padding
 };
 
-RowStats rowStats(KernelContext &c, bool wantTargets) {
+template <class T> RowStats rowStats(KernelContext &c, bool wantTargets) {
   const View &logits = c.ins[0];
   const int64_t *targets = c.ins[1].i64();
   int64_t ignore = c.call->intAttr("ignore_index", -100);
   int64_t rows = logits.rows(), v = logits.dim(-1);
-  const float *x = logits.f32();
+  const T *x = as<T>(logits);
   RowStats stats;
   stats.logSumExp.resize(rows);
   if (wantTargets)
@@ -86,7 +88,7 @@ RowStats rowStats(KernelContext &c, bool wantTargets) {
   if (!parallel) {
 #pragma omp parallel for
     for (int64_t i = 0; i < rows; ++i) {
-      const float *row = x + i * v;
+      const T *row = x + i * v;
       float max = rowMax(row, v);
       stats.logSumExp[i] = max + std::log(sumExp(row, v, max));
       if (wantTargets && targetColumn(i) >= 0)
@@ -115,11 +117,11 @@ RowStats rowStats(KernelContext &c, bool wantTargets) {
 
 } // namespace
 
-void crossEntropy(KernelContext &c) {
+template <class T> void crossEntropy(KernelContext &c) {
   const int64_t *targets = c.ins[1].i64();
   int64_t ignore = c.call->intAttr("ignore_index", -100);
   int64_t rows = c.ins[0].rows();
-  RowStats stats = rowStats(c, /*wantTargets=*/true);
+  RowStats stats = rowStats<T>(c, /*wantTargets=*/true);
   double total = 0.0;
   for (int64_t i = 0; i < rows; ++i)
     if (targets[i] != ignore)
@@ -128,20 +130,20 @@ void crossEntropy(KernelContext &c) {
   c.outs[0].f32()[0] = count ? float(total / count) : 0.0f;
 }
 
-void crossEntropyGrad(KernelContext &c) {
+template <class T> void crossEntropyGrad(KernelContext &c) {
   const View &logits = c.ins[0];
   const int64_t *targets = c.ins[1].i64();
   int64_t ignore = c.call->intAttr("ignore_index", -100);
   int64_t rows = logits.rows(), v = logits.dim(-1);
   int64_t count = countTargets(targets, rows, ignore);
   float inv = count ? 1.0f / float(count) : 0.0f;
-  RowStats stats = rowStats(c, /*wantTargets=*/false);
+  RowStats stats = rowStats<T>(c, /*wantTargets=*/false);
   int64_t first = stats.first, columns = stats.columns;
-  float *grad = c.outs[0].f32();
+  T *grad = as<T>(c.outs[0]);
 #pragma omp parallel for
   for (int64_t i = 0; i < rows; ++i) {
-    const float *row = logits.f32() + i * v;
-    float *g = grad + i * v;
+    const T *row = as<T>(logits) + i * v;
+    T *g = grad + i * v;
     if (targets[i] == ignore) {
       for (int64_t j = 0; j < v; ++j)
         g[j] = 0.0f;
@@ -154,9 +156,16 @@ void crossEntropyGrad(KernelContext &c) {
     for (int64_t j = columns; j < v; ++j)
       g[j] = 0.0f;
     int64_t column = targets[i] - first;
-    if (column >= 0 && column < columns)
-      g[column] -= inv;
+    if (column >= 0 && column < columns) {
+      if constexpr (std::is_same_v<T, float>)
+        g[column] -= inv;
+      else // from the unrounded probability, so that T rounds only once
+        g[column] = vexp(row[column] - lse) * inv - inv;
+    }
   }
 }
+
+SLAPO_CPU_KERNEL_TYPES(crossEntropy);
+SLAPO_CPU_KERNEL_TYPES(crossEntropyGrad);
 
 } // namespace slapo::rt::cpu

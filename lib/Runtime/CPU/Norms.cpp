@@ -1,11 +1,14 @@
 //===- Norms.cpp - layer norm, RMS norm, softmax and their gradients -----===//
+//
+// Kernels are templates on the element type T, computing in float (Element.h).
+//
+//===----------------------------------------------------------------------===//
 
 #include "../Random.h"
 #include "CPUKernels.h"
 #include "DropoutNumbering.h"
 
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 namespace slapo::rt::cpu {
@@ -13,7 +16,8 @@ namespace slapo::rt::cpu {
 namespace {
 
 /// Mean and 1/sqrt(var + eps) of one row (biased variance, as torch).
-void rowStats(const float *x, int64_t d, double eps, float &mean, float &rstd) {
+template <class T>
+void rowStats(const T *x, int64_t d, double eps, float &mean, float &rstd) {
   double sum = 0.0, sq = 0.0;
   for (int64_t j = 0; j < d; ++j)
     sum += x[j];
@@ -25,7 +29,7 @@ void rowStats(const float *x, int64_t d, double eps, float &mean, float &rstd) {
 }
 
 /// 1/sqrt(mean(x^2) + eps) of one row.
-float rmsInverse(const float *x, int64_t d, double eps) {
+template <class T> float rmsInverse(const T *x, int64_t d, double eps) {
   double sq = 0.0;
   for (int64_t j = 0; j < d; ++j)
     sq += double(x[j]) * x[j];
@@ -34,17 +38,17 @@ float rmsInverse(const float *x, int64_t d, double eps) {
 
 } // namespace
 
-void layerNorm(KernelContext &c) {
+template <class T> void layerNorm(KernelContext &c) {
   const View &x = c.ins[0];
-  const float *gamma = c.ins.size() == 3 ? c.ins[1].f32() : nullptr;
-  const float *beta = c.ins.size() == 3 ? c.ins[2].f32() : nullptr;
+  const T *gamma = c.ins.size() == 3 ? as<T>(c.ins[1]) : nullptr;
+  const T *beta = c.ins.size() == 3 ? as<T>(c.ins[2]) : nullptr;
   double eps = c.call->floatAttr("epsilon", 1e-5);
   int64_t rows = x.rows(), d = x.dim(-1);
-  float *out = c.outs[0].f32();
+  T *out = as<T>(c.outs[0]);
 #pragma omp parallel for
   for (int64_t i = 0; i < rows; ++i) {
-    const float *xi = x.f32() + i * d;
-    float *yi = out + i * d;
+    const T *xi = as<T>(x) + i * d;
+    T *yi = out + i * d;
     float mean, rstd;
     rowStats(xi, d, eps, mean, rstd);
     for (int64_t j = 0; j < d; ++j) {
@@ -54,11 +58,11 @@ void layerNorm(KernelContext &c) {
   }
 }
 
-void biasDropoutAddLayerNorm(KernelContext &c) {
-  const float *x = c.ins[0].f32(), *bias = c.ins[1].f32(),
-              *residual = c.ins[2].f32(), *gamma = c.ins[3].f32(),
-              *beta = c.ins[4].f32();
-  float *sum = c.outs[0].f32(), *normed = c.outs[1].f32();
+template <class T> void biasDropoutAddLayerNorm(KernelContext &c) {
+  const T *x = as<T>(c.ins[0]), *bias = as<T>(c.ins[1]),
+          *residual = as<T>(c.ins[2]), *gamma = as<T>(c.ins[3]),
+          *beta = as<T>(c.ins[4]);
+  T *sum = as<T>(c.outs[0]), *normed = as<T>(c.outs[1]);
   int64_t rows = c.ins[0].rows(), d = c.ins[0].dim(-1);
   double eps = c.call->floatAttr("epsilon", 1e-5);
   float p = c.training ? float(c.call->floatAttr("probability", 0.0)) : 0.0f;
@@ -67,7 +71,7 @@ void biasDropoutAddLayerNorm(KernelContext &c) {
 #pragma omp parallel for
   for (int64_t i = 0; i < rows; ++i) {
     int64_t row = i * d;
-    float *si = sum + row;
+    T *si = sum + row;
     // The same element index as graph.dropout on the [.., D] tensor.
     for (int64_t j = 0; j < d; ++j) {
       float branch = x[row + j] + bias[j];
@@ -75,39 +79,38 @@ void biasDropoutAddLayerNorm(KernelContext &c) {
         branch *= dropoutScale(c.seed, c.step, stream, number(row + j), p);
       si[j] = residual[row + j] + branch;
     }
+    // The stats (and the norm) are of the stored sum, as rounded to T.
     float mean, rstd;
     rowStats(si, d, eps, mean, rstd);
-    float *yi = normed + row;
+    T *yi = normed + row;
     for (int64_t j = 0; j < d; ++j)
       yi[j] = (si[j] - mean) * rstd * gamma[j] + beta[j];
   }
 }
 
-void layerNormGrad(KernelContext &c) {
+template <class T> void layerNormGrad(KernelContext &c) {
   const View &x = c.ins[0], &dy = c.ins[1];
-  const float *gamma = c.ins.size() == 3 ? c.ins[2].f32() : nullptr;
+  const T *gamma = c.ins.size() == 3 ? as<T>(c.ins[2]) : nullptr;
   double eps = c.call->floatAttr("epsilon", 1e-5);
   int64_t rows = x.rows(), d = x.dim(-1);
-  float *dx = c.outs[0].f32();
-  float *dgamma = c.outs.size() == 3 ? c.outs[1].f32() : nullptr;
-  float *dbeta = c.outs.size() == 3 ? c.outs[2].f32() : nullptr;
-  if (dgamma) {
-    std::memset(dgamma, 0, d * sizeof(float));
-    std::memset(dbeta, 0, d * sizeof(float));
-  }
+  T *dx = as<T>(c.outs[0]);
+  T *dgamma = c.outs.size() == 3 ? as<T>(c.outs[1]) : nullptr;
+  T *dbeta = c.outs.size() == 3 ? as<T>(c.outs[2]) : nullptr;
+  // The threads' partial sums meet in float, then are stored as T once.
+  std::vector<float> sumGamma(dgamma ? d : 0), sumBeta(dgamma ? d : 0);
 #pragma omp parallel
   {
     std::vector<double> localGamma(dgamma ? d : 0), localBeta(dgamma ? d : 0);
     std::vector<float> g(d);
 #pragma omp for
     for (int64_t i = 0; i < rows; ++i) {
-      const float *xi = x.f32() + i * d, *dyi = dy.f32() + i * d;
+      const T *xi = as<T>(x) + i * d, *dyi = as<T>(dy) + i * d;
       float mean, rstd;
       rowStats(xi, d, eps, mean, rstd);
       double sumG = 0.0, sumGH = 0.0;
       for (int64_t j = 0; j < d; ++j) {
         float h = (xi[j] - mean) * rstd;
-        g[j] = gamma ? dyi[j] * gamma[j] : dyi[j];
+        g[j] = gamma ? dyi[j] * gamma[j] : float(dyi[j]);
         sumG += g[j];
         sumGH += g[j] * h;
         if (dgamma) {
@@ -124,58 +127,65 @@ void layerNormGrad(KernelContext &c) {
     if (dgamma) {
 #pragma omp critical
       for (int64_t j = 0; j < d; ++j) {
-        dgamma[j] += float(localGamma[j]);
-        dbeta[j] += float(localBeta[j]);
+        sumGamma[j] += float(localGamma[j]);
+        sumBeta[j] += float(localBeta[j]);
       }
     }
   }
+  if (dgamma)
+    for (int64_t j = 0; j < d; ++j) {
+      dgamma[j] = sumGamma[j];
+      dbeta[j] = sumBeta[j];
+    }
 }
 
-void addRmsNorm(KernelContext &c) {
-  const float *x = c.ins[0].f32(), *residual = c.ins[1].f32(),
-              *w = c.ins[2].f32();
-  float *sum = c.outs[0].f32(), *normed = c.outs[1].f32();
+template <class T> void addRmsNorm(KernelContext &c) {
+  const T *x = as<T>(c.ins[0]), *residual = as<T>(c.ins[1]),
+          *w = as<T>(c.ins[2]);
+  T *sum = as<T>(c.outs[0]), *normed = as<T>(c.outs[1]);
   double eps = c.call->floatAttr("epsilon", 1e-6);
   int64_t rows = c.ins[0].rows(), d = c.ins[0].dim(-1);
 #pragma omp parallel for
   for (int64_t i = 0; i < rows; ++i) {
-    float *si = sum + i * d;
+    T *si = sum + i * d;
     for (int64_t j = 0; j < d; ++j)
       si[j] = residual[i * d + j] + x[i * d + j];
+    // The norm is of the stored sum, as rounded to T.
     float r = rmsInverse(si, d, eps);
     for (int64_t j = 0; j < d; ++j)
       normed[i * d + j] = w[j] * (si[j] * r);
   }
 }
 
-void rmsNorm(KernelContext &c) {
+template <class T> void rmsNorm(KernelContext &c) {
   const View &x = c.ins[0];
-  const float *w = c.ins[1].f32();
+  const T *w = as<T>(c.ins[1]);
   double eps = c.call->floatAttr("epsilon", 1e-6);
   int64_t rows = x.rows(), d = x.dim(-1);
-  float *out = c.outs[0].f32();
+  T *out = as<T>(c.outs[0]);
 #pragma omp parallel for
   for (int64_t i = 0; i < rows; ++i) {
-    const float *xi = x.f32() + i * d;
+    const T *xi = as<T>(x) + i * d;
     float r = rmsInverse(xi, d, eps);
     for (int64_t j = 0; j < d; ++j)
       out[i * d + j] = w[j] * (xi[j] * r);
   }
 }
 
-void rmsNormGrad(KernelContext &c) {
+template <class T> void rmsNormGrad(KernelContext &c) {
   const View &x = c.ins[0], &dy = c.ins[1];
-  const float *w = c.ins[2].f32();
+  const T *w = as<T>(c.ins[2]);
   double eps = c.call->floatAttr("epsilon", 1e-6);
   int64_t rows = x.rows(), d = x.dim(-1);
-  float *dx = c.outs[0].f32(), *dw = c.outs[1].f32();
-  std::memset(dw, 0, d * sizeof(float));
+  T *dx = as<T>(c.outs[0]), *dw = as<T>(c.outs[1]);
+  // The threads' partial sums meet in float, then are stored as T once.
+  std::vector<float> sumW(d);
 #pragma omp parallel
   {
     std::vector<double> localW(d);
 #pragma omp for
     for (int64_t i = 0; i < rows; ++i) {
-      const float *xi = x.f32() + i * d, *dyi = dy.f32() + i * d;
+      const T *xi = as<T>(x) + i * d, *dyi = as<T>(dy) + i * d;
       double sq = 0.0, dot = 0.0;
       for (int64_t j = 0; j < d; ++j)
         sq += double(xi[j]) * xi[j];
@@ -190,16 +200,18 @@ void rmsNormGrad(KernelContext &c) {
     }
 #pragma omp critical
     for (int64_t j = 0; j < d; ++j)
-      dw[j] += float(localW[j]);
+      sumW[j] += float(localW[j]);
   }
+  for (int64_t j = 0; j < d; ++j)
+    dw[j] = sumW[j];
 }
 
-void causalMask(KernelContext &c) {
+template <class T> void causalMask(KernelContext &c) {
   const View &x = c.ins[0];
   int64_t t = x.dim(-2), s = x.dim(-1), matrices = x.numel() / (t * s);
-  float fill = c.call->has("zero") ? 0.0f : -INFINITY;
-  const float *in = x.f32();
-  float *out = c.outs[0].f32();
+  T fill = c.call->has("zero") ? 0.0f : -INFINITY;
+  const T *in = as<T>(x);
+  T *out = as<T>(c.outs[0]);
 #pragma omp parallel for
   for (int64_t m = 0; m < matrices; ++m)
     for (int64_t i = 0; i < t; ++i) {
@@ -209,33 +221,38 @@ void causalMask(KernelContext &c) {
     }
 }
 
-void softmax(KernelContext &c) {
+template <class T> void softmax(KernelContext &c) {
   const View &x = c.ins[0];
   int64_t rows = x.rows(), d = x.dim(-1);
-  float *out = c.outs[0].f32();
-#pragma omp parallel for
-  for (int64_t i = 0; i < rows; ++i) {
-    const float *xi = x.f32() + i * d;
-    float *yi = out + i * d;
-    float max = xi[0];
-    for (int64_t j = 1; j < d; ++j)
-      max = std::max(max, xi[j]);
-    double sum = 0.0;
-    for (int64_t j = 0; j < d; ++j)
-      sum += (yi[j] = std::exp(xi[j] - max));
-    float inv = float(1.0 / sum);
-    for (int64_t j = 0; j < d; ++j)
-      yi[j] *= inv;
+  T *out = as<T>(c.outs[0]);
+#pragma omp parallel
+  {
+    // exp(x - max) in float, so that T rounds only the normalised value.
+    std::vector<float> e(d);
+#pragma omp for
+    for (int64_t i = 0; i < rows; ++i) {
+      const T *xi = as<T>(x) + i * d;
+      T *yi = out + i * d;
+      float max = xi[0];
+      for (int64_t j = 1; j < d; ++j)
+        max = std::max(max, float(xi[j]));
+      double sum = 0.0;
+      for (int64_t j = 0; j < d; ++j)
+        sum += (e[j] = std::exp(xi[j] - max));
+      float inv = float(1.0 / sum);
+      for (int64_t j = 0; j < d; ++j)
+        yi[j] = e[j] * inv;
+    }
   }
 }
 
-void softmaxGrad(KernelContext &c) {
+template <class T> void softmaxGrad(KernelContext &c) {
   const View &y = c.ins[0], &dy = c.ins[1];
   int64_t rows = y.rows(), d = y.dim(-1);
-  float *dx = c.outs[0].f32();
+  T *dx = as<T>(c.outs[0]);
 #pragma omp parallel for
   for (int64_t i = 0; i < rows; ++i) {
-    const float *yi = y.f32() + i * d, *gi = dy.f32() + i * d;
+    const T *yi = as<T>(y) + i * d, *gi = as<T>(dy) + i * d;
     double dot = 0.0;
     for (int64_t j = 0; j < d; ++j)
       dot += double(yi[j]) * gi[j];
@@ -243,5 +260,15 @@ void softmaxGrad(KernelContext &c) {
       dx[i * d + j] = yi[j] * (gi[j] - float(dot));
   }
 }
+
+SLAPO_CPU_KERNEL_TYPES(layerNorm);
+SLAPO_CPU_KERNEL_TYPES(biasDropoutAddLayerNorm);
+SLAPO_CPU_KERNEL_TYPES(addRmsNorm);
+SLAPO_CPU_KERNEL_TYPES(causalMask);
+SLAPO_CPU_KERNEL_TYPES(layerNormGrad);
+SLAPO_CPU_KERNEL_TYPES(rmsNorm);
+SLAPO_CPU_KERNEL_TYPES(rmsNormGrad);
+SLAPO_CPU_KERNEL_TYPES(softmax);
+SLAPO_CPU_KERNEL_TYPES(softmaxGrad);
 
 } // namespace slapo::rt::cpu

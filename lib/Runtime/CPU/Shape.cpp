@@ -1,4 +1,9 @@
 //===- Shape.cpp - transpose, split and concat ----------------------------===//
+//
+// Kernels are templates on the element type (see Element.h); they only move
+// elements.
+//
+//===----------------------------------------------------------------------===//
 
 #include "CPUKernels.h"
 
@@ -9,13 +14,14 @@ namespace slapo::rt::cpu {
 
 namespace {
 
-/// Copies `rows` blocks: block r of `blockIn` floats from `in` (stride
+/// Copies `rows` blocks: block r of `block` elements from `in` (stride
 /// `strideIn`) to `out` (stride `strideOut`).
-void copyBlocks(const float *in, int64_t strideIn, float *out,
-                int64_t strideOut, int64_t rows, int64_t block) {
+template <class T>
+void copyBlocks(const T *in, int64_t strideIn, T *out, int64_t strideOut,
+                int64_t rows, int64_t block) {
 #pragma omp parallel for
   for (int64_t r = 0; r < rows; ++r)
-    std::memcpy(out + r * strideOut, in + r * strideIn, block * sizeof(float));
+    std::memcpy(out + r * strideOut, in + r * strideIn, block * sizeof(T));
 }
 
 int64_t normalisedAxis(const KernelCall &call, int64_t rank) {
@@ -25,7 +31,7 @@ int64_t normalisedAxis(const KernelCall &call, int64_t rank) {
 
 } // namespace
 
-void transpose(KernelContext &c) {
+template <class T> void transpose(KernelContext &c) {
   const View &in = c.ins[0];
   const std::vector<int64_t> &perm = c.call->attrs.at("permutation").ints;
   const auto &inShape = in.info->shape;
@@ -38,8 +44,8 @@ void transpose(KernelContext &c) {
   std::vector<int64_t> strides(rank);
   for (size_t d = 0; d < rank; ++d)
     strides[d] = inStrides[perm[d]];
-  const float *x = in.f32();
-  float *y = c.outs[0].f32();
+  const T *x = as<T>(in);
+  T *y = as<T>(c.outs[0]);
   int64_t inner = outShape[rank - 1], innerStride = strides[rank - 1];
   int64_t outer = c.outs[0].numel() / inner;
 #pragma omp parallel for
@@ -49,7 +55,7 @@ void transpose(KernelContext &c) {
       base += (rest % outShape[d]) * strides[d];
       rest /= outShape[d];
     }
-    float *row = y + o * inner;
+    T *row = y + o * inner;
     for (int64_t i = 0; i < inner; ++i)
       row[i] = x[base + i * innerStride];
   }
@@ -57,43 +63,47 @@ void transpose(KernelContext &c) {
 
 namespace {
 
-/// A tensor seen as `rows` rows of `axisSize * inner` floats around `axis`.
+/// A tensor seen as `rows` rows of `axisSize * inner` elements around `axis`.
 struct AxisLayout {
-  int64_t inner = 1, rows = 1, rowFloats = 0;
+  int64_t inner = 1, rows = 1, rowElements = 0;
   AxisLayout(const View &whole, int64_t axis) {
     for (int64_t d = axis + 1; d < whole.rank(); ++d)
       inner *= whole.dim(d);
-    rowFloats = whole.dim(axis) * inner;
-    rows = whole.numel() / rowFloats;
+    rowElements = whole.dim(axis) * inner;
+    rows = whole.numel() / rowElements;
   }
 };
 
 } // namespace
 
-void split(KernelContext &c) {
+template <class T> void split(KernelContext &c) {
   const View &in = c.ins[0];
   int64_t axis = normalisedAxis(*c.call, in.rank());
   AxisLayout layout(in, axis);
   int64_t start = 0;
   for (View &out : c.outs) {
     int64_t block = out.dim(axis) * layout.inner;
-    copyBlocks(in.f32() + start, layout.rowFloats, out.f32(), block,
+    copyBlocks(as<T>(in) + start, layout.rowElements, as<T>(out), block,
                layout.rows, block);
     start += block;
   }
 }
 
-void concat(KernelContext &c) {
+template <class T> void concat(KernelContext &c) {
   const View &out = c.outs[0];
   int64_t axis = normalisedAxis(*c.call, out.rank());
   AxisLayout layout(out, axis);
   int64_t start = 0;
   for (const View &in : c.ins) {
     int64_t block = in.dim(axis) * layout.inner;
-    copyBlocks(in.f32(), block, out.f32() + start, layout.rowFloats,
+    copyBlocks(as<T>(in), block, as<T>(out) + start, layout.rowElements,
                layout.rows, block);
     start += block;
   }
 }
+
+SLAPO_CPU_KERNEL_TYPES(transpose);
+SLAPO_CPU_KERNEL_TYPES(split);
+SLAPO_CPU_KERNEL_TYPES(concat);
 
 } // namespace slapo::rt::cpu
