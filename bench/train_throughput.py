@@ -39,11 +39,14 @@ def flops_per_step(parameters, fields):
     return dense + attention
 
 
-def sgemm_peak(threads):
+def sgemm_peak(threads, dtype=None):
+    """GFLOP/s of torch.mm at 2048^3 (fp32, or `dtype`, e.g. bf16)."""
     import torch
     torch.set_num_threads(threads)
     n = 2048
     a, b = torch.randn(n, n), torch.randn(n, n)
+    if dtype is not None:
+        a, b = a.to(dtype), b.to(dtype)
     a @ b
     best = 0.0
     for _ in range(5):
@@ -53,7 +56,7 @@ def sgemm_peak(threads):
     return best / 1e9
 
 
-def bench_slapo(steps, warmup, threads, workdir):
+def bench_slapo(steps, warmup, threads, workdir, precision="fp32"):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     mlir = os.path.join(workdir, "bench.mlir")
     splan = os.path.join(workdir, "bench.splan")
@@ -61,7 +64,8 @@ def bench_slapo(steps, warmup, threads, workdir):
     subprocess.run([os.path.join(BIN, "slapo-import"), "--config", CONFIG, "-o", mlir],
                    check=True)
     subprocess.run([os.path.join(BIN, "slapo-opt"), mlir, "--compile", "--batch",
-                    str(BATCH), "--seq", str(SEQ), "--optimizer", "adamw", "-o", splan],
+                    str(BATCH), "--seq", str(SEQ), "--optimizer", "adamw",
+                    "--precision", precision, "-o", splan],
                    check=True)
     info = json.loads(subprocess.run([os.path.join(BIN, "slapo-run"), splan, "--info"],
                                      check=True, capture_output=True, text=True).stdout)
@@ -73,7 +77,7 @@ def bench_slapo(steps, warmup, threads, workdir):
     return statistics.median(rates), info["parameters"]
 
 
-def bench_torch(steps, warmup, threads, compiled):
+def bench_torch(steps, warmup, threads, compiled, autocast=None):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
     torch.set_num_threads(threads)
@@ -85,8 +89,14 @@ def bench_torch(steps, warmup, threads, compiled):
     targets = torch.randint(0, model.config.vocab_size, (BATCH, SEQ))
 
     def step(forward):
-        logits = forward(ids).logits
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        if autocast is not None:
+            with torch.autocast("cpu", dtype=autocast):
+                logits = forward(ids).logits
+        else:
+            logits = forward(ids).logits
+        # The loss in fp32, as Hugging Face computes it from bf16 logits.
+        loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1),
+                                                 targets.flatten())
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

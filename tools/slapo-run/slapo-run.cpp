@@ -13,6 +13,7 @@
 #include "slapo/Runtime/Adapters.h"
 #include "slapo/Runtime/Backend.h"
 #include "slapo/Runtime/Checkpoint.h"
+#include "slapo/Runtime/OpenBlasCore.h"
 #include "slapo/Runtime/Data.h"
 #include "slapo/Runtime/Job.h"
 #include "slapo/Runtime/Plan.h"
@@ -481,6 +482,7 @@ int run(Job &job, int argc, char **argv) {
 } // namespace
 
 int main(int argc, char **argv) {
+  useOpenBlasKernelsForThisCpu(argv);
   std::string error;
   std::unique_ptr<Job> job = Job::start(&argc, &argv, error);
   if (!job)

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <omp.h>
 #include <type_traits>
 #include <vector>
 
@@ -38,9 +39,12 @@ struct Shapes {
 /// (the float copies of a bf16 head; none for float).
 template <typename Body>
 void parallelHeads(int64_t n, int64_t scratchFloats, Body body) {
+  // OpenBLAS's OpenMP build sets OpenMP's thread count along with its own,
+  // so the team size is read before and given to the region explicitly.
+  int threads = omp_get_max_threads();
   int blasThreads = openblas_get_num_threads();
   openblas_set_num_threads(1);
-#pragma omp parallel
+#pragma omp parallel num_threads(threads)
   {
     std::vector<float> scratch(static_cast<size_t>(scratchFloats));
 #pragma omp for schedule(dynamic)

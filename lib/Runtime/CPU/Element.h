@@ -22,10 +22,25 @@ struct bf16 {
   uint16_t bits;
 
   bf16() = default;
-  bf16(float value) : bits(floatToBf16(value)) {}
+  bf16(float value) : bits(round(value)) {}
+  /// Stores write the bits in place (no temporary bf16), which GCC's
+  /// vectoriser needs.
+  bf16 &operator=(float value) {
+    bits = round(value);
+    return *this;
+  }
   operator float() const { return bf16ToFloat(bits); }
   bf16 &operator+=(float value) { return *this = float(*this) + value; }
   bf16 &operator*=(float value) { return *this = float(*this) * value; }
+
+  /// floatToBf16 (round to nearest even, NaN stays a quiet NaN), written
+  /// without a branch so that loops storing bf16 vectorise.
+  static uint16_t round(float value) {
+    uint32_t word = floatBits(value);
+    uint32_t rounded = (word + 0x7fffu + ((word >> 16) & 1u)) >> 16;
+    uint32_t quiet = (word >> 16) | 0x40u;
+    return uint16_t((word & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
+  }
 };
 static_assert(sizeof(bf16) == 2, "bf16 is two bytes");
 
