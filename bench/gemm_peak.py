@@ -32,6 +32,11 @@ def main():
                         f"-L{OPENBLAS}", f"-Wl,-rpath,{OPENBLAS}", "-lopenblas",
                         "-ldnnl"], check=True)
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+        # As slapo-run does (lib/Runtime/CPU/OpenBlasCore.cpp): OpenBLAS
+        # 0.3.21 gives CPUs newer than it knows its generic kernels.
+        if "OPENBLAS_CORETYPE" not in env and "avx512f" in open(
+                "/proc/cpuinfo").read():
+            env["OPENBLAS_CORETYPE"] = "SkylakeX"
         rows = json.loads(subprocess.run([binary, str(args.reps)], check=True,
                                          env=env, capture_output=True,
                                          text=True).stdout)

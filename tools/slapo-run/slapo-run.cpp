@@ -13,9 +13,9 @@
 #include "slapo/Runtime/Adapters.h"
 #include "slapo/Runtime/Backend.h"
 #include "slapo/Runtime/Checkpoint.h"
-#include "slapo/Runtime/OpenBlasCore.h"
 #include "slapo/Runtime/Data.h"
 #include "slapo/Runtime/Job.h"
+#include "slapo/Runtime/OpenBlasCore.h"
 #include "slapo/Runtime/Plan.h"
 #include "slapo/Runtime/Trainer.h"
 

@@ -8,6 +8,7 @@
 #include "CPUKernels.h"
 #include "DropoutNumbering.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -15,16 +16,43 @@ namespace slapo::rt::cpu {
 
 namespace {
 
+constexpr bool isFloat32(DType dtype) { return dtype == DType::F32; }
+
+/// The sum of term(j) over [0, d): float partial sums of 256 terms, in SIMD
+/// lanes, added in double. bf16 rows use it (float's 24 bits are far more
+/// than their 8); float rows keep their sequential double sums, so the f32
+/// kernels compute what they always have.
+template <typename Term> double laneSum(int64_t d, Term term) {
+  double total = 0.0;
+  for (int64_t j0 = 0; j0 < d; j0 += 256) {
+    float part = 0.0f;
+    int64_t j1 = std::min(d, j0 + 256);
+#pragma omp simd reduction(+ : part)
+    for (int64_t j = j0; j < j1; ++j)
+      part += term(j);
+    total += part;
+  }
+  return total;
+}
+
 /// Mean and 1/sqrt(var + eps) of one row (biased variance, as torch).
 template <class T>
 void rowStats(const T *x, int64_t d, double eps, float &mean, float &rstd) {
   double sum = 0.0, sq = 0.0;
-  for (int64_t j = 0; j < d; ++j)
-    sum += x[j];
-  double mu = sum / d;
-  for (int64_t j = 0; j < d; ++j)
-    sq += (x[j] - mu) * (x[j] - mu);
-  mean = float(mu);
+  if constexpr (isFloat32(dtypeOf<T>())) {
+    for (int64_t j = 0; j < d; ++j)
+      sum += x[j];
+    double mu = sum / d;
+    for (int64_t j = 0; j < d; ++j)
+      sq += (x[j] - mu) * (x[j] - mu);
+    mean = float(mu);
+  } else {
+    mean = float(laneSum(d, [&](int64_t j) { return float(x[j]); }) / d);
+    sq = laneSum(d, [&](int64_t j) {
+      float centred = x[j] - mean;
+      return centred * centred;
+    });
+  }
   rstd = float(1.0 / std::sqrt(sq / d + eps));
 }
 
@@ -108,15 +136,28 @@ template <class T> void layerNormGrad(KernelContext &c) {
       float mean, rstd;
       rowStats(xi, d, eps, mean, rstd);
       double sumG = 0.0, sumGH = 0.0;
-      for (int64_t j = 0; j < d; ++j) {
-        float h = (xi[j] - mean) * rstd;
-        g[j] = gamma ? dyi[j] * gamma[j] : float(dyi[j]);
-        sumG += g[j];
-        sumGH += g[j] * h;
-        if (dgamma) {
-          localGamma[j] += dyi[j] * h;
-          localBeta[j] += dyi[j];
+      if constexpr (isFloat32(dtypeOf<T>())) {
+        for (int64_t j = 0; j < d; ++j) {
+          float h = (xi[j] - mean) * rstd;
+          g[j] = gamma ? dyi[j] * gamma[j] : float(dyi[j]);
+          sumG += g[j];
+          sumGH += g[j] * h;
+          if (dgamma) {
+            localGamma[j] += dyi[j] * h;
+            localBeta[j] += dyi[j];
+          }
         }
+      } else { // the same sums, vectorised (see laneSum)
+        for (int64_t j = 0; j < d; ++j)
+          g[j] = gamma ? dyi[j] * gamma[j] : float(dyi[j]);
+        if (dgamma)
+          for (int64_t j = 0; j < d; ++j) {
+            localGamma[j] += dyi[j] * ((xi[j] - mean) * rstd);
+            localBeta[j] += dyi[j];
+          }
+        sumG = laneSum(d, [&](int64_t j) { return g[j]; });
+        sumGH = laneSum(
+            d, [&](int64_t j) { return g[j] * ((xi[j] - mean) * rstd); });
       }
       float meanG = float(sumG / d), meanGH = float(sumGH / d);
       for (int64_t j = 0; j < d; ++j) {

@@ -56,6 +56,10 @@ template <class T> void transpose(KernelContext &c) {
       rest /= outShape[d];
     }
     T *row = y + o * inner;
+    if (innerStride == 1) { // the last axis stays last: whole rows move
+      std::memcpy(row, x + base, size_t(inner) * sizeof(T));
+      continue;
+    }
     for (int64_t i = 0; i < inner; ++i)
       row[i] = x[base + i * innerStride];
   }
