@@ -160,6 +160,11 @@ void assignOffsets(ProgramOp program) {
 
   workspace = alignUp(workspace);
   int64_t arena = resident + activationBytes + workspace;
+  // Every update's gradient once, back to back (Memory.accumulator).
+  int64_t accumulator = 0;
+  for (CallOp call : body.getOps<CallOp>())
+    if (call.getKernel() == "sgd_update" || call.getKernel() == "adamw_update")
+      accumulator += byteSize(call.getIns()[0].getType());
   program->setAttr("arena_bytes", b.getI64IntegerAttr(arena));
   program->setAttr(
       "memory",
@@ -172,6 +177,7 @@ void assignOffsets(ProgramOp program) {
                          b.getI64IntegerAttr(activationBytes + totals[0])),
           b.getNamedAttr("workspace", b.getI64IntegerAttr(workspace)),
           b.getNamedAttr("peak", b.getI64IntegerAttr(arena)),
+          b.getNamedAttr("accumulator", b.getI64IntegerAttr(accumulator)),
       }));
 }
 

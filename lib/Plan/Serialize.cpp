@@ -108,7 +108,8 @@ public:
     auto memory =
         fb::CreateMemory(builder, memoryValue("params"), memoryValue("grads"),
                          memoryValue("optimizer"), memoryValue("activations"),
-                         memoryValue("workspace"), memoryValue("peak"));
+                         memoryValue("workspace"), memoryValue("peak"),
+                         memoryValue("accumulator"));
     auto stringAttr = [&](StringRef key) {
       auto attr = program->getAttrOfType<StringAttr>(key);
       return builder.CreateString(attr ? attr.getValue().str() : "");

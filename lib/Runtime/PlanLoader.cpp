@@ -156,8 +156,8 @@ std::string convert(const fb::Plan &in, Plan &out) {
       out.optimizer != "none")
     return "unknown optimizer '" + out.optimizer + "'";
   if (const fb::Memory *m = in.memory())
-    out.memory = {m->params(),      m->grads(),     m->optimizer(),
-                  m->activations(), m->workspace(), m->peak()};
+    out.memory = {m->params(),    m->grads(), m->optimizer(),  m->activations(),
+                  m->workspace(), m->peak(),  m->accumulator()};
   if (out.arenaBytes > kMaxArenaBytes)
     return "the arena of " + std::to_string(out.arenaBytes) +
            " bytes is larger than any machine's memory";
@@ -301,6 +301,17 @@ std::string convert(const fb::Plan &in, Plan &out) {
       return describeCall(kernelIndex, call, out) + ": " + problem;
     out.kernels.push_back(std::move(call));
   }
+
+  // The gradient accumulator holds every update's gradient once.
+  uint64_t gradientBytes = 0;
+  for (const KernelCall &call : out.kernels)
+    if (call.name == "sgd_update" || call.name == "adamw_update")
+      gradientBytes += out.tensors[call.inputs[0]].bytes;
+  if (out.memory.accumulator != gradientBytes)
+    return "the gradient accumulator is " +
+           std::to_string(out.memory.accumulator) +
+           " bytes, but the updates' gradients take " +
+           std::to_string(gradientBytes);
 
   // Named entry functions: a train_step, and ranges within the kernels.
   if (in.entries())

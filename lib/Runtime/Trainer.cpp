@@ -371,12 +371,13 @@ float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
   learningRate = lr;
   if (reduce && !flatGradients) {
     // The micro-batches' weighted sum of every gradient, back to back, in
-    // the backend's memory.
+    // the backend's memory: the plan's gradient accumulator (the loader
+    // checked that it holds every update's gradient).
     for (int32_t g : gradients)
       flatCount += thePlan->tensors[g].numel();
     std::string error;
     flatGradients = static_cast<float *>(
-        theBackend->allocate(uint64_t(flatCount) * sizeof(float), error));
+        theBackend->allocate(thePlan->memory.accumulator, error));
     if (!flatGradients) {
       std::fprintf(stderr, "slapo-run: error: the gradient buffer: %s\n",
                    error.c_str());

@@ -28,9 +28,11 @@
 // LOWER-NOT:   frozen.weight.exp_avg
 // LOWER:       plan.loss
 
-// Resident tensors come first and back to back; activations follow.
+// Resident tensors come first and back to back; activations follow. The
+// gradient accumulator (outside the arena) holds the one trainable
+// gradient, 5 x 4 floats, unpadded.
 // MEM:       plan.program @step attributes {arena_bytes = [[ARENA:[0-9]+]] : i64
-// MEM-SAME:    memory = {activations = {{[0-9]+}} : i64, grads = 128 : i64, optimizer = 256 : i64, params = 256 : i64, peak = [[ARENA]] : i64, workspace = 0 : i64}
+// MEM-SAME:    memory = {accumulator = 80 : i64, activations = {{[0-9]+}} : i64, grads = 128 : i64, optimizer = 256 : i64, params = 256 : i64, peak = [[ARENA]] : i64, workspace = 0 : i64}
 // MEM:       plan.tensor "input_ids" "input" {offset = 0 : i64}
 // MEM:       plan.tensor "targets" "input" {offset = 64 : i64}
 // MEM:       plan.tensor "embed.weight" "param" {{.*}}offset = 128 : i64
@@ -38,7 +40,7 @@
 // MEM:       plan.tensor "embedding" "activation" {offset = [[A:[0-9]+]] : i64}
 
 // SGD keeps no optimizer state.
-// SGD:       memory = {activations = {{[0-9]+}} : i64, grads = 128 : i64, optimizer = 0 : i64, params = 256 : i64
+// SGD:       memory = {accumulator = 80 : i64, activations = {{[0-9]+}} : i64, grads = 128 : i64, optimizer = 0 : i64, params = 256 : i64
 // SGD:       plan.call "sgd_update" ins(%{{.*}} : tensor<5x4xf32>) outs(%{{.*}} : tensor<5x4xf32>)
 
 // NOOPT: error: 'graph.model' op has gradients without updates: run graph-apply-optimizer first

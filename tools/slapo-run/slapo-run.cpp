@@ -253,7 +253,8 @@ std::string infoJson(const Plan &plan) {
       << ", \"memory\": {\"params\": " << m.params << ", \"grads\": " << m.grads
       << ", \"optimizer\": " << m.optimizer
       << ", \"activations\": " << m.activations
-      << ", \"workspace\": " << m.workspace << ", \"peak\": " << m.peak << "}}";
+      << ", \"workspace\": " << m.workspace << ", \"peak\": " << m.peak
+      << ", \"accumulator\": " << m.accumulator << "}}";
   return out.str();
 }
 
@@ -351,6 +352,10 @@ int run(Job &job, int argc, char **argv) {
   int64_t seq = plan->seq;
   int64_t batch = options.batch ? options.batch : plan->batch * dp;
   uint64_t plannedPeak = plan->memory.peak;
+  // Steps that accumulate micro-batches or reduce over data-parallel ranks
+  // also hold the plan's gradient accumulator.
+  if (dp > 1 || batch > plan->batch * dp)
+    plannedPeak += plan->memory.accumulator;
   std::unique_ptr<Backend> backend = createBackend(options.device, error);
   std::unique_ptr<Trainer> trainer =
       backend ? Trainer::create(std::move(plan), std::move(backend),

@@ -367,6 +367,17 @@ TEST_F(KernelCheckEdits, IdsWhereFloatsAreNeeded) {
 
 // A kernel's floats share one dtype; parameters and their optimizer state
 // are f32 whatever the activations are.
+// The gradient accumulator holds every update's gradient, no more, no less.
+TEST_F(KernelCheckEdits, GradientAccumulatorSize) {
+  uint64_t planned = plan->memory->accumulator;
+  EXPECT_GT(planned, 0u);
+  plan->memory->accumulator = planned - 4;
+  EXPECT_EQ(refusal(), "p: invalid plan: the gradient accumulator is " +
+                           std::to_string(planned - 4) +
+                           " bytes, but the updates' gradients take " +
+                           std::to_string(planned));
+}
+
 TEST_F(KernelCheckEdits, MixedFloatDTypes) {
   // A bf16 twin of a tensor (same bytes, half of them), read by one kernel.
   auto bf16Twin = [&](int32_t index) {

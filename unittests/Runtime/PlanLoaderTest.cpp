@@ -6,6 +6,8 @@
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
+
 #include <cstring>
 #include <random>
 
@@ -44,6 +46,12 @@ TEST_F(PlanLoader, LoadsWhatTheCompilerWrites) {
 TEST_F(PlanLoader, RefusesEveryTruncation) {
   ASSERT_FALSE(bytes.empty());
   for (size_t size = 0; size < bytes.size(); size += 7) {
+    // FlatBuffers pads the buffer's last object (a string) to 4 bytes: a
+    // cut of padding alone leaves the same plan, which may load.
+    if (bytes.size() - size < 4 &&
+        std::all_of(bytes.begin() + size, bytes.end(),
+                    [](uint8_t byte) { return byte == 0; }))
+      continue;
     std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + size);
     std::string error;
     auto plan = rt::loadPlanFromBuffer(cut.data(), cut.size(), "cut", error);

@@ -6,7 +6,7 @@
 
 namespace slapo::rt {
 
-/// The element types a .splan names. Kernels exist for F32 and I64 today.
+/// The element types a .splan names. CPU kernels exist for F32, BF16 and I64.
 enum class DType { F32, BF16, F16, I64, I32, I8, U8 };
 
 inline int64_t dtypeBytes(DType dtype) {

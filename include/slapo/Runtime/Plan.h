@@ -89,6 +89,9 @@ struct EntryFunction {
 struct MemoryTotals {
   uint64_t params = 0, grads = 0, optimizer = 0, activations = 0, workspace = 0,
            peak = 0;
+  /// The gradient accumulator (splan.fbs Memory.accumulator): outside the
+  /// arena, allocated only by steps that accumulate or reduce gradients.
+  uint64_t accumulator = 0;
 };
 
 struct Plan {

@@ -52,6 +52,7 @@ void parallelHeads(int64_t n, int64_t scratchFloats, Body body) {
       body(i, scratch.data());
   }
   openblas_set_num_threads(blasThreads);
+  omp_set_num_threads(threads); // which that call changed too
 }
 
 /// dst[0, n) = src[0, n) as float.

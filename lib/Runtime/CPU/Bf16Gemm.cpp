@@ -2,7 +2,7 @@
 //
 // oneDNN (Debian's libdnnl, OpenMP runtime, so it shares the kernels'
 // threads) picks the implementation for the CPU: brgemm on AMX or
-// AVX512-BF16, a reference one elsewhere. Primitives are created once per
+// AVX512-BF16. Primitives are created once per
 // shape: creating one JIT-compiles code, which costs more than a small GEMM.
 //
 // Two kinds of GEMM run in float32 instead (widened, OpenBLAS sgemm, rounded

@@ -16,9 +16,13 @@ void useOpenBlasKernelsForThisCpu(char **argv) {
   const char *core = openblas_get_corename();
   if (!core || std::strcmp(core, "Prescott") != 0)
     return; // OpenBLAS knows this CPU
-  const char *better = __builtin_cpu_supports("avx512f") ? "SkylakeX"
-                       : __builtin_cpu_supports("avx2")  ? "Haswell"
-                                                         : nullptr;
+  // SkylakeX kernels use AVX-512 F, BW, DQ and VL.
+  bool avx512 =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  const char *better = avx512                           ? "SkylakeX"
+                       : __builtin_cpu_supports("avx2") ? "Haswell"
+                                                        : nullptr;
   if (!better)
     return;
   setenv("OPENBLAS_CORETYPE", better, 1);
