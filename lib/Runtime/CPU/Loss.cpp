@@ -21,6 +21,8 @@ namespace slapo::rt::cpu {
 namespace {
 
 /// sum(exp(row - max)) (vectorised exp, float partial sums added in double).
+/// LaneSum.h's loop, written out: through a lambda GCC vectorises it with
+/// another summation order, and f32 results must stay as they were.
 template <class T> double sumExp(const T *row, int64_t v, float max) {
   double total = 0.0;
   for (int64_t j0 = 0; j0 < v; j0 += 256) {

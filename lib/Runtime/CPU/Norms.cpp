@@ -7,6 +7,7 @@
 #include "../Random.h"
 #include "CPUKernels.h"
 #include "DropoutNumbering.h"
+#include "LaneSum.h"
 
 #include <algorithm>
 #include <cmath>
@@ -18,22 +19,9 @@ namespace {
 
 constexpr bool isFloat32(DType dtype) { return dtype == DType::F32; }
 
-/// The sum of term(j) over [0, d): float partial sums of 256 terms, in SIMD
-/// lanes, added in double. bf16 rows use it (float's 24 bits are far more
-/// than their 8); float rows keep their sequential double sums, so the f32
-/// kernels compute what they always have.
-template <typename Term> double laneSum(int64_t d, Term term) {
-  double total = 0.0;
-  for (int64_t j0 = 0; j0 < d; j0 += 256) {
-    float part = 0.0f;
-    int64_t j1 = std::min(d, j0 + 256);
-#pragma omp simd reduction(+ : part)
-    for (int64_t j = j0; j < j1; ++j)
-      part += term(j);
-    total += part;
-  }
-  return total;
-}
+// bf16 rows sum with laneSum (float's 24 bits are far more than their 8);
+// float rows keep their sequential double sums, so the f32 kernels compute
+// what they always have.
 
 /// Mean and 1/sqrt(var + eps) of one row (biased variance, as torch).
 template <class T>
