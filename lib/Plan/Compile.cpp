@@ -32,9 +32,9 @@ mlir::LogicalResult compileTrainingStep(mlir::ModuleOp module,
     pm.addPass(createGraphAutocast({/*precision=*/"bf16"}));
   pm.addPass(createGraphPartitionTensorParallel({options.tp}));
   pm.addPass(createGraphGenerateBackward());
-  pm.addPass(createGraphApplyOptimizer({options.optimizer, options.beta1,
-                                        options.beta2, options.epsilon,
-                                        options.weightDecay}));
+  pm.addPass(createGraphApplyOptimizer(
+      {options.optimizer, options.beta1, options.beta2, options.epsilon,
+       options.weightDecay, options.decayNormsAndBiases}));
   pm.addPass(createConvertGraphToPlan());
   pm.addPass(createPlanAssignOffsets());
   return pm.run(module);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -133,6 +134,18 @@ std::unique_ptr<Trainer> Trainer::create(std::unique_ptr<Plan> plan,
       trainer->ignoreIndex = kernels[i].intAttr("ignore_index", -100);
   trainer->theGroups = groups;
   trainer->thePlan = std::move(plan);
+  // Interleaved updates leave no point where every gradient is complete.
+  if (trainer->updateBegin == trainer->stepEnd)
+    trainer->gradients.clear();
+  for (size_t i = trainer->updateBegin; i < trainer->stepEnd; ++i) {
+    int32_t param = kernels[i].outputs[0];
+    bool sharded = false;
+    for (const ParamInfo &info : trainer->thePlan->params)
+      if (info.tensor == param)
+        sharded = trainer->layoutOf(info).sharded();
+    trainer->gradientSharded.push_back(sharded);
+  }
+  trainer->lastGradientNorm = trainer->gradients.empty() ? std::nan("") : 0.0;
   return trainer;
 }
 
@@ -353,8 +366,56 @@ float Trainer::loss() const {
 float Trainer::step(double lr) {
   ++stepCount;
   learningRate = lr;
-  runKernels(stepBegin, stepEnd, 0);
+  runKernels(stepBegin, updateBegin, 0);
+  measureAndClipGradients();
+  runKernels(updateBegin, stepEnd, 0);
   return loss();
+}
+
+bool Trainer::setMaxGradNorm(double maxNorm, std::string &error) {
+  if (!(maxNorm >= 0.0) || !std::isfinite(maxNorm)) {
+    error = "--max-grad-norm expects a finite norm >= 0";
+    return false;
+  }
+  if (maxNorm > 0.0 && !hasGradientNorm()) {
+    error = "the plan's optimizer updates do not close its step, so its "
+            "gradients cannot be clipped";
+    return false;
+  }
+  maxGradNorm = maxNorm;
+  return true;
+}
+
+void Trainer::measureAndClipGradients() {
+  if (gradients.empty())
+    return;
+  double replicated = 0.0, sharded = 0.0;
+  for (size_t i = 0; i < gradients.size(); ++i) {
+    const TensorInfo &tensor = thePlan->tensors[gradients[i]];
+    double squares = theBackend->sumOfSquares(data(gradients[i]),
+                                              tensor.numel(), DType::F32);
+    (gradientSharded[i] ? sharded : replicated) += squares;
+  }
+  // A sharded gradient's blocks add up over the tensor-parallel group;
+  // after the data-parallel reduction every dp rank holds the same sums.
+  if (theGroups.tp->size() > 1) {
+    float blocks = float(sharded);
+    theGroups.tp->allReduce(&blocks, 1, ReduceOp::Sum);
+    sharded = blocks;
+  }
+  float norm = float(std::sqrt(replicated + sharded));
+  lastGradientNorm = norm;
+  if (maxGradNorm <= 0.0)
+    return;
+  // torch.nn.utils.clip_grad_norm_: the fp32 coefficient max_norm /
+  // (norm + 1e-6), which torch computes as a reciprocal times max_norm,
+  // clamped to 1.
+  float coefficient = (1.0f / (norm + 1e-6f)) * float(maxGradNorm);
+  if (!(coefficient < 1.0f))
+    return;
+  for (int32_t g : gradients)
+    theBackend->scale(data(g), thePlan->tensors[g].numel(), DType::F32,
+                      coefficient);
 }
 
 float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
@@ -417,6 +478,7 @@ float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
     reduceGradients();
     theGroups.dp->allReduce(&result, 1, ReduceOp::Sum);
   }
+  measureAndClipGradients();
   runKernels(updateBegin, stepEnd, 0);
   return result;
 }

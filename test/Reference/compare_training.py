@@ -46,15 +46,16 @@ DROPOUT_FIELDS = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "dropout",
                   "attention_dropout", "activation_dropout")
 
 
-def batch_from(path, batch, seq):
-    """Step 0 of slapo-run's data rules (see include/slapo/Runtime/Data.h)."""
+def batch_from(path, batch, seq, step=0):
+    """Step `step` (0-based) of slapo-run's data rules (see
+    include/slapo/Runtime/Data.h)."""
     ids = torch.zeros(batch, seq, dtype=torch.long)
     targets = torch.full((batch, seq), IGNORE, dtype=torch.long)
     if path.endswith(".jsonl"):
         with open(path) as f:
             examples = [json.loads(line) for line in f if line.strip()]
         for row in range(batch):
-            ex = examples[row % len(examples)]
+            ex = examples[(step * batch + row) % len(examples)]
             tokens = ex["context"] + ex["completion"]
             for t in range(seq):
                 ids[row, t] = tokens[t] if t < len(tokens) else 0
@@ -66,11 +67,37 @@ def batch_from(path, batch, seq):
         tokens = list(f.read())
     n = len(tokens)
     for row in range(batch):
-        start = (row * seq) % n
+        start = ((step * batch + row) * seq) % n
         for t in range(seq):
             ids[row, t] = tokens[(start + t) % n]
             targets[row, t] = tokens[(start + t + 1) % n]
     return ids, targets
+
+
+def zero_dropout_config(path, workdir):
+    """The config at `path` with every dropout probability 0 (dropout draws
+    from different generators on the two sides), written to workdir; returns
+    (its path, its fields)."""
+    with open(path) as f:
+        fields = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
+    for key in DROPOUT_FIELDS:
+        if key in fields:
+            fields[key] = 0.0
+    out = os.path.join(workdir, "config.json")
+    with open(out, "w") as f:
+        json.dump(fields, f)
+    return out, fields
+
+
+def reference_model(fields, seed):
+    """The Hugging Face model of `fields`, random weights from `seed`, fp32,
+    eager attention, in training mode."""
+    config = CONFIG_MAPPING[fields["model_type"]](**fields)
+    config._attn_implementation = "eager"
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config).float()
+    model.train()
+    return model
 
 
 def run(*command):
@@ -80,15 +107,22 @@ def run(*command):
     return result.stdout
 
 
-def main():
+def model_and_data_parser():
+    """The arguments every reference check takes: CONFIG DATA --batch
+    --seq --seed --workdir."""
     parser = argparse.ArgumentParser()
     parser.add_argument("config")
     parser.add_argument("data")
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--seq", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--lr", type=float, default=1000.0)
     parser.add_argument("--workdir", required=True)
+    return parser
+
+
+def main():
+    parser = model_and_data_parser()
+    parser.add_argument("--lr", type=float, default=1000.0)
     parser.add_argument("--precision", choices=("fp32", "bf16"),
                         default="fp32")
     args = parser.parse_args()
@@ -96,16 +130,7 @@ def main():
     os.makedirs(args.workdir, exist_ok=True)
     work = lambda name: os.path.join(args.workdir, name)
 
-    # Dropout draws from different generators on the two sides: compare
-    # the model with every dropout probability set to 0.
-    with open(args.config) as f:
-        fields = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
-    for key in DROPOUT_FIELDS:
-        if key in fields:
-            fields[key] = 0.0
-    config_path = work("config.json")
-    with open(config_path, "w") as f:
-        json.dump(fields, f)
+    config_path, fields = zero_dropout_config(args.config, args.workdir)
 
     # slapo: compile one SGD step.
     run("slapo-import", "--config", config_path, "-o", work("model.mlir"))
@@ -114,11 +139,7 @@ def main():
         args.precision, "-o", work("model.splan"))
 
     # Hugging Face: the same config, random weights W0, loss and gradients.
-    config = CONFIG_MAPPING[fields["model_type"]](**fields)
-    config._attn_implementation = "eager"
-    torch.manual_seed(args.seed)
-    model = AutoModelForCausalLM.from_config(config).float()
-    model.train()
+    model = reference_model(fields, args.seed)
     params = dict(model.named_parameters())
     save_file({k: v.detach().contiguous() for k, v in params.items()},
               work("w0.safetensors"))

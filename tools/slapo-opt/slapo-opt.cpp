@@ -63,6 +63,10 @@ int scheduleMain(int argc, char **argv) {
   cl::opt<double> epsilon("eps", cl::desc("AdamW epsilon"), cl::init(1e-8));
   cl::opt<double> weightDecay("weight-decay", cl::desc("AdamW weight decay"),
                               cl::init(0.01));
+  cl::opt<bool> decayNormsAndBiases(
+      "decay-norms-and-biases",
+      cl::desc("also apply weight decay to biases and norm weights (by "
+               "default exempt, as in Hugging Face Trainer)"));
   cl::list<std::string> schedules(
       "schedule", cl::desc("a .sched file to apply before compiling"),
       cl::value_desc("s.sched"));
@@ -103,6 +107,7 @@ int scheduleMain(int argc, char **argv) {
   options.beta2 = beta2;
   options.epsilon = epsilon;
   options.weightDecay = weightDecay;
+  options.decayNormsAndBiases = decayNormsAndBiases;
   options.tp = tp;
   options.precision = precision;
 

@@ -15,6 +15,7 @@
 #include "slapo/Runtime/Checkpoint.h"
 #include "slapo/Runtime/Data.h"
 #include "slapo/Runtime/Job.h"
+#include "slapo/Runtime/LrSchedule.h"
 #include "slapo/Runtime/OpenBlasCore.h"
 #include "slapo/Runtime/Plan.h"
 #include "slapo/Runtime/Trainer.h"
@@ -22,6 +23,7 @@
 #include <algorithm>
 #include <cblas.h>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -44,7 +46,10 @@ struct Options {
   int64_t steps = 10;
   int64_t batch = 0; // global rows per step; 0: the plan's batch times dp
   double lr = 1e-3;
-  double bucketMiB = 25.0; // data-parallel gradient all-reduce bucket
+  std::string lrSchedule = "constant";
+  int64_t warmupSteps = 0;
+  double maxGradNorm = 0.0; // 0: no clipping
+  double bucketMiB = 25.0;  // data-parallel gradient all-reduce bucket
   uint64_t seed = 0;
   bool info = false;
   bool profile = false;
@@ -60,6 +65,9 @@ const char *kUsage =
     "                 [--save-adapter DIR] [--merge-lora] [--bucket-mb M]\n"
     "                 [--init-adapter DIR] [--save-dtype fp32|bf16|fp16]\n"
     "                 [--max-shard-size SIZE] [--device cpu]\n"
+    "                 [--lr-schedule constant|linear|cosine] "
+    "[--warmup-steps N]\n"
+    "                 [--max-grad-norm X]\n"
     "--init and --save take a .safetensors file or a Hugging Face model\n"
     "directory (sharded with model.safetensors.index.json, with "
     "config.json).\n";
@@ -84,6 +92,9 @@ uint64_t runFingerprint(const Options &o) {
   hash = fingerprint(&o.steps, sizeof o.steps, hash);
   hash = fingerprint(&o.batch, sizeof o.batch, hash);
   hash = fingerprint(&o.lr, sizeof o.lr, hash);
+  hash = fingerprint(o.lrSchedule.data(), o.lrSchedule.size(), hash);
+  hash = fingerprint(&o.warmupSteps, sizeof o.warmupSteps, hash);
+  hash = fingerprint(&o.maxGradNorm, sizeof o.maxGradNorm, hash);
   hash = fingerprint(&o.seed, sizeof o.seed, hash);
   // Options that change which collectives run, and their counts.
   hash = fingerprint(&o.bucketMiB, sizeof o.bucketMiB, hash);
@@ -181,7 +192,16 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
                 std::string(value) + "'";
         return false;
       }
-    } else if (arg == "--steps" || arg == "--seed" || arg == "--batch") {
+    } else if (arg == "--lr-schedule") {
+      LrSchedule::Kind kind;
+      if (!parseLrScheduleKind(value, kind)) {
+        error = "--lr-schedule expects constant, linear or cosine, got '" +
+                std::string(value) + "'";
+        return false;
+      }
+      o.lrSchedule = value;
+    } else if (arg == "--steps" || arg == "--seed" || arg == "--batch" ||
+               arg == "--warmup-steps") {
       if (!number(arg, value, x))
         return false;
       if (x < 0 || x != double(int64_t(x))) {
@@ -190,13 +210,21 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
       }
       if (arg == "--steps")
         o.steps = int64_t(x);
+      else if (arg == "--warmup-steps")
+        o.warmupSteps = int64_t(x);
       else if (arg == "--batch")
         o.batch = int64_t(x);
       else
         o.seed = uint64_t(x);
-    } else if (arg == "--lr") {
-      if (!number(arg, value, o.lr))
+    } else if (arg == "--lr" || arg == "--max-grad-norm") {
+      double &out = arg == "--lr" ? o.lr : o.maxGradNorm;
+      if (!number(arg, value, out))
         return false;
+      if (!std::isfinite(out) || out < 0.0) {
+        error = arg + " expects a finite number >= 0, got '" +
+                std::string(value) + "'";
+        return false;
+      }
     } else if (arg == "--bucket-mb") {
       if (!number(arg, value, o.bucketMiB))
         return false;
@@ -375,7 +403,15 @@ int run(Job &job, int argc, char **argv) {
   if (leader)
     reportLoad(options, loaded);
 
+  ok = trainer->setMaxGradNorm(options.maxGradNorm, error);
+  if (!job.agree(ok, error))
+    return stop(error);
   trainer->setBucketBytes(uint64_t(options.bucketMiB * 1048576.0));
+  LrSchedule schedule;
+  parseLrScheduleKind(options.lrSchedule, schedule.kind);
+  schedule.peak = options.lr;
+  schedule.warmupSteps = options.warmupSteps;
+  schedule.totalSteps = options.steps;
   if (options.profile)
     trainer->enableProfiling();
   bool terminal = leader && isatty(fileno(stderr));
@@ -385,7 +421,8 @@ int run(Job &job, int argc, char **argv) {
   for (int64_t s = 0; s < options.steps; ++s) {
     data->fill(s, batch, seq, ids.data(), targets.data());
     auto start = std::chrono::steady_clock::now();
-    float loss = trainer->step(ids.data(), targets.data(), batch, options.lr);
+    double lr = schedule.at(s);
+    float loss = trainer->step(ids.data(), targets.data(), batch, lr);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count();
@@ -393,8 +430,11 @@ int run(Job &job, int argc, char **argv) {
     double tokensPerSecond = double(batch * seq) / seconds;
     lastLoss = loss;
     steps << std::setprecision(9) << (s ? ", " : "") << "{\"step\": " << s + 1
-          << ", \"loss\": " << loss << ", \"tokens_per_s\": " << tokensPerSecond
-          << "}";
+          << ", \"loss\": " << loss << ", \"lr\": " << std::setprecision(17)
+          << lr << std::setprecision(9);
+    if (trainer->hasGradientNorm())
+      steps << ", \"grad_norm\": " << trainer->gradientNorm();
+    steps << ", \"tokens_per_s\": " << tokensPerSecond << "}";
     if (!leader)
       continue;
     if (terminal) {

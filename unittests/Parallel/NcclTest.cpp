@@ -13,7 +13,9 @@
 
 #include "gtest/gtest.h"
 
+#include <chrono>
 #include <cuda_runtime.h>
+#include <nccl.h>
 #include <vector>
 
 using namespace slapo::rt;
@@ -57,6 +59,36 @@ TEST(Nccl, BootstrapFailureOnOneRankEndsEveryRank) {
       nccl::create(mpi, mpi.rank() == 1 ? -1 : 0, error);
   EXPECT_FALSE(gpu);
   EXPECT_NE(error.find("cudaSetDevice(-1)"), std::string::npos) << error;
+}
+
+// A rank that fails inside NCCL's init leaves the others' inits
+// unfinished: they must give up at the deadline and report that rank's
+// failure. Rank 1 plays such a rank: it takes part in create()'s protocol
+// up to the unique id, never joins NCCL, and reports a failure.
+TEST(Nccl, InitFailureOnOneRankEndsEveryRank) {
+  Communicator &mpi = theJob->world();
+  if (mpi.size() != 2)
+    GTEST_SKIP() << "needs exactly two ranks";
+  if (nccl::deviceCount() < 1)
+    GTEST_SKIP() << "needs a CUDA device for rank 0, none here";
+  std::string error;
+  if (mpi.rank() == 1) {
+    ASSERT_TRUE(agreeAcross(mpi, true, error));
+    ncclUniqueId id;
+    mpi.broadcast(&id, sizeof id, 0);
+    error = "failed inside its NCCL init";
+    EXPECT_FALSE(agreeAcross(mpi, false, error));
+    return;
+  }
+  auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<Communicator> gpu =
+      nccl::create(mpi, 0, error, /*initTimeoutSeconds=*/5);
+  double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  EXPECT_FALSE(gpu);
+  EXPECT_EQ(error, "rank 1 of 2: failed inside its NCCL init");
+  EXPECT_LT(waited, 60);
 }
 
 TEST(Nccl, CollectivesMatchMpi) {

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 
 #include <cmath>
+#include <vector>
 
 using namespace slapo;
 using namespace slapo::rt;
@@ -78,6 +79,19 @@ TEST(Backend, CpuMemoryOperations) {
   backend->copyToHost(back, y, sizeof back);
   for (int i = 0; i < 4; ++i)
     EXPECT_EQ(back[i], 2.5f * host[i]);
+  EXPECT_EQ(backend->sumOfSquares(x, 4, DType::F32), 30.0);
+  backend->scale(y, 3, DType::F32, -2.0f);
+  backend->copyToHost(back, y, sizeof back);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(back[i], (i < 3 ? -5.0f : 2.5f) * host[i]);
+  // Above the threads' threshold too (1 << 17 elements of 0.5: 32768).
+  const int64_t n = 1 << 17;
+  auto *big = static_cast<float *>(backend->allocate(n * sizeof(float), error));
+  ASSERT_TRUE(big) << error;
+  std::vector<float> halves(size_t(n), 0.5f);
+  backend->copyFromHost(big, halves.data(), n * sizeof(float));
+  EXPECT_EQ(backend->sumOfSquares(big, n, DType::F32), 32768.0);
+  backend->release(big);
   backend->release(x);
   backend->release(y);
 }
@@ -114,6 +128,12 @@ public:
                   float alpha) override {
     ++accumulations;
     inner->accumulate(y, x, count, dtype, alpha);
+  }
+  double sumOfSquares(const void *x, int64_t count, DType dtype) override {
+    return inner->sumOfSquares(x, count, dtype);
+  }
+  void scale(void *x, int64_t count, DType dtype, float factor) override {
+    inner->scale(x, count, dtype, factor);
   }
   Stream stream() override { return inner->stream(); }
   void synchronize() override { inner->synchronize(); }

@@ -18,6 +18,9 @@ struct CompileOptions {
   double beta2 = 0.999;
   double epsilon = 1e-8;
   double weightDecay = 0.01;
+  // Biases and norm weights are exempt from weight decay unless this is
+  // set (Hugging Face Trainer exempts them).
+  bool decayNormsAndBiases = false;
   int64_t tp = 1; // tensor-parallel degree: the plan is one rank's
   // "fp32" (the pipeline as it always was) or "bf16" (graph-autocast:
   // bf16 compute, f32 master weights, gradients and optimizer state).

@@ -42,6 +42,11 @@ public:
   /// accumulation).
   virtual void accumulate(void *y, const void *x, int64_t count, DType dtype,
                           float alpha) = 0;
+  /// The sum of x[i]^2 over `count` elements, accumulated in double
+  /// (gradient norms).
+  virtual double sumOfSquares(const void *x, int64_t count, DType dtype) = 0;
+  /// x *= factor over `count` elements (gradient clipping).
+  virtual void scale(void *x, int64_t count, DType dtype, float factor) = 0;
 
   /// The stream kernels and copies are ordered on (null on the CPU).
   virtual Stream stream() = 0;

@@ -23,9 +23,13 @@ int deviceCount();
 
 /// A communicator over the ranks of `bootstrap` (a CPU group) on CUDA
 /// device `device`. Null, with `error`, when CUDA or NCCL fails; NCCL
-/// refuses two ranks on one device.
+/// refuses two ranks on one device. Every rank returns, with the first
+/// failing rank's message, when any rank fails: before the unique id's
+/// broadcast at once, inside NCCL's init after `initTimeoutSeconds` (the
+/// ranks still waiting cannot tell a failed peer from a slow one).
 std::unique_ptr<Communicator> create(Communicator &bootstrap, int device,
-                                     std::string &error);
+                                     std::string &error,
+                                     double initTimeoutSeconds = 300);
 
 } // namespace slapo::rt::nccl
 

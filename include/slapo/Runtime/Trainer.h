@@ -88,6 +88,21 @@ public:
   /// Gradient all-reduce bucket size (bytes).
   void setBucketBytes(uint64_t bytes) { bucketBytes = bytes; }
 
+  /// Clips every step's gradients to a global L2 norm of at most
+  /// `maxNorm` (0: never), as torch.nn.utils.clip_grad_norm_ does: the
+  /// norm is over every trainable gradient of the whole model (a sharded
+  /// one's blocks summed over the tensor-parallel group, a replicated one
+  /// counted once), and above `maxNorm` every gradient is scaled by
+  /// maxNorm / (norm + 1e-6). False, with `error`, for a plan whose
+  /// updates do not close its step (hasGradientNorm()).
+  bool setMaxGradNorm(double maxNorm, std::string &error);
+  /// Whether the plan's gradients are all complete before its first
+  /// update, so that their norm can be measured.
+  bool hasGradientNorm() const { return !gradients.empty(); }
+  /// The last step's global gradient norm, before clipping (NaN without
+  /// hasGradientNorm()).
+  double gradientNorm() const { return lastGradientNorm; }
+
   /// The step's inputs, [batch, seq] each.
   int64_t *inputIds();
   int64_t *targets();
@@ -130,6 +145,8 @@ private:
   /// Sums every trainable gradient over the data-parallel group, scaled by
   /// the weights already folded into `flatGradients`.
   void reduceGradients();
+  /// Measures the global gradient norm and clips to maxGradNorm.
+  void measureAndClipGradients();
 
   std::unique_ptr<Plan> thePlan;
   std::unique_ptr<Backend> theBackend;
@@ -139,8 +156,11 @@ private:
   size_t stepBegin = 0, stepEnd = 0; // the train_step entry's kernels
   size_t updateBegin = 0;            // its first optimizer-update kernel
   std::vector<int32_t> gradients;    // each update's gradient tensor
-  float *flatGradients = nullptr;    // their weighted sum, back to back,
-  int64_t flatCount = 0;             // in the backend's memory
+  std::vector<bool> gradientSharded; // ... is one tp rank's block
+  double maxGradNorm = 0.0;
+  double lastGradientNorm = 0.0;
+  float *flatGradients = nullptr; // their weighted sum, back to back,
+  int64_t flatCount = 0;          // in the backend's memory
   int64_t ignoreIndex = -100;
   uint64_t bucketBytes = 25ull << 20;
   uint8_t *arena = nullptr;

@@ -91,6 +91,12 @@ def GraphGenerateBackward : Pass<"graph-generate-backward", "mlir::ModuleOp"> {
 
 def GraphApplyOptimizer : Pass<"graph-apply-optimizer", "mlir::ModuleOp"> {
   let summary = "Turn each parameter gradient into an optimizer update";
+  let description = [{
+    AdamW decays every weight but those Hugging Face Trainer exempts
+    (`get_decay_parameter_names`): the gamma and beta of a layer norm, and
+    parameters whose lower-cased name contains `bias`, `layernorm`,
+    `rmsnorm`, or a component `norm` or ending in `_norm`.
+  }];
   let options = [
     Option<"optimizer", "optimizer", "std::string", "\"adamw\"",
            "sgd (plain: no momentum, no weight decay) or adamw">,
@@ -98,7 +104,10 @@ def GraphApplyOptimizer : Pass<"graph-apply-optimizer", "mlir::ModuleOp"> {
     Option<"beta2", "beta2", "double", "0.999", "AdamW beta2">,
     Option<"epsilon", "epsilon", "double", "1e-8", "AdamW epsilon">,
     Option<"weightDecay", "weight-decay", "double", "0.01",
-           "AdamW decoupled weight decay">
+           "AdamW decoupled weight decay">,
+    Option<"decayNormsAndBiases", "decay-norms-and-biases", "bool", "false",
+           "also decay biases and norm weights (Hugging Face Trainer "
+           "exempts them)">
   ];
 }
 

@@ -54,6 +54,10 @@ void zeros(KernelContext &c);
 void cast(KernelContext &c);
 /// y += alpha * x (the backend's gradient accumulation).
 void accumulate(float *y, const float *x, int64_t count, float alpha);
+/// sum of x[i]^2, in double.
+double sumOfSquares(const float *x, int64_t count);
+/// x *= factor.
+void scale(float *x, int64_t count, float factor);
 // Shape.cpp
 template <class T> void transpose(KernelContext &c);
 template <class T> void split(KernelContext &c);

@@ -77,6 +77,17 @@ const std::vector<CpuKernel> &cpuKernels() {
 
 #undef SLAPO_TYPED
 
+/// The executor's own vector calls are on f32 gradients only.
+void requireF32(DType dtype, const char *what) {
+  if (dtype == DType::F32)
+    return;
+  std::fprintf(stderr,
+               "slapo-run: internal error: the cpu backend %s f32 only, not "
+               "%s\n",
+               what, dtypeName(dtype));
+  std::abort();
+}
+
 class CpuBackend final : public Backend {
 public:
   const char *name() const override { return "cpu"; }
@@ -106,15 +117,17 @@ public:
   }
   void accumulate(void *y, const void *x, int64_t count, DType dtype,
                   float alpha) override {
-    if (dtype != DType::F32) {
-      std::fprintf(stderr,
-                   "slapo-run: internal error: the cpu backend accumulates "
-                   "f32 only, not %s\n",
-                   dtypeName(dtype));
-      std::abort();
-    }
+    requireF32(dtype, "accumulates");
     cpu::accumulate(static_cast<float *>(y), static_cast<const float *>(x),
                     count, alpha);
+  }
+  double sumOfSquares(const void *x, int64_t count, DType dtype) override {
+    requireF32(dtype, "sums squares of");
+    return cpu::sumOfSquares(static_cast<const float *>(x), count);
+  }
+  void scale(void *x, int64_t count, DType dtype, float factor) override {
+    requireF32(dtype, "scales");
+    cpu::scale(static_cast<float *>(x), count, factor);
   }
   Stream stream() override { return nullptr; }
   void synchronize() override {}

@@ -335,4 +335,18 @@ void accumulate(float *y, const float *x, int64_t count, float alpha) {
     y[i] += alpha * x[i];
 }
 
+double sumOfSquares(const float *x, int64_t count) {
+  double sum = 0.0;
+#pragma omp parallel for simd reduction(+ : sum) if (count > 65536)
+  for (int64_t i = 0; i < count; ++i)
+    sum += double(x[i]) * double(x[i]);
+  return sum;
+}
+
+void scale(float *x, int64_t count, float factor) {
+#pragma omp parallel for simd if (count > 65536)
+  for (int64_t i = 0; i < count; ++i)
+    x[i] *= factor;
+}
+
 } // namespace slapo::rt::cpu

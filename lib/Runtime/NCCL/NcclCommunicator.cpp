@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cuda_runtime.h>
 #include <nccl.h>
+#include <thread>
 
 namespace slapo::rt::nccl {
 
@@ -44,6 +45,50 @@ ncclDataType_t toNccl(DType dtype) {
   return ncclUint8;
 }
 
+/// The communicator is non-blocking (so that a failed init can be
+/// abandoned): any call may answer "in progress"; wait until it is done.
+ncclResult_t settle(ncclComm_t comm, ncclResult_t result) {
+  while (result == ncclInProgress) {
+    std::this_thread::yield();
+    if (ncclResult_t e = ncclCommGetAsyncError(comm, &result); e != ncclSuccess)
+      return e;
+  }
+  return result;
+}
+
+/// Joins the communicator, waiting at most `timeoutSeconds`: a rank that
+/// failed inside its own init leaves the others' inits unfinished, never
+/// failed. Null, with `error`, on failure or timeout (`timedOut`; the
+/// half-made communicator is aborted).
+ncclComm_t joinCommunicator(const ncclUniqueId &id, int size, int rank,
+                            double timeoutSeconds, std::string &error,
+                            bool &timedOut) {
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  ncclComm_t comm = nullptr;
+  ncclResult_t state = ncclCommInitRankConfig(&comm, size, id, rank, &config);
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration<double>(timeoutSeconds);
+  while (state == ncclInProgress &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (ncclResult_t e = ncclCommGetAsyncError(comm, &state); e != ncclSuccess)
+      state = e;
+  }
+  if (state == ncclSuccess)
+    return comm;
+  timedOut = state == ncclInProgress;
+  if (timedOut)
+    error = "ncclCommInitRank did not finish in " +
+            std::to_string(int(timeoutSeconds)) +
+            " s (did another rank fail in its init?)";
+  else
+    error = std::string("ncclCommInitRank: ") + ncclGetErrorString(state);
+  if (comm)
+    ncclCommAbort(comm);
+  return nullptr;
+}
+
 /// A collective that fails mid-run cannot be recovered: say so and end
 /// this rank; the launcher ends the others.
 void check(ncclResult_t result, const char *what) {
@@ -67,7 +112,7 @@ public:
   NcclCommunicator(ncclComm_t comm, cudaStream_t stream, int rank, int size)
       : comm(comm), stream(stream), myRank(rank), mySize(size) {}
   ~NcclCommunicator() override {
-    ncclCommDestroy(comm);
+    settle(comm, ncclCommDestroy(comm));
     cudaStreamDestroy(stream);
   }
 
@@ -83,29 +128,31 @@ public:
   void allReduce(void *data, int64_t count, DType dtype, ReduceOp op,
                  Stream on) override {
     timed(on, [&](cudaStream_t s) {
-      check(ncclAllReduce(data, data, size_t(count), toNccl(dtype), toNccl(op),
-                          comm, s),
+      check(settle(comm, ncclAllReduce(data, data, size_t(count), toNccl(dtype),
+                                       toNccl(op), comm, s)),
             "all_reduce");
     });
   }
   void allGather(const void *in, void *out, int64_t count, DType dtype,
                  Stream on) override {
     timed(on, [&](cudaStream_t s) {
-      check(ncclAllGather(in, out, size_t(count), toNccl(dtype), comm, s),
+      check(settle(comm, ncclAllGather(in, out, size_t(count), toNccl(dtype),
+                                       comm, s)),
             "all_gather");
     });
   }
   void reduceScatter(const void *in, void *out, int64_t count, DType dtype,
                      Stream on) override {
     timed(on, [&](cudaStream_t s) {
-      check(ncclReduceScatter(in, out, size_t(count), toNccl(dtype), ncclSum,
-                              comm, s),
+      check(settle(comm, ncclReduceScatter(in, out, size_t(count),
+                                           toNccl(dtype), ncclSum, comm, s)),
             "reduce_scatter");
     });
   }
   void broadcast(void *data, int64_t bytes, int root, Stream on) override {
     timed(on, [&](cudaStream_t s) {
-      check(ncclBroadcast(data, data, size_t(bytes), ncclUint8, root, comm, s),
+      check(settle(comm, ncclBroadcast(data, data, size_t(bytes), ncclUint8,
+                                       root, comm, s)),
             "broadcast");
     });
   }
@@ -136,11 +183,8 @@ int deviceCount() {
 }
 
 std::unique_ptr<Communicator> create(Communicator &bootstrap, int device,
-                                     std::string &error) {
-  auto failed = [&](const std::string &what, const char *why) {
-    error = what + ": " + why;
-    return nullptr;
-  };
+                                     std::string &error,
+                                     double initTimeoutSeconds) {
   // Every rank must reach the unique id's broadcast, or say why not: a
   // rank that failed before it would leave the others waiting forever.
   bool ok = true;
@@ -167,12 +211,18 @@ std::unique_ptr<Communicator> create(Communicator &bootstrap, int device,
     return nullptr;
   }
   bootstrap.broadcast(&id, sizeof id, 0);
-  ncclComm_t comm;
-  if (ncclResult_t e =
-          ncclCommInitRank(&comm, bootstrap.size(), id, bootstrap.rank());
-      e != ncclSuccess) {
+  // A rank whose init fails stops waiting at once, the others at the
+  // deadline. The ranks then agree twice, so that the failure itself is
+  // what every rank reports, not the timeouts it caused.
+  bool timedOut = false;
+  ncclComm_t comm = joinCommunicator(id, bootstrap.size(), bootstrap.rank(),
+                                     initTimeoutSeconds, error, timedOut);
+  if (!agreeAcross(bootstrap, comm || timedOut, error) ||
+      !agreeAcross(bootstrap, comm != nullptr, error)) {
+    if (comm)
+      settle(comm, ncclCommDestroy(comm));
     cudaStreamDestroy(stream);
-    return failed("ncclCommInitRank", ncclGetErrorString(e));
+    return nullptr;
   }
   return std::make_unique<NcclCommunicator>(comm, stream, bootstrap.rank(),
                                             bootstrap.size());

@@ -2,13 +2,14 @@
 # check_parallel.sh CONFIG SCHEDULE DIR: trains CONFIG's model for 20 steps
 # on one process and as tp=2, dp=2 and tp=2 x dp=2 jobs (SCHEDULE shards it),
 # and compares each job's losses and saved weights with the one process's
-# (compare_runs.py). MPIRUN holds the launcher command.
+# (compare_runs.py). MPIRUN holds the launcher command; TRAIN, when set,
+# replaces the training options.
 set -euo pipefail
 config=$1 schedule=$2 dir=$3
 here=$(dirname "$0")
 mkdir -p "$dir"
 cd "$dir"
-train="--steps 20 --lr 1e-3 --seed 7"
+train=${TRAIN:---steps 20 --lr 1e-3 --seed 7}
 slapo-import --config "$config" -o model.mlir
 slapo-opt model.mlir --compile --batch 4 --seq 32 -o one.splan
 slapo-opt model.mlir --compile --batch 2 --seq 32 -o half.splan

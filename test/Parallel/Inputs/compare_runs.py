@@ -3,8 +3,9 @@
 
 usage: compare_runs.py REF.json REF.safetensors RUN.json RUN.safetensors
 
-Passes when every step's loss agrees to a relative error <= 1e-5 and every
-saved weight to an absolute difference <= 1e-4 (same names, same shapes).
+Passes when every step's loss and gradient norm agree to a relative error
+<= 1e-5, every step's learning rate is equal, and every saved weight agrees
+to an absolute difference <= 1e-4 (same names, same shapes).
 Python's standard library only.
 """
 import json
@@ -39,12 +40,18 @@ def main():
     if len(sys.argv) != 5:
         sys.exit(__doc__)
     ref_metrics, ref_weights, run_metrics, run_weights = sys.argv[1:]
-    ref = [s["loss"] for s in json.load(open(ref_metrics))["steps"]]
-    run = [s["loss"] for s in json.load(open(run_metrics))["steps"]]
-    if len(ref) != len(run):
-        sys.exit(f"FAIL: {len(ref)} steps against {len(run)}")
-    loss_err = max(abs(a - b) / abs(a) for a, b in zip(ref, run))
-    print(f"steps {len(ref)}, max relative loss error {loss_err:.2e}")
+    ref_steps = json.load(open(ref_metrics))["steps"]
+    run_steps = json.load(open(run_metrics))["steps"]
+    if len(ref_steps) != len(run_steps):
+        sys.exit(f"FAIL: {len(ref_steps)} steps against {len(run_steps)}")
+    def error(key):
+        return max(abs(a[key] - b[key]) / max(abs(a[key]), 1e-30)
+                   for a, b in zip(ref_steps, run_steps))
+    loss_err, norm_err = error("loss"), error("grad_norm")
+    print(f"steps {len(ref_steps)}, max relative loss error {loss_err:.2e}, "
+          f"gradient norm error {norm_err:.2e}")
+    if any(a["lr"] != b["lr"] for a, b in zip(ref_steps, run_steps)):
+        sys.exit("FAIL: the learning rates differ")
 
     a, b = read_safetensors(ref_weights), read_safetensors(run_weights)
     if sorted(a) != sorted(b):
@@ -57,7 +64,7 @@ def main():
         if err >= weight_err:
             weight_err, worst = err, name
     print(f"tensors {len(a)}, max weight difference {weight_err:.2e} ({worst})")
-    if loss_err > LOSS_RTOL or weight_err > WEIGHT_ATOL:
+    if loss_err > LOSS_RTOL or norm_err > LOSS_RTOL or weight_err > WEIGHT_ATOL:
         sys.exit("FAIL")
     print("OK")
 
