@@ -90,6 +90,9 @@ public:
         if (failed(kernel))
           return failure();
         kernels.push_back(*kernel);
+        std::vector<int32_t> &outs = kernelOutputs.emplace_back();
+        for (Value out : call.getOuts())
+          outs.push_back(tensors_.find(out)->second.index);
       } else if (auto lossOp = dyn_cast<plan::LossOp>(op)) {
         auto found = tensors_.find(lossOp.getValue());
         if (found == tensors_.end())
@@ -129,10 +132,21 @@ public:
             adapter.getAs<FloatAttr>("dropout").getValueAsDouble(),
             adapter.getAs<BoolAttr>("fan_in_fan_out").getValue()));
     auto adapterVector = builder.CreateVector(adapters);
-    // One entry function today: the whole training step.
+    // The whole training step, and its forward prefix up to the last
+    // kernel that writes the loss: the evaluation step (run with dropout
+    // off). The kernels before that one compute what the loss needs, in
+    // the step's own order and memory, so the prefix is a program too.
+    uint32_t evalCount = 0;
+    for (size_t k = 0; k < kernelOutputs.size(); ++k)
+      if (llvm::is_contained(kernelOutputs[k], loss))
+        evalCount = uint32_t(k + 1);
+    if (evalCount == 0)
+      return program.emitOpError("has no kernel that computes its plan.loss");
     auto entries = builder.CreateVector(
         std::vector{fb::CreateEntry(builder, builder.CreateString("train_step"),
-                                    0, uint32_t(kernels.size()))});
+                                    0, uint32_t(kernels.size())),
+                    fb::CreateEntry(builder, builder.CreateString("eval_step"),
+                                    0, evalCount)});
     auto tensorVector = builder.CreateVector(tensors);
     auto paramVector = builder.CreateVector(params);
     auto kernelVector = builder.CreateVector(kernels);
@@ -306,6 +320,7 @@ private:
 
   flatbuffers::FlatBufferBuilder builder{1 << 20};
   llvm::DenseMap<Value, Entry> tensors_;
+  std::vector<std::vector<int32_t>> kernelOutputs; // each kernel's outs
   llvm::DenseMap<Operation *, unsigned> viewCounts;
 };
 

@@ -165,6 +165,12 @@ std::unique_ptr<Dataset> Dataset::open(const std::string &path, int64_t vocab,
   return nullptr;
 }
 
+int64_t Dataset::rowCount(int64_t seq) const {
+  if (!stream.empty())
+    return seq > 0 ? int64_t(stream.size() - 1) / seq : 0;
+  return int64_t(examples.size());
+}
+
 void Dataset::fill(int64_t step, int64_t batch, int64_t seq, int64_t *ids,
                    int64_t *targets) const {
   for (int64_t row = 0; row < batch; ++row) {

@@ -418,16 +418,51 @@ void Trainer::measureAndClipGradients() {
                       coefficient);
 }
 
+int64_t Trainer::countTargets(const int64_t *targets, int64_t n) const {
+  return std::count_if(targets, targets + n,
+                       [&](int64_t x) { return x != ignoreIndex; });
+}
+
+void Trainer::loadMicroBatch(const int64_t *ids, const int64_t *targets,
+                             int64_t index) {
+  size_t offset = size_t(index * thePlan->batch * thePlan->seq);
+  size_t bytes = size_t(thePlan->batch * thePlan->seq) * sizeof(int64_t);
+  theBackend->copyFromHost(data(thePlan->inputIds), ids + offset, bytes);
+  theBackend->copyFromHost(data(thePlan->targets), targets + offset, bytes);
+}
+
+Trainer::Evaluation Trainer::evaluate(const int64_t *ids,
+                                      const int64_t *targets, int64_t rows) {
+  const EntryFunction &eval = *thePlan->entry("eval_step");
+  int64_t seq = thePlan->seq, micro = thePlan->batch;
+  int64_t microBatches = rows / theGroups.dp->size() / micro;
+  bool wasTraining = training;
+  training = false;
+  double lossSum = 0.0;
+  for (int64_t m = 0; m < microBatches; ++m) {
+    int64_t index = theGroups.dp->rank() * microBatches + m;
+    loadMicroBatch(ids, targets, index);
+    runKernels(eval.first, eval.first + eval.count, index);
+    int64_t counted = countTargets(targets + index * micro * seq, micro * seq);
+    lossSum += double(loss()) * double(counted);
+  }
+  training = wasTraining;
+  if (theGroups.dp->size() > 1) {
+    // Two floats keep the sum's 48 bits: its float part and the rest.
+    float parts[2] = {float(lossSum), float(lossSum - double(float(lossSum)))};
+    theGroups.dp->allReduce(parts, 2, ReduceOp::Sum);
+    lossSum = double(parts[0]) + double(parts[1]);
+  }
+  return {lossSum, countTargets(targets, rows * seq)};
+}
+
 float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
                     double lr) {
   int64_t seq = thePlan->seq, micro = thePlan->batch;
   int64_t dp = theGroups.dp->size(), perRank = rows / dp;
   int64_t microBatches = perRank / micro;
   bool reduce = dp > 1 || microBatches > 1;
-  auto counted = [&](const int64_t *t, int64_t n) {
-    return std::count_if(t, t + n, [&](int64_t x) { return x != ignoreIndex; });
-  };
-  int64_t total = counted(targets, rows * seq);
+  int64_t total = countTargets(targets, rows * seq);
   ++stepCount;
   learningRate = lr;
   if (reduce && !flatGradients) {
@@ -451,10 +486,7 @@ float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
   for (int64_t m = 0; m < microBatches; ++m) {
     int64_t index = theGroups.dp->rank() * microBatches + m;
     size_t offset = size_t(index * micro * seq), n = size_t(micro * seq);
-    theBackend->copyFromHost(data(thePlan->inputIds), ids + offset,
-                             n * sizeof(int64_t));
-    theBackend->copyFromHost(data(thePlan->targets), targets + offset,
-                             n * sizeof(int64_t));
+    loadMicroBatch(ids, targets, index);
     runKernels(stepBegin, updateBegin, index);
     float microLoss = loss();
     if (!reduce) {
@@ -463,7 +495,8 @@ float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
     }
     // Each micro-batch's mean counts in proportion to its counted tokens.
     float weight =
-        total ? float(double(counted(targets + offset, n)) / double(total))
+        total ? float(double(countTargets(targets + offset, int64_t(n))) /
+                      double(total))
               : 0.0f;
     lossSum += double(weight) * microLoss;
     float *flat = flatGradients;

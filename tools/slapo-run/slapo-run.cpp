@@ -20,6 +20,8 @@
 #include "slapo/Runtime/Plan.h"
 #include "slapo/Runtime/Trainer.h"
 
+#include "MetricsLog.h"
+
 #include <algorithm>
 #include <cblas.h>
 #include <chrono>
@@ -29,6 +31,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <limits>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <sys/resource.h>
@@ -36,11 +40,15 @@
 #include <vector>
 
 using namespace slapo::rt;
+using slapo::run::MetricsLog;
 
 namespace {
 
 struct Options {
   std::string plan, data, init, save, metrics, saveAdapter, initAdapter;
+  std::string evalData, saveBest;
+  int64_t evalEvery = 0;   // 0: at the end only
+  int64_t evalBatches = 0; // 0: the whole evaluation set
   std::string device = "cpu";
   SaveOptions saveOptions;
   int64_t steps = 10;
@@ -67,7 +75,10 @@ const char *kUsage =
     "                 [--max-shard-size SIZE] [--device cpu]\n"
     "                 [--lr-schedule constant|linear|cosine] "
     "[--warmup-steps N]\n"
-    "                 [--max-grad-norm X]\n"
+    "                 [--max-grad-norm X] [--eval-data FILE] [--eval-every N]\n"
+    "                 [--eval-batches K] [--save-best W.safetensors|DIR]\n"
+    "--metrics M.jsonl streams a JSON line per step and evaluation; M.json\n"
+    "is written at the end.\n"
     "--init and --save take a .safetensors file or a Hugging Face model\n"
     "directory (sharded with model.safetensors.index.json, with "
     "config.json).\n";
@@ -95,16 +106,21 @@ uint64_t runFingerprint(const Options &o) {
   hash = fingerprint(o.lrSchedule.data(), o.lrSchedule.size(), hash);
   hash = fingerprint(&o.warmupSteps, sizeof o.warmupSteps, hash);
   hash = fingerprint(&o.maxGradNorm, sizeof o.maxGradNorm, hash);
+  hash = fingerprint(&o.evalEvery, sizeof o.evalEvery, hash);
+  hash = fingerprint(&o.evalBatches, sizeof o.evalBatches, hash);
+  for (bool flag : {!o.evalData.empty(), !o.saveBest.empty()})
+    hash = fingerprint(&flag, sizeof flag, hash);
   hash = fingerprint(&o.seed, sizeof o.seed, hash);
   // Options that change which collectives run, and their counts.
   hash = fingerprint(&o.bucketMiB, sizeof o.bucketMiB, hash);
   for (bool flag : {!o.save.empty(), o.mergeLora, !o.saveAdapter.empty()})
     hash = fingerprint(&flag, sizeof flag, hash);
   hash = fingerprint(o.device.data(), o.device.size(), hash);
-  if (!o.data.empty()) {
-    uint64_t bytes = fileFingerprint(o.data);
-    hash = fingerprint(&bytes, sizeof bytes, hash);
-  }
+  for (const std::string *file : {&o.data, &o.evalData})
+    if (!file->empty()) {
+      uint64_t bytes = fileFingerprint(*file);
+      hash = fingerprint(&bytes, sizeof bytes, hash);
+    }
   return hash;
 }
 
@@ -179,6 +195,10 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
       o.initAdapter = value;
     else if (arg == "--device")
       o.device = value;
+    else if (arg == "--eval-data")
+      o.evalData = value;
+    else if (arg == "--save-best")
+      o.saveBest = value;
     else if (arg == "--save-dtype") {
       if (!parseWeightDType(value, o.saveOptions.dtype)) {
         error = "--save-dtype expects fp32, bf16 or fp16, got '" +
@@ -201,7 +221,8 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
       }
       o.lrSchedule = value;
     } else if (arg == "--steps" || arg == "--seed" || arg == "--batch" ||
-               arg == "--warmup-steps") {
+               arg == "--warmup-steps" || arg == "--eval-every" ||
+               arg == "--eval-batches") {
       if (!number(arg, value, x))
         return false;
       if (x < 0 || x != double(int64_t(x))) {
@@ -212,6 +233,10 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
         o.steps = int64_t(x);
       else if (arg == "--warmup-steps")
         o.warmupSteps = int64_t(x);
+      else if (arg == "--eval-every")
+        o.evalEvery = int64_t(x);
+      else if (arg == "--eval-batches")
+        o.evalBatches = int64_t(x);
       else if (arg == "--batch")
         o.batch = int64_t(x);
       else
@@ -240,6 +265,14 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
   }
   if (o.plan.empty()) {
     error = "no plan given";
+    return false;
+  }
+  if (o.evalData.empty() &&
+      (o.evalEvery || o.evalBatches || !o.saveBest.empty())) {
+    error = std::string(o.evalEvery     ? "--eval-every"
+                        : o.evalBatches ? "--eval-batches"
+                                        : "--save-best") +
+            " needs --eval-data";
     return false;
   }
   return true;
@@ -374,6 +407,19 @@ int run(Job &job, int argc, char **argv) {
           : Dataset::open(options.data, plan->vocabSize, error);
   if (!job.agree(data != nullptr, error))
     return stop(error);
+  std::unique_ptr<Dataset> evalData;
+  if (!options.evalData.empty()) {
+    evalData = Dataset::open(options.evalData, plan->vocabSize, error);
+    if (evalData && evalData->rowCount(plan->seq) == 0) {
+      error = options.evalData +
+              ": the evaluation data is shorter than one "
+              "row of " +
+              std::to_string(plan->seq + 1) + " tokens";
+      evalData.reset();
+    }
+    if (!job.agree(evalData != nullptr, error))
+      return stop(error);
+  }
 
   warmUp();
   uint64_t baseline = residentBytes();
@@ -404,6 +450,14 @@ int run(Job &job, int argc, char **argv) {
     reportLoad(options, loaded);
 
   ok = trainer->setMaxGradNorm(options.maxGradNorm, error);
+  if (ok && evalData && !trainer->hasEvaluation()) {
+    ok = false;
+    error = options.plan + ": the plan has no eval_step entry (it was "
+                           "compiled by an older slapo-opt): compile it again";
+  }
+  MetricsLog metrics;
+  if (ok && leader)
+    ok = metrics.open(options.metrics, error);
   if (!job.agree(ok, error))
     return stop(error);
   trainer->setBucketBytes(uint64_t(options.bucketMiB * 1048576.0));
@@ -415,11 +469,58 @@ int run(Job &job, int argc, char **argv) {
   if (options.profile)
     trainer->enableProfiling();
   bool terminal = leader && isatty(fileno(stderr));
-  std::ostringstream steps;
   double lastLoss = 0.0, trainingSeconds = 0.0;
+  double bestEval = std::numeric_limits<double>::infinity();
   std::vector<int64_t> ids(size_t(batch * seq)), targets(ids.size());
+  // The evaluation set, whole (or its first --eval-batches batches): the
+  // mean loss over every counted target. Keeps the best weights.
+  auto evaluate = [&](int64_t afterStep) {
+    int64_t rows = evalData->rowCount(seq);
+    int64_t batches = (rows + batch - 1) / batch;
+    if (options.evalBatches)
+      batches = std::min(batches, options.evalBatches);
+    Trainer::Evaluation total;
+    for (int64_t b = 0; b < batches; ++b) {
+      evalData->fill(b, batch, seq, ids.data(), targets.data());
+      // The last batch's rows past the end would wrap to the start.
+      for (int64_t row = std::max<int64_t>(0, rows - b * batch); row < batch;
+           ++row)
+        std::fill_n(targets.begin() + row * seq, seq, kIgnoreIndex);
+      Trainer::Evaluation part =
+          trainer->evaluate(ids.data(), targets.data(), batch);
+      total.lossSum += part.lossSum;
+      total.targets += part.targets;
+    }
+    if (total.targets == 0) {
+      error = options.evalData + ": no target of the evaluation data counts";
+      return false;
+    }
+    double loss = total.lossSum / double(total.targets);
+    metrics.eval({afterStep, loss, total.targets});
+    if (leader) {
+      if (terminal)
+        std::fputc('\n', stderr);
+      std::fprintf(stderr, "eval after step %lld: loss %.4f  perplexity %.2f\n",
+                   (long long)afterStep, loss, std::exp(loss));
+    }
+    if (!options.saveBest.empty() && loss < bestEval) {
+      bestEval = loss;
+      return trainer->saveWeights(options.saveBest, error, options.saveOptions);
+    }
+    return true;
+  };
+  // --steps 0 evaluates the initial weights only.
+  if (evalData && options.steps == 0 && !job.agree(evaluate(0), error))
+    return stop(error);
   for (int64_t s = 0; s < options.steps; ++s) {
     data->fill(s, batch, seq, ids.data(), targets.data());
+    // A batch without a counted target would still move AdamW's state and
+    // decay the weights: never trained silently.
+    if (std::all_of(targets.begin(), targets.end(),
+                    [](int64_t t) { return t == kIgnoreIndex; }))
+      return stop("step " + std::to_string(s + 1) + ": no target of its " +
+                  std::to_string(batch) + " rows counts (" +
+                  data->description() + ")");
     auto start = std::chrono::steady_clock::now();
     double lr = schedule.at(s);
     float loss = trainer->step(ids.data(), targets.data(), batch, lr);
@@ -429,26 +530,31 @@ int run(Job &job, int argc, char **argv) {
     trainingSeconds += seconds;
     double tokensPerSecond = double(batch * seq) / seconds;
     lastLoss = loss;
-    steps << std::setprecision(9) << (s ? ", " : "") << "{\"step\": " << s + 1
-          << ", \"loss\": " << loss << ", \"lr\": " << std::setprecision(17)
-          << lr << std::setprecision(9);
+    std::optional<double> gradNorm;
     if (trainer->hasGradientNorm())
-      steps << ", \"grad_norm\": " << trainer->gradientNorm();
-    steps << ", \"tokens_per_s\": " << tokensPerSecond << "}";
-    if (!leader)
-      continue;
-    if (terminal) {
-      int width = 30, done = int(width * (s + 1) / options.steps);
-      std::fprintf(stderr, "\r[%.*s%*s] step %lld/%lld  loss %.4f  %.0f tok/s",
-                   done, "##############################", width - done, "",
-                   (long long)(s + 1), (long long)options.steps, loss,
-                   tokensPerSecond);
-    } else if ((s + 1) % std::max<int64_t>(1, options.steps / 10) == 0 ||
-               s == 0) {
-      std::fprintf(stderr, "step %lld/%lld  loss %.4f  %.0f tok/s\n",
-                   (long long)(s + 1), (long long)options.steps, loss,
-                   tokensPerSecond);
+      gradNorm = trainer->gradientNorm();
+    metrics.step({s + 1, loss, lr, tokensPerSecond, gradNorm});
+    bool evaluating =
+        evalData && ((options.evalEvery && (s + 1) % options.evalEvery == 0) ||
+                     s + 1 == options.steps);
+    if (leader) {
+      if (terminal) {
+        int width = 30, done = int(width * (s + 1) / options.steps);
+        std::fprintf(stderr,
+                     "\r[%.*s%*s] step %lld/%lld  loss %.4f  lr %.3g  %.0f "
+                     "tok/s",
+                     done, "##############################", width - done, "",
+                     (long long)(s + 1), (long long)options.steps, loss, lr,
+                     tokensPerSecond);
+      } else if ((s + 1) % std::max<int64_t>(1, options.steps / 10) == 0 ||
+                 s == 0) {
+        std::fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.3g  %.0f tok/s\n",
+                     (long long)(s + 1), (long long)options.steps, loss, lr,
+                     tokensPerSecond);
+      }
     }
+    if (evaluating && !job.agree(evaluate(s + 1), error))
+      return stop(error);
   }
   if (terminal)
     std::fputc('\n', stderr);
@@ -485,22 +591,16 @@ int run(Job &job, int argc, char **argv) {
                   100.0 * seconds / total);
   }
 
-  ok = true;
-  if (!options.metrics.empty() && leader) {
-    std::ofstream out(options.metrics);
-    out << "{\"steps\": [" << steps.str()
-        << "], \"peak_memory_bytes\": " << measuredPeak
-        << ", \"planned_peak_bytes\": " << plannedPeak
-        << ", \"processes\": " << job.size()
-        << ", \"tp\": " << trainer->plan().tp << ", \"dp\": " << dp
-        << ", \"batch\": " << batch
-        << ", \"training_seconds\": " << trainingSeconds
-        << ", \"communication_seconds\": " << communication << "}\n";
-    if (!out) {
-      ok = false;
-      error = options.metrics + ": cannot write the metrics";
-    }
-  }
+  std::ostringstream summary;
+  summary << std::setprecision(17) << "\"final_loss\": " << lastLoss
+          << ", \"peak_memory_bytes\": " << measuredPeak
+          << ", \"planned_peak_bytes\": " << plannedPeak
+          << ", \"processes\": " << job.size()
+          << ", \"tp\": " << trainer->plan().tp << ", \"dp\": " << dp
+          << ", \"batch\": " << batch
+          << ", \"training_seconds\": " << trainingSeconds
+          << ", \"communication_seconds\": " << communication;
+  ok = !leader || metrics.finish(summary.str(), error);
   bool directory =
       options.save.size() < 12 ||
       options.save.compare(options.save.size() - 12, 12, ".safetensors") != 0;

@@ -241,16 +241,26 @@ TEST_F(KernelCheckEdits, UneditedPlanLoads) { EXPECT_EQ(refusal(), ""); }
 // .splan v3: named entry functions, and each tensor's memory space and
 // encoding, which this runtime reads only in their first forms.
 TEST_F(KernelCheckEdits, EntryFunctionsSpacesAndEncodings) {
-  ASSERT_EQ(plan->entries.size(), 1u);
+  ASSERT_EQ(plan->entries.size(), 2u);
   EXPECT_EQ(plan->entries[0]->name, "train_step");
   EXPECT_EQ(plan->entries[0]->kernel_count, plan->kernels.size());
+  // eval_step: the forward prefix, ending with the kernel that writes the
+  // loss.
+  EXPECT_EQ(plan->entries[1]->name, "eval_step");
+  EXPECT_EQ(plan->entries[1]->first_kernel, 0u);
+  uint32_t evalCount = plan->entries[1]->kernel_count;
+  ASSERT_GT(evalCount, 0u);
+  EXPECT_LT(evalCount, plan->kernels.size());
+  const fb::KernelT &last = *plan->kernels[evalCount - 1];
+  EXPECT_EQ(last.name, "cross_entropy");
+  EXPECT_EQ(last.outputs[0], plan->loss);
   plan->entries[0]->kernel_count += 1;
   EXPECT_EQ(refusal(), "p: invalid plan: entry function 'train_step' runs "
                        "kernels past the " +
                            std::to_string(plan->kernels.size()) +
                            " the plan has");
   plan->entries[0]->kernel_count -= 1;
-  plan->entries[0]->name = "eval_step";
+  plan->entries[0]->name = "prefill";
   EXPECT_EQ(refusal(),
             "p: invalid plan: the plan has no 'train_step' entry function");
   plan->entries[0]->name = "train_step";

@@ -36,6 +36,11 @@ public:
   void fill(int64_t step, int64_t batch, int64_t seq, int64_t *ids,
             int64_t *targets) const;
 
+  /// Rows that fill() gives before it wraps to the start: the windows of
+  /// seq + 1 tokens that fit one after another (text and .bin), or the
+  /// examples (.jsonl). Evaluation reads each of them once.
+  int64_t rowCount(int64_t seq) const;
+
   const std::string &description() const { return what; }
 
 private:

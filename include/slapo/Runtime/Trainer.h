@@ -85,6 +85,20 @@ public:
   float step(const int64_t *ids, const int64_t *targets, int64_t rows,
              double lr);
 
+  /// The loss of a global batch without training on it.
+  struct Evaluation {
+    double lossSum = 0.0; // mean loss times counted targets
+    int64_t targets = 0;  // targets that count
+  };
+  /// Whether the plan has an evaluation entry ("eval_step": plans written
+  /// before it was added have none).
+  bool hasEvaluation() const { return thePlan->entry("eval_step"); }
+  /// Runs the plan's forward pass up to the loss ("eval_step"), dropout
+  /// off, on a global batch laid out as step() takes it; parameters,
+  /// gradients, optimizer state and the step count do not change. The
+  /// sum is over the whole batch (every data-parallel rank's share).
+  Evaluation evaluate(const int64_t *ids, const int64_t *targets, int64_t rows);
+
   /// Gradient all-reduce bucket size (bytes).
   void setBucketBytes(uint64_t bytes) { bucketBytes = bytes; }
 
@@ -145,6 +159,11 @@ private:
   /// Sums every trainable gradient over the data-parallel group, scaled by
   /// the weights already folded into `flatGradients`.
   void reduceGradients();
+  /// Targets among `n` that count (not the ignore index).
+  int64_t countTargets(const int64_t *targets, int64_t n) const;
+  /// Copies micro-batch `index` of a global batch into the plan's inputs.
+  void loadMicroBatch(const int64_t *ids, const int64_t *targets,
+                      int64_t index);
   /// Measures the global gradient norm and clips to maxGradNorm.
   void measureAndClipGradients();
 
