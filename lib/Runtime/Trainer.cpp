@@ -231,20 +231,41 @@ bool Trainer::loadWeights(const std::string &path, std::string &error,
       out.initialised.push_back(source.param->name);
       continue;
     }
-    ShardLayout layout = layoutOf(*source.param);
-    std::vector<float> local(size_t(layout.localNumel()), 0.0f);
-    bool ok = true;
-    layout.forEachRun(
-        theGroups.tp->rank(), [&](int64_t l, int64_t f, int64_t n) {
-          ok = ok && source.tensor.file->readFloat32(*source.tensor.entry,
-                                                     source.tensor.name, f, n,
-                                                     local.data() + l, error);
-        });
-    if (!ok)
+    if (!readBlock(source.param->tensor, *source.param, *source.tensor.file,
+                   *source.tensor.entry, source.tensor.name, error))
       return false;
-    writeTensor(source.param->tensor, local.data());
   }
   return true;
+}
+
+bool Trainer::readBlock(int32_t tensor, const ParamInfo &param,
+                        const SafetensorsFile &file,
+                        const SafetensorsEntry &entry, const std::string &name,
+                        std::string &error) {
+  ShardLayout layout = layoutOf(param);
+  std::vector<float> local(size_t(layout.localNumel()), 0.0f);
+  bool ok = true;
+  layout.forEachRun(theGroups.tp->rank(), [&](int64_t l, int64_t f, int64_t n) {
+    ok = ok && file.readFloat32(entry, name, f, n, local.data() + l, error);
+  });
+  if (ok)
+    writeTensor(tensor, local.data());
+  return ok;
+}
+
+std::vector<Trainer::StateTensor> Trainer::optimizerState() const {
+  std::vector<StateTensor> state;
+  for (size_t k = stepBegin; k < stepEnd; ++k) {
+    const KernelCall &call = thePlan->kernels[k];
+    if (call.name != "adamw_update")
+      continue;
+    for (const ParamInfo &param : thePlan->params)
+      if (param.tensor == call.outputs[0]) {
+        state.push_back({&param, call.outputs[1], param.name + ".exp_avg"});
+        state.push_back({&param, call.outputs[2], param.name + ".exp_avg_sq"});
+      }
+  }
+  return state;
 }
 
 ShardLayout Trainer::layoutOf(const ParamInfo &param) const {
@@ -253,9 +274,14 @@ ShardLayout Trainer::layoutOf(const ParamInfo &param) const {
 }
 
 std::vector<float> Trainer::fullParameter(const ParamInfo &param) const {
+  return fullTensor(param.tensor, param);
+}
+
+std::vector<float> Trainer::fullTensor(int32_t tensor,
+                                       const ParamInfo &param) const {
   ShardLayout layout = layoutOf(param);
   if (!layout.sharded())
-    return readTensor(param.tensor);
+    return readTensor(tensor);
   // Every rank's block, gathered in the backend's memory, then brought to
   // the host.
   int64_t n = layout.localNumel();
@@ -267,7 +293,7 @@ std::vector<float> Trainer::fullParameter(const ParamInfo &param) const {
                  param.name.c_str(), error.c_str());
     std::exit(1);
   }
-  theGroups.tp->allGather(data(param.tensor), gathered, n, DType::F32,
+  theGroups.tp->allGather(data(tensor), gathered, n, DType::F32,
                           theBackend->stream());
   std::vector<float> blocks(size_t(n * layout.ranks)),
       whole(size_t(layout.fullNumel()));

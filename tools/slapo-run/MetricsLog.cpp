@@ -49,14 +49,15 @@ std::string toJson(const EvalRecord &r) {
          ", \"eval_targets\": " + std::to_string(r.targets) + "}";
 }
 
-bool MetricsLog::open(const std::string &where, std::string &error) {
+bool MetricsLog::open(const std::string &where, bool append,
+                      std::string &error) {
   path = where;
   if (path.empty())
     return true;
   streaming = endsWith(path, ".jsonl");
   // The .json form is written at the end, but its file is made now, so a
   // path that cannot be written fails before training.
-  file = std::fopen(path.c_str(), "w");
+  file = std::fopen(path.c_str(), streaming && append ? "a" : "w");
   if (!file) {
     error = path + ": cannot write the metrics";
     return false;

@@ -34,7 +34,8 @@ class MetricsLog {
 public:
   /// Nothing is written without a path. A path that cannot be opened is
   /// refused here, before training starts.
-  bool open(const std::string &path, std::string &error);
+  /// `append` continues a .jsonl stream (a resumed run).
+  bool open(const std::string &path, bool append, std::string &error);
   ~MetricsLog();
 
   void step(const StepRecord &record);

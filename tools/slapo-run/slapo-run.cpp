@@ -19,6 +19,7 @@
 #include "slapo/Runtime/OpenBlasCore.h"
 #include "slapo/Runtime/Plan.h"
 #include "slapo/Runtime/Trainer.h"
+#include "slapo/Runtime/TrainingState.h"
 
 #include "MetricsLog.h"
 
@@ -26,6 +27,7 @@
 #include <cblas.h>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -44,11 +46,17 @@ using slapo::run::MetricsLog;
 
 namespace {
 
+/// SIGINT or SIGTERM (Slurm's preemption), once one has come.
+volatile std::sig_atomic_t stopSignal = 0;
+extern "C" void onStopSignal(int signal) { stopSignal = signal; }
+
 struct Options {
   std::string plan, data, init, save, metrics, saveAdapter, initAdapter;
-  std::string evalData, saveBest;
-  int64_t evalEvery = 0;   // 0: at the end only
-  int64_t evalBatches = 0; // 0: the whole evaluation set
+  std::string evalData, saveBest, saveState, resume;
+  int64_t saveEvery = 0;      // 0: at the end only
+  int64_t saveTotalLimit = 0; // 0: keep every saved state
+  int64_t evalEvery = 0;      // 0: at the end only
+  int64_t evalBatches = 0;    // 0: the whole evaluation set
   std::string device = "cpu";
   SaveOptions saveOptions;
   int64_t steps = 10;
@@ -77,6 +85,9 @@ const char *kUsage =
     "[--warmup-steps N]\n"
     "                 [--max-grad-norm X] [--eval-data FILE] [--eval-every N]\n"
     "                 [--eval-batches K] [--save-best W.safetensors|DIR]\n"
+    "                 [--save-state DIR] [--save-every N] "
+    "[--save-total-limit K]\n"
+    "                 [--resume DIR]\n"
     "--metrics M.jsonl streams a JSON line per step and evaluation; M.json\n"
     "is written at the end.\n"
     "--init and --save take a .safetensors file or a Hugging Face model\n"
@@ -108,7 +119,10 @@ uint64_t runFingerprint(const Options &o) {
   hash = fingerprint(&o.maxGradNorm, sizeof o.maxGradNorm, hash);
   hash = fingerprint(&o.evalEvery, sizeof o.evalEvery, hash);
   hash = fingerprint(&o.evalBatches, sizeof o.evalBatches, hash);
-  for (bool flag : {!o.evalData.empty(), !o.saveBest.empty()})
+  hash = fingerprint(&o.saveEvery, sizeof o.saveEvery, hash);
+  hash = fingerprint(o.resume.data(), o.resume.size(), hash);
+  for (bool flag :
+       {!o.evalData.empty(), !o.saveBest.empty(), !o.saveState.empty()})
     hash = fingerprint(&flag, sizeof flag, hash);
   hash = fingerprint(&o.seed, sizeof o.seed, hash);
   // Options that change which collectives run, and their counts.
@@ -199,6 +213,10 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
       o.evalData = value;
     else if (arg == "--save-best")
       o.saveBest = value;
+    else if (arg == "--save-state")
+      o.saveState = value;
+    else if (arg == "--resume")
+      o.resume = value;
     else if (arg == "--save-dtype") {
       if (!parseWeightDType(value, o.saveOptions.dtype)) {
         error = "--save-dtype expects fp32, bf16 or fp16, got '" +
@@ -222,7 +240,8 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
       o.lrSchedule = value;
     } else if (arg == "--steps" || arg == "--seed" || arg == "--batch" ||
                arg == "--warmup-steps" || arg == "--eval-every" ||
-               arg == "--eval-batches") {
+               arg == "--eval-batches" || arg == "--save-every" ||
+               arg == "--save-total-limit") {
       if (!number(arg, value, x))
         return false;
       if (x < 0 || x != double(int64_t(x))) {
@@ -237,6 +256,10 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
         o.evalEvery = int64_t(x);
       else if (arg == "--eval-batches")
         o.evalBatches = int64_t(x);
+      else if (arg == "--save-every")
+        o.saveEvery = int64_t(x);
+      else if (arg == "--save-total-limit")
+        o.saveTotalLimit = int64_t(x);
       else if (arg == "--batch")
         o.batch = int64_t(x);
       else
@@ -265,6 +288,16 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
   }
   if (o.plan.empty()) {
     error = "no plan given";
+    return false;
+  }
+  if (o.saveState.empty() && (o.saveEvery || o.saveTotalLimit)) {
+    error = std::string(o.saveEvery ? "--save-every" : "--save-total-limit") +
+            " needs --save-state";
+    return false;
+  }
+  if (!o.resume.empty() && (!o.init.empty() || !o.initAdapter.empty())) {
+    error = std::string("--resume continues from its state's weights: drop ") +
+            (o.init.empty() ? "--init-adapter" : "--init");
     return false;
   }
   if (o.evalData.empty() &&
@@ -437,11 +470,26 @@ int run(Job &job, int argc, char **argv) {
               : nullptr;
   ok = trainer && trainer->checkGlobalBatch(batch, error);
   Trainer::LoadReport loaded;
+  uint64_t planFingerprint = fileFingerprint(options.plan);
+  uint64_t dataFingerprint =
+      options.data.empty() ? 0 : fileFingerprint(options.data);
+  TrainingProgress progress;
   if (ok) {
     trainer->initialize(options.seed);
-    ok = options.init.empty() ||
-         trainer->loadWeights(options.init, error, &loaded);
+    if (!options.resume.empty())
+      ok = loadTrainingState(*trainer, options.resume, planFingerprint,
+                             progress, error);
+    else
+      ok = options.init.empty() ||
+           trainer->loadWeights(options.init, error, &loaded);
   }
+  if (ok && !options.resume.empty() && progress.data != dataFingerprint &&
+      leader)
+    std::fprintf(stderr,
+                 "slapo-run: warning: %s was trained on other data than "
+                 "this run's: it continues, but not as the first run would "
+                 "have\n",
+                 options.resume.c_str());
   if (ok && !options.initAdapter.empty())
     ok = loadAdapter(*trainer, options.initAdapter, error);
   if (!job.agree(ok, error))
@@ -457,7 +505,7 @@ int run(Job &job, int argc, char **argv) {
   }
   MetricsLog metrics;
   if (ok && leader)
-    ok = metrics.open(options.metrics, error);
+    ok = metrics.open(options.metrics, !options.resume.empty(), error);
   if (!job.agree(ok, error))
     return stop(error);
   trainer->setBucketBytes(uint64_t(options.bucketMiB * 1048576.0));
@@ -470,7 +518,22 @@ int run(Job &job, int argc, char **argv) {
     trainer->enableProfiling();
   bool terminal = leader && isatty(fileno(stderr));
   double lastLoss = 0.0, trainingSeconds = 0.0;
-  double bestEval = std::numeric_limits<double>::infinity();
+  double bestEval = progress.hasBestEval
+                        ? progress.bestEval
+                        : std::numeric_limits<double>::infinity();
+  // The state every step leaves: saved every --save-every steps, at the end
+  // and when a signal stops the run.
+  auto saveState = [&](int64_t done) {
+    TrainingProgress now{done,
+                         trainer->initialSeed(),
+                         bestEval,
+                         std::isfinite(bestEval),
+                         planFingerprint,
+                         dataFingerprint};
+    return saveTrainingState(*trainer, options.saveState, now,
+                             options.saveTotalLimit, error);
+  };
+  int64_t savedAt = -1, interrupted = 0, done = progress.step;
   std::vector<int64_t> ids(size_t(batch * seq)), targets(ids.size());
   // The evaluation set, whole (or its first --eval-batches batches): the
   // mean loss over every counted target. Keeps the best weights.
@@ -512,7 +575,12 @@ int run(Job &job, int argc, char **argv) {
   // --steps 0 evaluates the initial weights only.
   if (evalData && options.steps == 0 && !job.agree(evaluate(0), error))
     return stop(error);
-  for (int64_t s = 0; s < options.steps; ++s) {
+  if (leader && progress.step > 0)
+    std::fprintf(stderr, "resuming after step %lld of %lld\n",
+                 (long long)progress.step, (long long)options.steps);
+  std::signal(SIGINT, onStopSignal);
+  std::signal(SIGTERM, onStopSignal);
+  for (int64_t s = progress.step; s < options.steps; ++s) {
     data->fill(s, batch, seq, ids.data(), targets.data());
     // A batch without a counted target would still move AdamW's state and
     // decay the weights: never trained silently.
@@ -530,6 +598,7 @@ int run(Job &job, int argc, char **argv) {
     trainingSeconds += seconds;
     double tokensPerSecond = double(batch * seq) / seconds;
     lastLoss = loss;
+    done = s + 1;
     std::optional<double> gradNorm;
     if (trainer->hasGradientNorm())
       gradNorm = trainer->gradientNorm();
@@ -555,6 +624,33 @@ int run(Job &job, int argc, char **argv) {
     }
     if (evaluating && !job.agree(evaluate(s + 1), error))
       return stop(error);
+    if (!options.saveState.empty() && options.saveEvery &&
+        (s + 1) % options.saveEvery == 0) {
+      if (!job.agree(saveState(s + 1), error))
+        return stop(error);
+      savedAt = s + 1;
+    }
+    // Every rank stops after the same step: the signal may reach one.
+    interrupted = stopSignal;
+    if (job.size() > 1)
+      job.world().allReduce(&interrupted, 1, ReduceOp::Max);
+    if (interrupted) {
+      if (leader)
+        std::fprintf(stderr, "\nslapo-run: %s after step %lld: stopping\n",
+                     interrupted == SIGINT ? "SIGINT" : "SIGTERM",
+                     (long long)(s + 1));
+      if (!options.saveState.empty() && savedAt != s + 1) {
+        if (!job.agree(saveState(s + 1), error))
+          return stop(error);
+        savedAt = s + 1;
+      }
+      break;
+    }
+  }
+  if (!options.saveState.empty() && !interrupted &&
+      savedAt != std::max(options.steps, progress.step)) {
+    if (!job.agree(saveState(std::max(options.steps, progress.step)), error))
+      return stop(error);
   }
   if (terminal)
     std::fputc('\n', stderr);
@@ -566,7 +662,7 @@ int run(Job &job, int argc, char **argv) {
   if (leader) {
     std::printf("trained %lld steps on %s: final loss %.4f, peak memory %.1f "
                 "MiB (planned %.1f MiB)\n",
-                (long long)options.steps, data->description().c_str(), lastLoss,
+                (long long)done, data->description().c_str(), lastLoss,
                 measuredPeak / 1048576.0, plannedPeak / 1048576.0);
     if (job.size() > 1)
       std::printf(
@@ -599,8 +695,24 @@ int run(Job &job, int argc, char **argv) {
           << ", \"tp\": " << trainer->plan().tp << ", \"dp\": " << dp
           << ", \"batch\": " << batch
           << ", \"training_seconds\": " << trainingSeconds
-          << ", \"communication_seconds\": " << communication;
+          << ", \"communication_seconds\": " << communication
+          << ", \"steps_done\": " << done;
+  if (interrupted)
+    summary << ", \"interrupted_by\": \""
+            << (interrupted == SIGINT ? "SIGINT" : "SIGTERM") << "\"";
   ok = !leader || metrics.finish(summary.str(), error);
+  // A stopped run saved its state (with --save-state) and its metrics; it
+  // writes no final weights, and says it did not finish.
+  if (interrupted) {
+    if (!job.agree(ok, error))
+      return stop(error);
+    if (leader && !options.saveState.empty())
+      std::fprintf(stderr,
+                   "slapo-run: state saved in %s: continue with "
+                   "--resume %s\n",
+                   options.saveState.c_str(), options.saveState.c_str());
+    return 128 + int(interrupted);
+  }
   bool directory =
       options.save.size() < 12 ||
       options.save.compare(options.save.size() - 12, 12, ".safetensors") != 0;

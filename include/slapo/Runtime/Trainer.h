@@ -65,6 +65,24 @@ public:
   /// The whole tensor of `param` (collective over the tensor-parallel
   /// group).
   std::vector<float> fullParameter(const ParamInfo &param) const;
+  /// The whole tensor of `tensor`, which is split as `param` is (its
+  /// optimizer state; collective over the tensor-parallel group).
+  std::vector<float> fullTensor(int32_t tensor, const ParamInfo &param) const;
+  /// Sets this rank's block of `tensor`, split as `param` is, from the
+  /// whole tensor `name` of a safetensors file.
+  bool readBlock(int32_t tensor, const ParamInfo &param,
+                 const SafetensorsFile &file, const SafetensorsEntry &entry,
+                 const std::string &name, std::string &error);
+  /// The optimizer state of each trainable parameter: (param, tensor,
+  /// name), the names PyTorch's AdamW gives its state ("exp_avg",
+  /// "exp_avg_sq") after the parameter's.
+  struct StateTensor {
+    const ParamInfo *param;
+    int32_t tensor;
+    std::string name;
+  };
+  std::vector<StateTensor> optimizerState() const;
+  int64_t completedSteps() const { return stepCount; }
   /// How `param` is split over the tensor-parallel group.
   ShardLayout layoutOf(const ParamInfo &param) const;
   /// True on the rank that writes files for the job.
@@ -142,6 +160,10 @@ public:
   /// `completed + 1`, which decides AdamW's bias correction and the
   /// dropout masks.
   void setCompletedSteps(int64_t completed) { stepCount = completed; }
+  /// Sets the seed dropout draws from (resuming a run; initialize() sets
+  /// it too).
+  void setSeed(uint64_t newSeed) { seed = newSeed; }
+  uint64_t initialSeed() const { return seed; }
 
   /// With training off, dropout passes values through unchanged (the
   /// gradients are those of the deterministic model).
