@@ -10,7 +10,11 @@ namespace slapo {
 mlir::LogicalResult compileTrainingStep(mlir::ModuleOp module,
                                         const CompileOptions &options) {
   if (options.batch <= 0 || options.seq <= 0)
-    return module.emitError("--compile needs --batch and --seq, both > 0");
+    return module.emitError("--compile needs ")
+           << (options.batch <= 0 && options.seq <= 0 ? "--batch and --seq"
+               : options.batch <= 0                   ? "--batch"
+                                                      : "--seq")
+           << " (rows per step and tokens per row, each > 0)";
   if (options.optimizer != "sgd" && options.optimizer != "adamw")
     return module.emitError("unknown optimizer '")
            << options.optimizer << "', expected sgd or adamw";

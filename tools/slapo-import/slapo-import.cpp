@@ -13,21 +13,27 @@
 
 using namespace llvm;
 
+// --help lists these; LLVM's own options stay behind --help-hidden.
+static cl::OptionCategory importOptions("slapo-import options");
+
 static cl::opt<std::string> configPath(
     "config", cl::Required, cl::value_desc("config.json"),
+    cl::cat(importOptions),
     cl::desc("Hugging Face config.json (model_type gpt2, opt or llama)"));
 static cl::opt<std::string> outputPath(
-    "o", cl::value_desc("model.mlir"),
+    "o", cl::value_desc("model.mlir"), cl::cat(importOptions),
     cl::desc("write the graph IR here (default: stdout, unless --summary or "
              "--params)"));
 static cl::opt<bool>
-    summary("summary", cl::desc("print a summary with the parameter count"));
+    summary("summary", cl::desc("print a summary with the parameter count"),
+            cl::cat(importOptions));
 static cl::opt<bool>
-    params("params",
-           cl::desc("list every parameter: name, shape, dtype, init"));
+    params("params", cl::desc("list every parameter: name, shape, dtype, init"),
+           cl::cat(importOptions));
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(importOptions);
   cl::ParseCommandLineOptions(
       argc, argv,
       "slapo-import: a Hugging Face config.json as slapo graph IR\n");

@@ -169,8 +169,21 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
     }
     return true;
   };
+  // --opt=value is --opt value.
+  std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    size_t equals = arg.find('=');
+    if (arg.rfind("--", 0) == 0 && equals != std::string::npos) {
+      args.push_back(arg.substr(0, equals));
+      args.push_back(arg.substr(equals + 1));
+    } else {
+      args.push_back(arg);
+    }
+  }
+  argc = int(args.size()) + 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = args[size_t(i - 1)];
     if (arg == "--info" || arg == "--profile" || arg == "--merge-lora") {
       (arg == "--info"      ? o.info
        : arg == "--profile" ? o.profile
@@ -193,7 +206,7 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
       error = arg + " needs a value";
       return false;
     }
-    const char *value = argv[++i];
+    const char *value = args[size_t(i++)].c_str();
     double x = 0.0;
     if (arg == "--data")
       o.data = value;
