@@ -14,6 +14,10 @@ packages=(
   # bf16 GEMMs (AMX / AVX512-BF16): bench/gemm_peak.py today, the CPU
   # backend's bf16 kernels next
   libdnnl-dev
+  # slapo-tokenize and its library (lib/Tokenizer): tokenizer.json through
+  # nlohmann-json, its Unicode regexes through PCRE2, SentencePiece models
+  # through libsentencepiece, the tool's options through CLI11
+  nlohmann-json3-dev libpcre2-dev libsentencepiece-dev libcli11-dev
   # zlib/zstd/libedit etc. that LLVM's cmake config links against
   zlib1g-dev libzstd-dev libedit-dev libxml2-dev libcurl4-openssl-dev
 )

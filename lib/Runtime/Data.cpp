@@ -2,7 +2,9 @@
 
 #include "slapo/Runtime/Data.h"
 #include "slapo/Runtime/Json.h"
+#include "slapo/Tokenizer/TokenFile.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -108,20 +110,37 @@ std::unique_ptr<Dataset> Dataset::open(const std::string &path, int64_t vocab,
     return nullptr;
   }
   if (endsWith(path, ".txt")) {
+    // Bytes are tokens only for a byte-level model; any other vocabulary
+    // would silently learn bytes as its ids.
+    if (vocab != 256) {
+      error = path +
+              ": a .txt file is read as bytes (token = byte), but the "
+              "model's vocabulary has " +
+              std::to_string(vocab) +
+              " tokens, not 256: tokenize it first (slapo-tokenize "
+              "--tokenizer tokenizer.json " +
+              path + " -o DATA.bin)";
+      return nullptr;
+    }
     std::vector<int64_t> tokens;
     for (unsigned char ch : bytes)
       tokens.push_back(ch);
     return fromStream(std::move(tokens), path, vocab, error);
   }
   if (endsWith(path, ".bin")) {
-    if (bytes.size() % 2 != 0) {
-      error = path + ": a .bin file holds uint16 ids, but it has an odd "
-                     "number of bytes";
+    // A token file with a header (its dtype recorded), or nanoGPT's
+    // headerless uint16 ids (the legacy format): TokenFile.h.
+    std::vector<int64_t> tokens;
+    tok::TokenFileInfo info;
+    if (!tok::readTokenFile(bytes, path, tokens, info, error))
+      return nullptr;
+    if (info.vocabSize > uint64_t(vocab)) {
+      error = path + ": written with a tokenizer of " +
+              std::to_string(info.vocabSize) +
+              " tokens, more than the model's vocabulary size " +
+              std::to_string(vocab) + " (another model's tokenizer?)";
       return nullptr;
     }
-    std::vector<int64_t> tokens(bytes.size() / 2);
-    for (size_t i = 0; i < tokens.size(); ++i)
-      tokens[i] = uint8_t(bytes[2 * i]) | (uint8_t(bytes[2 * i + 1]) << 8);
     return fromStream(std::move(tokens), path, vocab, error);
   }
   if (endsWith(path, ".jsonl")) {
@@ -171,6 +190,18 @@ int64_t Dataset::rowCount(int64_t seq) const {
   return int64_t(examples.size());
 }
 
+void Dataset::Example::window(int64_t seq, size_t &begin, size_t &end) const {
+  size_t size = tokens.size(), room = size_t(seq) + 1;
+  size_t completion = size - contextLength;
+  if (size <= room)
+    begin = 0; // fits (padded)
+  else if (completion < room)
+    begin = size - room; // the context loses its oldest tokens
+  else
+    begin = contextLength == 0 ? 0 : contextLength - 1; // one context token
+  end = std::min(size, begin + room);
+}
+
 void Dataset::fill(int64_t step, int64_t batch, int64_t seq, int64_t *ids,
                    int64_t *targets) const {
   for (int64_t row = 0; row < batch; ++row) {
@@ -186,11 +217,15 @@ void Dataset::fill(int64_t step, int64_t batch, int64_t seq, int64_t *ids,
       continue;
     }
     const Example &example = examples[index % examples.size()];
-    const auto &tokens = example.tokens;
+    size_t begin = 0, end = 0;
+    example.window(seq, begin, end);
+    const int64_t *tokens = example.tokens.data() + begin;
+    size_t length = end - begin;
+    size_t contextLength = example.contextLength - begin; // begin <= it
     for (int64_t t = 0; t < seq; ++t) {
       size_t next = size_t(t) + 1;
-      rowIds[t] = size_t(t) < tokens.size() ? tokens[t] : 0; // padding
-      bool counts = next < tokens.size() && next >= example.contextLength;
+      rowIds[t] = size_t(t) < length ? tokens[t] : 0; // padding
+      bool counts = next < length && next >= contextLength;
       rowTargets[t] = counts ? tokens[next] : kIgnoreIndex;
     }
   }

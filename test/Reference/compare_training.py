@@ -56,11 +56,24 @@ def batch_from(path, batch, seq, step=0):
             examples = [json.loads(line) for line in f if line.strip()]
         for row in range(batch):
             ex = examples[(step * batch + row) % len(examples)]
-            tokens = ex["context"] + ex["completion"]
+            context, completion = ex["context"], ex["completion"]
+            tokens = context + completion
+            # A window of seq + 1 tokens: an example too long keeps its
+            # completion and loses the context's oldest tokens; a completion
+            # that fills the window alone keeps one context token and its
+            # first seq tokens.
+            if len(tokens) <= seq + 1:
+                begin = 0
+            elif len(completion) < seq + 1:
+                begin = len(tokens) - (seq + 1)
+            else:
+                begin = max(len(context) - 1, 0)
+            tokens = tokens[begin:begin + seq + 1]
+            context_length = len(context) - begin
             for t in range(seq):
                 ids[row, t] = tokens[t] if t < len(tokens) else 0
                 nxt = t + 1
-                if len(ex["context"]) <= nxt < len(tokens):
+                if context_length <= nxt < len(tokens):
                     targets[row, t] = tokens[nxt]
         return ids, targets
     with open(path, "rb") as f:

@@ -1,13 +1,28 @@
 //===- Data.h - training data for slapo-run --------------------*- C++ -*-===//
 //
-//   .txt    bytes are tokens (token = byte)
-//   .bin    little-endian uint16 token ids
+//   .txt    bytes are tokens (token = byte), for byte-level models only: a
+//           model whose vocabulary is not 256 is refused (tokenize the text
+//           with slapo-tokenize first; docs/tokenizer.md)
+//   .bin    token ids: a token file with a header that records the id type
+//           (uint16 or uint32) and count (slapo/Tokenizer/TokenFile.h), or,
+//           without one, little-endian uint16 ids (nanoGPT's headerless
+//           format, kept as the legacy one)
 //   .jsonl  one example a line: {"context": [ids], "completion": [ids]};
 //           the loss counts completion tokens only
 // Text and .bin batches are taken in order: row i of step s is the window
 // starting at token (s*B + i)*T, inputs T tokens and targets shifted by one,
-// wrapping to the start when the data runs out. Row i of step s of a .jsonl
-// file is example (s*B + i) mod N, cut or padded to T + 1 tokens.
+// wrapping to the start when the data runs out.
+//
+// Row i of step s of a .jsonl file is example (s*B + i) mod N, in a window
+// of T + 1 tokens (T inputs, and targets shifted by one): an example that
+// fits is padded (padding and context tokens count no loss). One that does
+// not fit keeps its completion, the tokens the loss is about, and loses the
+// context's oldest tokens, so the completion is predicted from the context
+// nearest to it. When the completion alone fills the window (C >= T + 1
+// tokens), the row is the context's last token and the completion's first T
+// tokens: the first completion token is still predicted from the context,
+// and the row counts T tokens of loss, as many as a window can. An example
+// without context is its completion's first T + 1 tokens.
 //
 //===----------------------------------------------------------------------===//
 
@@ -47,6 +62,9 @@ private:
   struct Example {
     std::vector<int64_t> tokens;
     size_t contextLength = 0;
+    /// The tokens [begin, end) a window of seq + 1 tokens takes (see the
+    /// file comment).
+    void window(int64_t seq, size_t &begin, size_t &end) const;
   };
   static std::unique_ptr<Dataset> fromStream(std::vector<int64_t> tokens,
                                              const std::string &what,
