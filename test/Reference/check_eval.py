@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare_training import (IGNORE, batch_from,  # noqa: E402
                               model_and_data_parser, reference_model, run,
-                              zero_dropout_config)
+                              verdict, zero_dropout_config)
 
 DROPOUT = {"gpt2": ("resid_pdrop", "embd_pdrop", "attn_pdrop"),
            "opt": ("dropout", "attention_dropout", "activation_dropout"),
@@ -96,10 +96,7 @@ def main():
         failures.append(f"eval loss {ours} != {reference}")
     if abs(first - trained) > 1e-6 * abs(trained):
         failures.append(f"eval loss {first} != training loss {trained}")
-    for failure in failures:
-        print("FAIL:", failure)
-    print("FAIL" if failures else "PASS")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from transformers import Trainer, get_scheduler
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare_training import (IGNORE, batch_from,  # noqa: E402
                               model_and_data_parser, reference_model, run,
-                              zero_dropout_config)
+                              verdict, zero_dropout_config)
 
 TOLERANCE = 1e-4
 
@@ -135,10 +135,7 @@ def main():
           f"({worst[1]}; {left_out} elements with zero gradients left out)")
     if worst[0] > TOLERANCE:
         failures.append(f"{worst[1]}: weights differ by {worst[0]:.2e}")
-    for failure in failures:
-        print("FAIL:", failure)
-    print("FAIL" if failures else "PASS")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":

@@ -113,6 +113,14 @@ def reference_model(fields, seed):
     return model
 
 
+def verdict(failures):
+    """Prints each failure and PASS or FAIL; the exit status to return."""
+    for failure in failures:
+        print("FAIL:", failure)
+    print("FAIL" if failures else "PASS")
+    return 1 if failures else 0
+
+
 def run(*command):
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
