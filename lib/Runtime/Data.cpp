@@ -4,7 +4,10 @@
 #include "slapo/Runtime/Json.h"
 #include "slapo/Tokenizer/TokenFile.h"
 
+#include "Random.h"
+
 #include <algorithm>
+#include <cassert>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -187,6 +190,8 @@ std::unique_ptr<Dataset> Dataset::open(const std::string &path, int64_t vocab,
 int64_t Dataset::rowCount(int64_t seq) const {
   if (!stream.empty())
     return seq > 0 ? int64_t(stream.size() - 1) / seq : 0;
+  if (!packedRows.empty())
+    return int64_t(packedRows.size());
   return int64_t(examples.size());
 }
 
@@ -202,33 +207,132 @@ void Dataset::Example::window(int64_t seq, size_t &begin, size_t &end) const {
   end = std::min(size, begin + room);
 }
 
+bool Dataset::pack(int64_t seq, std::string &error) {
+  if (examples.empty()) {
+    error = what + ": --pack packs .jsonl examples; text and .bin rows are "
+                   "already full windows";
+    return false;
+  }
+  packedRows.clear();
+  packedSeq = seq;
+  size_t room = size_t(seq) + 1, used = room;
+  for (size_t e = 0; e < examples.size(); ++e) {
+    size_t begin = 0, end = 0;
+    examples[e].window(seq, begin, end);
+    if (used + (end - begin) > room) {
+      packedRows.emplace_back();
+      used = 0;
+    }
+    packedRows.back().push_back(e);
+    used += end - begin;
+  }
+  orderPass = -1;
+  return true;
+}
+
+void Dataset::shuffle(uint64_t seed) {
+  shuffled = true;
+  orderKey = mix64(mix64(seed) ^ nameHash("data order"));
+  orderPass = -1;
+}
+
+int64_t Dataset::rowAt(int64_t index, int64_t seq) const {
+  int64_t rows = rowCount(seq);
+  if (!shuffled)
+    return index % rows;
+  int64_t pass = index / rows;
+  if (pass != orderPass || int64_t(order.size()) != rows) {
+    // Fisher-Yates on counter-based draws: the same order on every
+    // platform (the standard library's distributions differ).
+    order.resize(size_t(rows));
+    for (int64_t i = 0; i < rows; ++i)
+      order[size_t(i)] = i;
+    uint64_t key = mix64(orderKey ^ uint64_t(pass));
+    for (int64_t i = rows - 1; i > 0; --i) {
+      uint64_t draw = mix64(key ^ mix64(uint64_t(i)));
+      std::swap(order[size_t(i)], order[size_t(draw % uint64_t(i + 1))]);
+    }
+    orderPass = pass;
+  }
+  return order[size_t(index % rows)];
+}
+
+void Dataset::fillStreamRow(uint64_t start, int64_t seq, int64_t *ids,
+                            int64_t *targets) const {
+  uint64_t n = stream.size();
+  for (int64_t t = 0; t < seq; ++t) {
+    ids[t] = stream[(start + t) % n];
+    targets[t] = stream[(start + t + 1) % n];
+  }
+}
+
+size_t Dataset::placeExample(const Example &example, int64_t seq, size_t offset,
+                             int64_t *ids, int64_t *targets) const {
+  size_t begin = 0, end = 0;
+  example.window(seq, begin, end);
+  const int64_t *tokens = example.tokens.data() + begin;
+  size_t length = end - begin;
+  size_t contextLength = example.contextLength - begin; // begin <= it
+  for (size_t t = 0; t < length && offset + t < size_t(seq); ++t) {
+    size_t next = t + 1;
+    ids[offset + t] = tokens[t];
+    bool counts = next < length && next >= contextLength;
+    targets[offset + t] = counts ? tokens[next] : kIgnoreIndex;
+  }
+  return length;
+}
+
 void Dataset::fill(int64_t step, int64_t batch, int64_t seq, int64_t *ids,
                    int64_t *targets) const {
   for (int64_t row = 0; row < batch; ++row) {
     int64_t *rowIds = ids + row * seq, *rowTargets = targets + row * seq;
     int64_t index = step * batch + row;
     if (!stream.empty()) {
-      uint64_t n = stream.size();
-      uint64_t start = (uint64_t(index) * uint64_t(seq)) % n;
-      for (int64_t t = 0; t < seq; ++t) {
-        rowIds[t] = stream[(start + t) % n];
-        rowTargets[t] = stream[(start + t + 1) % n];
-      }
+      // In order, the windows follow one another around the text; shuffled,
+      // they are the rowCount() windows that start at multiples of seq.
+      uint64_t start = shuffled ? uint64_t(rowAt(index, seq)) * uint64_t(seq)
+                                : (uint64_t(index) * uint64_t(seq)) %
+                                      uint64_t(stream.size());
+      fillStreamRow(start, seq, rowIds, rowTargets);
       continue;
     }
-    const Example &example = examples[index % examples.size()];
+    std::fill_n(rowIds, seq, 0); // padding
+    std::fill_n(rowTargets, seq, kIgnoreIndex);
+    int64_t r = rowAt(index, seq);
+    assert(packedRows.empty() || seq == packedSeq);
+    if (packedRows.empty()) {
+      placeExample(examples[size_t(r)], seq, 0, rowIds, rowTargets);
+      continue;
+    }
+    size_t offset = 0;
+    for (size_t e : packedRows[size_t(r)])
+      offset += placeExample(examples[e], seq, offset, rowIds, rowTargets);
+  }
+}
+
+double Dataset::paddingFraction(int64_t seq) const {
+  if (!stream.empty() || seq <= 0)
+    return 0.0;
+  // Padding: input positions that hold no example's token.
+  uint64_t used = 0;
+  int64_t rows = rowCount(seq);
+  auto windowLength = [&](const Example &example) {
     size_t begin = 0, end = 0;
     example.window(seq, begin, end);
-    const int64_t *tokens = example.tokens.data() + begin;
-    size_t length = end - begin;
-    size_t contextLength = example.contextLength - begin; // begin <= it
-    for (int64_t t = 0; t < seq; ++t) {
-      size_t next = size_t(t) + 1;
-      rowIds[t] = size_t(t) < length ? tokens[t] : 0; // padding
-      bool counts = next < length && next >= contextLength;
-      rowTargets[t] = counts ? tokens[next] : kIgnoreIndex;
+    return uint64_t(end - begin);
+  };
+  if (packedRows.empty()) {
+    for (const Example &example : examples)
+      used += std::min<uint64_t>(windowLength(example), uint64_t(seq));
+  } else {
+    for (const std::vector<size_t> &members : packedRows) {
+      uint64_t tokens = 0;
+      for (size_t e : members)
+        tokens += windowLength(examples[e]);
+      used += std::min<uint64_t>(tokens, uint64_t(seq));
     }
   }
+  return 1.0 - double(used) / (double(rows) * double(seq));
 }
 
 } // namespace slapo::rt

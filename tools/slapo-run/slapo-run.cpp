@@ -1,10 +1,10 @@
 //===- slapo-run.cpp - train a compiled .splan on CPU ---------------------===//
 //
-//   [mpirun -np P] slapo-run model.splan [--data FILE] [--steps N] [--lr X]
-//             [--seed S] [--batch B] [--init W.safetensors]
-//             [--save W.safetensors] [--metrics M.json] [--info]
+//   [mpirun -np P] slapo-run model.splan [--data FILE] [--steps N | --epochs N]
+//             [--lr X] [--init W.safetensors] [--save W.safetensors] ...
 //
-// Thin: options, then the runtime library. No MLIR or LLVM here. Under an
+// (Options.h; slapo-run --help lists them.) Thin: options, then the runtime
+// library. No MLIR or LLVM here. Under an
 // MPI launcher the P processes form tp-sized tensor-parallel groups (the
 // plan's tp) and P/tp data-parallel ranks; rank 0 prints and writes.
 //
@@ -22,6 +22,7 @@
 #include "slapo/Runtime/TrainingState.h"
 
 #include "MetricsLog.h"
+#include "Options.h"
 
 #include <algorithm>
 #include <cblas.h>
@@ -43,56 +44,14 @@
 
 using namespace slapo::rt;
 using slapo::run::MetricsLog;
+using slapo::run::Options;
+using slapo::run::ParseOutcome;
 
 namespace {
 
 /// SIGINT or SIGTERM (Slurm's preemption), once one has come.
 volatile std::sig_atomic_t stopSignal = 0;
 extern "C" void onStopSignal(int signal) { stopSignal = signal; }
-
-struct Options {
-  std::string plan, data, init, save, metrics, saveAdapter, initAdapter;
-  std::string evalData, saveBest, saveState, resume;
-  int64_t saveEvery = 0;      // 0: at the end only
-  int64_t saveTotalLimit = 0; // 0: keep every saved state
-  int64_t evalEvery = 0;      // 0: at the end only
-  int64_t evalBatches = 0;    // 0: the whole evaluation set
-  std::string device = "cpu";
-  SaveOptions saveOptions;
-  int64_t steps = 10;
-  int64_t batch = 0; // global rows per step; 0: the plan's batch times dp
-  double lr = 1e-3;
-  std::string lrSchedule = "constant";
-  int64_t warmupSteps = 0;
-  double maxGradNorm = 0.0; // 0: no clipping
-  double bucketMiB = 25.0;  // data-parallel gradient all-reduce bucket
-  uint64_t seed = 0;
-  bool info = false;
-  bool profile = false;
-  bool mergeLora = false;
-};
-
-const char *kUsage =
-    "usage: slapo-run model.splan [--data FILE] [--steps N] [--lr X] "
-    "[--seed S]\n"
-    "                 [--batch B] [--init W.safetensors] "
-    "[--save W.safetensors]\n"
-    "                 [--metrics M.json] [--info] [--profile]\n"
-    "                 [--save-adapter DIR] [--merge-lora] [--bucket-mb M]\n"
-    "                 [--init-adapter DIR] [--save-dtype fp32|bf16|fp16]\n"
-    "                 [--max-shard-size SIZE] [--device cpu]\n"
-    "                 [--lr-schedule constant|linear|cosine] "
-    "[--warmup-steps N]\n"
-    "                 [--max-grad-norm X] [--eval-data FILE] [--eval-every N]\n"
-    "                 [--eval-batches K] [--save-best W.safetensors|DIR]\n"
-    "                 [--save-state DIR] [--save-every N] "
-    "[--save-total-limit K]\n"
-    "                 [--resume DIR]\n"
-    "--metrics M.jsonl streams a JSON line per step and evaluation; M.json\n"
-    "is written at the end.\n"
-    "--init and --save take a .safetensors file or a Hugging Face model\n"
-    "directory (sharded with model.safetensors.index.json, with "
-    "config.json).\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "slapo-run: error: %s\n", message.c_str());
@@ -112,10 +71,14 @@ uint64_t fileFingerprint(const std::string &path) {
 uint64_t runFingerprint(const Options &o) {
   uint64_t hash = fileFingerprint(o.plan);
   hash = fingerprint(&o.steps, sizeof o.steps, hash);
+  hash = fingerprint(&o.epochs, sizeof o.epochs, hash);
+  for (bool flag : {o.shuffle, o.pack})
+    hash = fingerprint(&flag, sizeof flag, hash);
   hash = fingerprint(&o.batch, sizeof o.batch, hash);
   hash = fingerprint(&o.lr, sizeof o.lr, hash);
   hash = fingerprint(o.lrSchedule.data(), o.lrSchedule.size(), hash);
   hash = fingerprint(&o.warmupSteps, sizeof o.warmupSteps, hash);
+  hash = fingerprint(&o.warmupRatio, sizeof o.warmupRatio, hash);
   hash = fingerprint(&o.maxGradNorm, sizeof o.maxGradNorm, hash);
   hash = fingerprint(&o.evalEvery, sizeof o.evalEvery, hash);
   hash = fingerprint(&o.evalBatches, sizeof o.evalBatches, hash);
@@ -157,171 +120,6 @@ uint64_t weightsFingerprint(const Options &o, std::string &error) {
       hash = fingerprint(&bytes, sizeof bytes, hash);
     }
   return hash;
-}
-
-bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
-  auto number = [&](const std::string &flag, const char *text, double &out) {
-    char *end = nullptr;
-    out = std::strtod(text, &end);
-    if (!*text || *end) {
-      error = flag + " expects a number, got '" + text + "'";
-      return false;
-    }
-    return true;
-  };
-  // --opt=value is --opt value.
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    size_t equals = arg.find('=');
-    if (arg.rfind("--", 0) == 0 && equals != std::string::npos) {
-      args.push_back(arg.substr(0, equals));
-      args.push_back(arg.substr(equals + 1));
-    } else {
-      args.push_back(arg);
-    }
-  }
-  argc = int(args.size()) + 1;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = args[size_t(i - 1)];
-    if (arg == "--info" || arg == "--profile" || arg == "--merge-lora") {
-      (arg == "--info"      ? o.info
-       : arg == "--profile" ? o.profile
-                            : o.mergeLora) = true;
-      continue;
-    }
-    if (arg == "-h" || arg == "--help") {
-      error = "";
-      return false;
-    }
-    if (arg.rfind("--", 0) != 0) {
-      if (!o.plan.empty()) {
-        error = "more than one plan given ('" + o.plan + "' and '" + arg + "')";
-        return false;
-      }
-      o.plan = arg;
-      continue;
-    }
-    if (i + 1 >= argc) {
-      error = arg + " needs a value";
-      return false;
-    }
-    const char *value = args[size_t(i++)].c_str();
-    double x = 0.0;
-    if (arg == "--data")
-      o.data = value;
-    else if (arg == "--init")
-      o.init = value;
-    else if (arg == "--save")
-      o.save = value;
-    else if (arg == "--metrics")
-      o.metrics = value;
-    else if (arg == "--save-adapter")
-      o.saveAdapter = value;
-    else if (arg == "--init-adapter")
-      o.initAdapter = value;
-    else if (arg == "--device")
-      o.device = value;
-    else if (arg == "--eval-data")
-      o.evalData = value;
-    else if (arg == "--save-best")
-      o.saveBest = value;
-    else if (arg == "--save-state")
-      o.saveState = value;
-    else if (arg == "--resume")
-      o.resume = value;
-    else if (arg == "--save-dtype") {
-      if (!parseWeightDType(value, o.saveOptions.dtype)) {
-        error = "--save-dtype expects fp32, bf16 or fp16, got '" +
-                std::string(value) + "'";
-        return false;
-      }
-    } else if (arg == "--max-shard-size") {
-      if (!parseByteSize(value, o.saveOptions.maxShardBytes)) {
-        error = "--max-shard-size expects a size such as 2GB, 500MB or "
-                "1000000 (bytes), got '" +
-                std::string(value) + "'";
-        return false;
-      }
-    } else if (arg == "--lr-schedule") {
-      LrSchedule::Kind kind;
-      if (!parseLrScheduleKind(value, kind)) {
-        error = "--lr-schedule expects constant, linear or cosine, got '" +
-                std::string(value) + "'";
-        return false;
-      }
-      o.lrSchedule = value;
-    } else if (arg == "--steps" || arg == "--seed" || arg == "--batch" ||
-               arg == "--warmup-steps" || arg == "--eval-every" ||
-               arg == "--eval-batches" || arg == "--save-every" ||
-               arg == "--save-total-limit") {
-      if (!number(arg, value, x))
-        return false;
-      if (x < 0 || x != double(int64_t(x))) {
-        error = arg + " expects a non-negative integer, got '" + value + "'";
-        return false;
-      }
-      if (arg == "--steps")
-        o.steps = int64_t(x);
-      else if (arg == "--warmup-steps")
-        o.warmupSteps = int64_t(x);
-      else if (arg == "--eval-every")
-        o.evalEvery = int64_t(x);
-      else if (arg == "--eval-batches")
-        o.evalBatches = int64_t(x);
-      else if (arg == "--save-every")
-        o.saveEvery = int64_t(x);
-      else if (arg == "--save-total-limit")
-        o.saveTotalLimit = int64_t(x);
-      else if (arg == "--batch")
-        o.batch = int64_t(x);
-      else
-        o.seed = uint64_t(x);
-    } else if (arg == "--lr" || arg == "--max-grad-norm") {
-      double &out = arg == "--lr" ? o.lr : o.maxGradNorm;
-      if (!number(arg, value, out))
-        return false;
-      if (!std::isfinite(out) || out < 0.0) {
-        error = arg + " expects a finite number >= 0, got '" +
-                std::string(value) + "'";
-        return false;
-      }
-    } else if (arg == "--bucket-mb") {
-      if (!number(arg, value, o.bucketMiB))
-        return false;
-      if (!(o.bucketMiB > 0.0)) {
-        error = "--bucket-mb expects a size above 0, got '" +
-                std::string(value) + "'";
-        return false;
-      }
-    } else {
-      error = "unknown option " + arg;
-      return false;
-    }
-  }
-  if (o.plan.empty()) {
-    error = "no plan given";
-    return false;
-  }
-  if (o.saveState.empty() && (o.saveEvery || o.saveTotalLimit)) {
-    error = std::string(o.saveEvery ? "--save-every" : "--save-total-limit") +
-            " needs --save-state";
-    return false;
-  }
-  if (!o.resume.empty() && (!o.init.empty() || !o.initAdapter.empty())) {
-    error = std::string("--resume continues from its state's weights: drop ") +
-            (o.init.empty() ? "--init-adapter" : "--init");
-    return false;
-  }
-  if (o.evalData.empty() &&
-      (o.evalEvery || o.evalBatches || !o.saveBest.empty())) {
-    error = std::string(o.evalEvery     ? "--eval-every"
-                        : o.evalBatches ? "--eval-batches"
-                                        : "--save-best") +
-            " needs --eval-data";
-    return false;
-  }
-  return true;
 }
 
 /// Warns about what --init left out: no tensor is ignored silently.
@@ -399,17 +197,14 @@ int run(Job &job, int argc, char **argv) {
   };
   Options options;
   std::string error;
-  bool parsed = parseOptions(argc, argv, options, error);
-  if (!parsed && error.empty()) {
+  ParseOutcome parsed = parseOptions(argc, argv, options, error);
+  if (parsed == ParseOutcome::Help) {
     if (leader)
-      std::fputs(kUsage, stdout);
+      std::fputs(error.c_str(), stdout);
     return 0;
   }
-  if (!job.agree(parsed, error)) {
-    if (leader)
-      std::fputs(kUsage, stderr);
+  if (!job.agree(parsed == ParseOutcome::Run, error))
     return stop(error);
-  }
 
   std::unique_ptr<Plan> plan = loadPlan(options.plan, error);
   if (!job.agree(plan != nullptr, error))
@@ -427,9 +222,6 @@ int run(Job &job, int argc, char **argv) {
              (options.mergeLora || !options.saveAdapter.empty())) {
     ok = false;
     error = "--save-adapter and --merge-lora take plans compiled for tp 1";
-  } else if (options.mergeLora && options.save.empty()) {
-    ok = false;
-    error = "--merge-lora needs --save";
   }
   if (!job.agree(ok, error))
     return stop(error);
@@ -451,6 +243,8 @@ int run(Job &job, int argc, char **argv) {
       options.data.empty()
           ? Dataset::builtin(plan->vocabSize, error)
           : Dataset::open(options.data, plan->vocabSize, error);
+  if (data && options.pack && !data->pack(plan->seq, error))
+    data.reset();
   if (!job.agree(data != nullptr, error))
     return stop(error);
   std::unique_ptr<Dataset> evalData;
@@ -484,8 +278,13 @@ int run(Job &job, int argc, char **argv) {
   ok = trainer && trainer->checkGlobalBatch(batch, error);
   Trainer::LoadReport loaded;
   uint64_t planFingerprint = fileFingerprint(options.plan);
+  // The data and the order its rows are read in: a state resumed with
+  // other data, or another packing or order, is warned about.
   uint64_t dataFingerprint =
       options.data.empty() ? 0 : fileFingerprint(options.data);
+  if (options.pack || options.shuffle)
+    for (bool flag : {options.pack, options.shuffle})
+      dataFingerprint = fingerprint(&flag, sizeof flag, dataFingerprint);
   TrainingProgress progress;
   if (ok) {
     trainer->initialize(options.seed);
@@ -509,6 +308,34 @@ int run(Job &job, int argc, char **argv) {
     return stop(error);
   if (leader)
     reportLoad(options, loaded);
+  // The order is the run's seed's: a resumed run's is its state's.
+  int64_t rows = data->rowCount(seq);
+  if ((options.shuffle || options.epochs) && rows == 0)
+    return stop(data->description() + ": shorter than one row of " +
+                std::to_string(seq + 1) + " tokens, so it has no row to " +
+                (options.epochs ? "count epochs in" : "shuffle"));
+  if (options.shuffle)
+    data->shuffle(trainer->initialSeed());
+  if (options.epochs)
+    options.steps = (options.epochs * rows + batch - 1) / batch;
+  if (options.warmupRatio > 0.0)
+    options.warmupSteps =
+        int64_t(std::ceil(options.warmupRatio * double(options.steps)));
+  if (leader && !options.data.empty() &&
+      (options.epochs || data->paddingFraction(seq) > 0)) {
+    char padding[32];
+    std::snprintf(padding, sizeof padding, "%.1f%%",
+                  100.0 * data->paddingFraction(seq));
+    std::string line = options.data + ": " + std::to_string(rows) +
+                       " rows of " + std::to_string(seq) + " tokens" +
+                       (options.pack ? " (examples packed), " : ", ") +
+                       padding + " padding";
+    if (options.epochs)
+      line += "; " + std::to_string(options.epochs) +
+              (options.epochs == 1 ? " epoch is " : " epochs are ") +
+              std::to_string(options.steps) + " steps";
+    std::fprintf(stderr, "slapo-run: %s\n", line.c_str());
+  }
 
   ok = trainer->setMaxGradNorm(options.maxGradNorm, error);
   if (ok && evalData && !trainer->hasEvaluation()) {

@@ -3,7 +3,8 @@
 // Token files with a header (uint16 and uint32 ids) and without (nanoGPT's
 // uint16), damaged headers, .txt refused for a vocabulary that is not bytes,
 // and the .jsonl window: an example too long for T + 1 tokens keeps its
-// completion and loses the context's oldest tokens (Data.h).
+// completion and loses the context's oldest tokens (Data.h); packing
+// examples into rows, and the seeded order of shuffled rows.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +14,8 @@
 #include "../TempDirectory.h"
 
 #include "gtest/gtest.h"
+
+#include <algorithm>
 
 using namespace slapo::rt;
 
@@ -202,6 +205,98 @@ TEST_F(DataFiles, LongCompletionWithoutContextKeepsItsStart) {
   jsonlRow(path, 3, ids, targets);
   EXPECT_EQ(ids, (std::vector<int64_t>{10, 11, 12}));
   EXPECT_EQ(targets, (std::vector<int64_t>{11, 12, 13}));
+}
+
+/// Steps [0, steps) of one-row batches: each row's ids.
+std::vector<std::vector<int64_t>> rows(const Dataset &data, int64_t seq,
+                                       int64_t steps) {
+  std::vector<std::vector<int64_t>> out;
+  std::vector<int64_t> ids(seq), targets(seq);
+  for (int64_t s = 0; s < steps; ++s) {
+    data.fill(s, 1, seq, ids.data(), targets.data());
+    out.push_back(ids);
+  }
+  return out;
+}
+
+TEST_F(DataFiles, PackedExamplesShareRowsButNoTarget) {
+  // Windows of 4, 3, 3 and 5 tokens into rows of T + 1 = 8: {4, 3}, {3, 5}.
+  std::string path =
+      write("pack.jsonl", "{\"context\": [1, 2], \"completion\": [10, 11]}\n"
+                          "{\"context\": [3], \"completion\": [12, 13]}\n"
+                          "{\"context\": [4, 5], \"completion\": [14]}\n"
+                          "{\"context\": [6], \"completion\": [15, 16, 17, "
+                          "18]}\n");
+  std::string error;
+  std::unique_ptr<Dataset> data = Dataset::open(path, 256, error);
+  ASSERT_TRUE(data) << error;
+  EXPECT_NEAR(data->paddingFraction(7), 1.0 - (4 + 3 + 3 + 5) / 28.0, 1e-12);
+  ASSERT_TRUE(data->pack(7, error)) << error;
+  EXPECT_EQ(data->rowCount(7), 2);
+  EXPECT_NEAR(data->paddingFraction(7), 1.0 - (7 + 7) / 14.0, 1e-12);
+  std::vector<int64_t> ids(14), targets(14);
+  data->fill(0, 2, 7, ids.data(), targets.data());
+  // An example's last token predicts nothing: not the next one's first.
+  EXPECT_EQ(ids, (std::vector<int64_t>{1, 2, 10, 11, 3, 12, 13, //
+                                       4, 5, 14, 6, 15, 16, 17}));
+  EXPECT_EQ(targets, (std::vector<int64_t>{X, 10, 11, X, 12, 13, X, //
+                                           X, 14, X, 15, 16, 17, 18}));
+  // The rows wrap after the last.
+  std::vector<int64_t> again(7), againTargets(7);
+  data->fill(2, 1, 7, again.data(), againTargets.data());
+  EXPECT_EQ(again, std::vector<int64_t>(ids.begin(), ids.begin() + 7));
+}
+
+TEST_F(DataFiles, PackingIsForJsonl) {
+  std::string path = write("text.txt", "some text to train on");
+  std::string error;
+  std::unique_ptr<Dataset> data = Dataset::open(path, 256, error);
+  ASSERT_TRUE(data) << error;
+  EXPECT_FALSE(data->pack(4, error));
+  EXPECT_NE(error.find("--pack packs .jsonl examples"), std::string::npos)
+      << error;
+}
+
+TEST_F(DataFiles, ShuffledPassesTakeEveryRowOnceInASeededOrder) {
+  std::string text;
+  for (int i = 0; i < 41; ++i)
+    text += char('a' + i % 26);
+  std::string path = write("rows.txt", text); // 10 windows of 4 + 1 tokens
+  std::string error;
+  std::unique_ptr<Dataset> data = Dataset::open(path, 256, error);
+  ASSERT_TRUE(data) << error;
+  ASSERT_EQ(data->rowCount(4), 10);
+  std::vector<std::vector<int64_t>> inOrder = rows(*data, 4, 10);
+  data->shuffle(7);
+  std::vector<std::vector<int64_t>> first = rows(*data, 4, 30);
+  // Each pass of 10 rows is a permutation of the windows at multiples of 4.
+  for (int pass = 0; pass < 3; ++pass) {
+    std::vector<std::vector<int64_t>> taken(first.begin() + pass * 10,
+                                            first.begin() + pass * 10 + 10);
+    std::sort(taken.begin(), taken.end());
+    std::vector<std::vector<int64_t>> expected = inOrder;
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(taken, expected) << "pass " << pass;
+  }
+  EXPECT_NE(
+      std::vector<std::vector<int64_t>>(first.begin(), first.begin() + 10),
+      inOrder);
+  EXPECT_NE(
+      std::vector<std::vector<int64_t>>(first.begin(), first.begin() + 10),
+      std::vector<std::vector<int64_t>>(first.begin() + 10, first.begin() + 20))
+      << "every pass has its own order";
+  // The same seed gives the same rows, read in any order (a resumed run).
+  std::unique_ptr<Dataset> other = Dataset::open(path, 256, error);
+  other->shuffle(7);
+  std::vector<int64_t> ids(4), targets(4);
+  for (int64_t s : {25, 3, 17}) {
+    other->fill(s, 1, 4, ids.data(), targets.data());
+    EXPECT_EQ(ids, first[size_t(s)]) << "step " << s;
+  }
+  // Another seed, another order.
+  other->shuffle(8);
+  EXPECT_NE(rows(*other, 4, 10), std::vector<std::vector<int64_t>>(
+                                     first.begin(), first.begin() + 10));
 }
 
 } // namespace
