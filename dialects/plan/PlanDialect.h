@@ -10,6 +10,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "plan/PlanDialect.h.inc"
+#include "plan/PlanEnums.h.inc"
 
 #define GET_OP_CLASSES
 #include "plan/PlanOps.h.inc"

@@ -9,6 +9,28 @@ using namespace mlir;
 using namespace slapo::plan;
 
 #include "plan/PlanDialect.cpp.inc"
+#include "plan/PlanEnums.cpp.inc"
+
+/// A tensor's category, printed and parsed as its string ("param").
+static ParseResult parseCategoryString(OpAsmParser &parser,
+                                       MemoryCategoryAttr &category) {
+  SMLoc loc = parser.getCurrentLocation();
+  std::string text;
+  if (parser.parseString(&text))
+    return failure();
+  std::optional<MemoryCategory> value = symbolizeMemoryCategory(text);
+  if (!value)
+    return parser.emitError(loc, "unknown category '")
+           << text
+           << "', expected input, param, grad, optimizer_state or activation";
+  category = MemoryCategoryAttr::get(parser.getContext(), *value);
+  return success();
+}
+
+static void printCategoryString(OpAsmPrinter &printer, Operation *,
+                                MemoryCategoryAttr category) {
+  printer << '"' << stringifyMemoryCategory(category.getValue()) << '"';
+}
 
 void PlanDialect::initialize() {
   addOperations<
@@ -18,15 +40,13 @@ void PlanDialect::initialize() {
 }
 
 LogicalResult TensorOp::verify() {
-  static constexpr llvm::StringLiteral kCategories[] = {
-      "input", "param", "grad", "optimizer_state", "activation"};
-  if (!llvm::is_contained(kCategories, getCategory()))
-    return emitOpError("unknown category '")
-           << getCategory()
-           << "', expected input, param, grad, optimizer_state or activation";
+  if (getCategory() == MemoryCategory::Workspace)
+    return emitOpError("a tensor cannot be workspace (the kernels' scratch "
+                       "region), expected input, param, grad, "
+                       "optimizer_state or activation");
   if (!getType().hasStaticShape())
     return emitOpError("tensor shapes must be static in a plan");
-  bool isParam = getCategory() == "param";
+  bool isParam = getCategory() == MemoryCategory::Param;
   if (isParam != bool(getTrainableAttr()))
     return emitOpError("parameters, and only they, carry `trainable`");
   return success();

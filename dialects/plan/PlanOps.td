@@ -9,6 +9,7 @@
 #ifndef SLAPO_PLAN_OPS
 #define SLAPO_PLAN_OPS
 
+include "mlir/IR/EnumAttr.td"
 include "mlir/IR/OpBase.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
@@ -17,6 +18,21 @@ def Plan_Dialect : Dialect {
   let name = "plan";
   let cppNamespace = "::slapo::plan";
   let summary = "Kernel calls on tensors placed in one memory arena";
+}
+
+// Where a tensor's bytes belong in the memory plan: the one list of
+// categories. The .splan's `Category` (splan.fbs) and the runtime's
+// (slapo/Runtime/Plan.h) take the same values, as static_asserts in the
+// writer and the loader check.
+def Plan_MemoryCategory : I32EnumAttr<"MemoryCategory",
+    "where a tensor's bytes belong in the memory plan", [
+      I32EnumAttrCase<"Input", 0, "input">,
+      I32EnumAttrCase<"Param", 1, "param">,
+      I32EnumAttrCase<"Grad", 2, "grad">,
+      I32EnumAttrCase<"OptimizerState", 3, "optimizer_state">,
+      I32EnumAttrCase<"Activation", 4, "activation">,
+      I32EnumAttrCase<"Workspace", 5, "workspace">]> {
+  let cppNamespace = "::slapo::plan";
 }
 
 class Plan_Op<string mnemonic, list<Trait> traits = []>
@@ -44,16 +60,19 @@ def Plan_TensorOp : Plan_Op<"tensor"> {
     two tensors of the same type are never merged by `-cse`. Names are
     unique within a program.
 
-    `category` is input, param, grad, optimizer_state or activation.
+    `category` is input, param, grad, optimizer_state or activation
+    (`MemoryCategory`; workspace is the kernels' scratch region, never a
+    tensor), printed as a string.
     `offset` (bytes into the arena) is -1 until plan-assign-offsets runs.
     Parameters also carry their Hugging Face `name`, `init` and `trainable`.
   }];
-  let arguments = (ins StrAttr:$name, StrAttr:$category,
+  let arguments = (ins StrAttr:$name, Plan_MemoryCategory:$category,
                        DefaultValuedAttr<I64Attr, "-1">:$offset,
                        OptionalAttr<AnyAttr>:$init,
                        OptionalAttr<BoolAttr>:$trainable);
   let results = (outs Res<AnyRankedTensor, "", [MemAlloc]>:$result);
-  let assemblyFormat = "$name $category attr-dict `:` type($result)";
+  let assemblyFormat =
+      "$name custom<CategoryString>($category) attr-dict `:` type($result)";
   let hasVerifier = 1;
 }
 

@@ -4,7 +4,7 @@
 
 #include "graph/GraphDialect.h"
 #include "graph/GraphUtils.h"
-#include "slapo/Schedule/PathPattern.h"
+#include "graph/PathPattern.h"
 
 #include "mlir/Dialect/Transform/IR/TransformDialect.h"
 #include "mlir/IR/Builders.h"
@@ -38,11 +38,11 @@ public:
 
 /// The pattern of a primitive; the .sched parser has already checked it, so
 /// a failure here means transform IR written by hand.
-FailureOr<schedule::PathPattern> patternOf(Operation *op, StringRef text) {
+FailureOr<graph::PathPattern> patternOf(Operation *op, StringRef text) {
   std::string error;
   size_t column = 0;
-  std::optional<schedule::PathPattern> pattern =
-      schedule::PathPattern::parse(text, error, column);
+  std::optional<graph::PathPattern> pattern =
+      graph::PathPattern::parse(text, error, column);
   if (!pattern) {
     emitError(op->getLoc(), "bad path '") << text << "': " << error;
     return failure();
@@ -62,7 +62,7 @@ void forEachModel(transform::TransformState &state, Value root, Body body) {
 DiagnosedSilenceableFailure setTrainable(Operation *op, Value root,
                                          StringRef text, bool trainable,
                                          transform::TransformState &state) {
-  FailureOr<schedule::PathPattern> pattern = patternOf(op, text);
+  FailureOr<graph::PathPattern> pattern = patternOf(op, text);
   if (failed(pattern))
     return DiagnosedSilenceableFailure::definiteFailure();
   int64_t matched = 0, modules = 0;
@@ -96,7 +96,7 @@ DiagnosedSilenceableFailure setTrainable(Operation *op, Value root,
 FailureOr<SmallVector<graph::GraphModuleOp>>
 selectModules(Operation *op, Value root, StringRef text,
               transform::TransformState &state) {
-  FailureOr<schedule::PathPattern> pattern = patternOf(op, text);
+  FailureOr<graph::PathPattern> pattern = patternOf(op, text);
   if (failed(pattern))
     return failure();
   SmallVector<graph::GraphModuleOp> selected;
@@ -449,7 +449,7 @@ DiagnosedSilenceableFailure ReplaceOp::apply(transform::TransformRewriter &,
 DiagnosedSilenceableFailure ShardOp::apply(transform::TransformRewriter &,
                                            transform::TransformResults &,
                                            transform::TransformState &state) {
-  FailureOr<schedule::PathPattern> pattern = patternOf(*this, getPath());
+  FailureOr<graph::PathPattern> pattern = patternOf(*this, getPath());
   if (failed(pattern))
     return DiagnosedSilenceableFailure::definiteFailure();
   int64_t axis = getAxisAttr().getInt(), parts = getPartsAttr().getInt();

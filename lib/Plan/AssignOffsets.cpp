@@ -90,7 +90,7 @@ void assignOffsets(ProgramOp program) {
     }
     for (Value value : op.getOperands()) {
       TensorOp tensor = storageOf(value);
-      if (!tensor || tensor.getCategory() != "activation")
+      if (!tensor || tensor.getCategory() != MemoryCategory::Activation)
         continue;
       auto [it, inserted] = intervalOf.try_emplace(tensor, intervals.size());
       if (inserted)
@@ -102,20 +102,16 @@ void assignOffsets(ProgramOp program) {
 
   // Resident tensors first, in program order.
   int64_t offset = 0;
-  int64_t totals[5] = {0, 0, 0, 0, 0}; // input, param, grad, optimizer, act
-  auto categoryIndex = [](StringRef category) {
-    return llvm::StringSwitch<int>(category)
-        .Case("input", 0)
-        .Case("param", 1)
-        .Case("grad", 2)
-        .Case("optimizer_state", 3)
-        .Default(4);
+  // Bytes per category (MemoryCategory's values index it).
+  int64_t totals[getMaxEnumValForMemoryCategory() + 1] = {};
+  auto total = [&](MemoryCategory category) {
+    return totals[static_cast<unsigned>(category)];
   };
   for (TensorOp tensor : body.getOps<TensorOp>()) {
-    int category = categoryIndex(tensor.getCategory());
+    MemoryCategory category = tensor.getCategory();
     int64_t bytes = alignUp(byteSize(tensor.getType()));
-    totals[category] += bytes;
-    if (category == 4)
+    totals[static_cast<unsigned>(category)] += bytes;
+    if (category == MemoryCategory::Activation)
       continue;
     tensor.setOffsetAttr(b.getI64IntegerAttr(offset));
     offset += bytes;
@@ -169,12 +165,16 @@ void assignOffsets(ProgramOp program) {
   program->setAttr(
       "memory",
       b.getDictionaryAttr({
-          b.getNamedAttr("params", b.getI64IntegerAttr(totals[1])),
-          b.getNamedAttr("grads", b.getI64IntegerAttr(totals[2])),
-          b.getNamedAttr("optimizer", b.getI64IntegerAttr(totals[3])),
+          b.getNamedAttr("params",
+                         b.getI64IntegerAttr(total(MemoryCategory::Param))),
+          b.getNamedAttr("grads",
+                         b.getI64IntegerAttr(total(MemoryCategory::Grad))),
+          b.getNamedAttr("optimizer", b.getI64IntegerAttr(total(
+                                          MemoryCategory::OptimizerState))),
           // The step's inputs are counted with the activations.
           b.getNamedAttr("activations",
-                         b.getI64IntegerAttr(activationBytes + totals[0])),
+                         b.getI64IntegerAttr(activationBytes +
+                                             total(MemoryCategory::Input))),
           b.getNamedAttr("workspace", b.getI64IntegerAttr(workspace)),
           b.getNamedAttr("peak", b.getI64IntegerAttr(arena)),
           b.getNamedAttr("accumulator", b.getI64IntegerAttr(accumulator)),

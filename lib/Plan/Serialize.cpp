@@ -34,13 +34,22 @@ std::optional<fb::DType> dtypeOf(Type type) {
   return std::nullopt;
 }
 
-fb::Category categoryOf(StringRef category) {
-  return llvm::StringSwitch<fb::Category>(category)
-      .Case("input", fb::Category::Input)
-      .Case("param", fb::Category::Param)
-      .Case("grad", fb::Category::Grad)
-      .Case("optimizer_state", fb::Category::OptimizerState)
-      .Default(fb::Category::Activation);
+// The .splan's categories are the plan dialect's, value for value.
+#define SLAPO_SAME_CATEGORY(name)                                              \
+  static_assert(static_cast<int>(plan::MemoryCategory::name) ==                \
+                static_cast<int>(fb::Category::name))
+SLAPO_SAME_CATEGORY(Input);
+SLAPO_SAME_CATEGORY(Param);
+SLAPO_SAME_CATEGORY(Grad);
+SLAPO_SAME_CATEGORY(OptimizerState);
+SLAPO_SAME_CATEGORY(Activation);
+SLAPO_SAME_CATEGORY(Workspace);
+#undef SLAPO_SAME_CATEGORY
+static_assert(plan::getMaxEnumValForMemoryCategory() ==
+              static_cast<int>(fb::Category::MAX));
+
+fb::Category categoryOf(plan::MemoryCategory category) {
+  return static_cast<fb::Category>(category);
 }
 
 int64_t intAttr(Operation *op, StringRef key) {
@@ -70,7 +79,7 @@ public:
             addTensor(tensors, tensor, tensor.getResult(), tensor.getName());
         if (failed(index))
           return failure();
-        if (tensor.getCategory() == "param")
+        if (tensor.getCategory() == plan::MemoryCategory::Param)
           params.push_back(paramEntry(tensor, *index));
       } else if (auto view = dyn_cast<plan::ViewOp>(op)) {
         // A view is another tensor entry over the same bytes: those of the
@@ -199,12 +208,14 @@ private:
              << type.getElementType()
              << ", which slapo-run cannot execute yet (f32, bf16 and i64 "
                 "tensors only): compile with --precision bf16 or fp32";
-    StringRef category = storage.getCategory();
+    plan::MemoryCategory category = storage.getCategory();
     if (*dtype == fb::DType::BF16 &&
-        (category == "param" || category == "grad" ||
-         category == "optimizer_state"))
+        (category == plan::MemoryCategory::Param ||
+         category == plan::MemoryCategory::Grad ||
+         category == plan::MemoryCategory::OptimizerState))
       return storage.emitOpError("'")
-             << storage.getName() << "' (" << category
+             << storage.getName() << "' ("
+             << plan::stringifyMemoryCategory(category)
              << ") is bf16, but parameters, their gradients and optimizer "
                 "state are f32 master copies: keep the model f32 and "
                 "compile with --precision bf16";

@@ -7,6 +7,7 @@
 #include "sched/SchedOps.h"
 
 #include "mlir/Dialect/Transform/IR/TransformDialect.h"
+#include "slapo/Plan/Compile.h"
 #include "slapo/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -21,4 +22,5 @@ void slapo::registerAllDialects(mlir::DialectRegistry &registry) {
 void slapo::registerAllPasses() {
   mlir::registerTransformsPasses();
   slapo::registerSlapoPasses();
+  slapo::registerTrainingStepPipeline();
 }

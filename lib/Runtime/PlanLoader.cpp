@@ -23,6 +23,19 @@ namespace slapo::rt {
 
 namespace fb = slapo::splan;
 
+// The runtime's categories are the .splan's (and so the plan dialect's
+// MemoryCategory, which the writer checks), value for value.
+#define SLAPO_SAME_CATEGORY(name)                                              \
+  static_assert(static_cast<int>(Category::name) ==                            \
+                static_cast<int>(fb::Category::name))
+SLAPO_SAME_CATEGORY(Input);
+SLAPO_SAME_CATEGORY(Param);
+SLAPO_SAME_CATEGORY(Grad);
+SLAPO_SAME_CATEGORY(OptimizerState);
+SLAPO_SAME_CATEGORY(Activation);
+SLAPO_SAME_CATEGORY(Workspace);
+#undef SLAPO_SAME_CATEGORY
+
 int64_t TensorInfo::numel() const {
   int64_t n = 1;
   for (int64_t d : shape)
@@ -182,7 +195,7 @@ std::string convert(const fb::Plan &in, Plan &out) {
       if (d <= 0 || d > (int64_t(1) << 40))
         return "tensor '" + info.name + "' has a bad dimension";
     info.category = static_cast<Category>(t->category());
-    if (t->category() > fb::Category::Workspace)
+    if (t->category() > fb::Category::MAX)
       return "tensor '" + info.name + "' has an unknown category";
     // Every tensor lives in the arena, densely, until host-resident and
     // quantized or sparse tensors have executors.

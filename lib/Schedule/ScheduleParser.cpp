@@ -1,8 +1,8 @@
 //===- ScheduleParser.cpp - .sched text to transform IR ------------------===//
 
 #include "graph/GraphDialect.h"
+#include "graph/PathPattern.h"
 #include "sched/SchedOps.h"
-#include "slapo/Schedule/PathPattern.h"
 #include "slapo/Schedule/Schedule.h"
 
 #include "mlir/Dialect/Transform/IR/TransformOps.h"
@@ -103,7 +103,7 @@ public:
     const Token &path = tokens[1];
     std::string problem;
     size_t column = 0;
-    if (!PathPattern::parse(path.text, problem, column))
+    if (!graph::PathPattern::parse(path.text, problem, column))
       return emitError(at(path.column + column), problem);
 
     llvm::StringMap<OptionValue> options;

@@ -21,7 +21,9 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/CommandLine.h"
@@ -106,6 +108,10 @@ int scheduleMain(int argc, char **argv) {
                           cl::desc("also print the plan dialect to stdout"));
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
+  // -mlir-print-ir-after-all, -mlir-timing and the rest work on --compile
+  // (behind --help-hidden).
+  mlir::registerPassManagerCLOptions();
+  mlir::registerDefaultTimingManagerCLOptions();
   cl::HideUnrelatedOptions(driverOptions);
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -217,7 +223,8 @@ int compileMain(const std::shared_ptr<SourceMgr> &sourceMgr,
     return 0;
   }
 
-  if (mlir::failed(slapo::compileTrainingStep(*module, o.compileOptions)))
+  if (mlir::failed(slapo::compileTrainingStep(*module, o.compileOptions,
+                                              /*applyCommandLine=*/true)))
     return 1;
   if (o.printPlan)
     module->print(outs());

@@ -60,7 +60,7 @@ public:
     static constexpr const char *kInputNames[] = {"input_ids", "targets"};
     for (auto [i, arg] : llvm::enumerate(body.getArguments()))
       values[arg] = tensor(uniqueName(i < 2 ? kInputNames[i] : "input"),
-                           "input", arg.getType());
+                           plan::MemoryCategory::Input, arg.getType());
     for (Operation &op : body)
       if (failed(lower(op)))
         return failure();
@@ -69,11 +69,11 @@ public:
   }
 
 private:
-  Value tensor(StringRef name, StringRef category, Type type) {
+  Value tensor(StringRef name, plan::MemoryCategory category, Type type) {
     return plan::TensorOp::create(
         b, model.getLoc(), type, b.getStringAttr(name),
-        b.getStringAttr(category), b.getI64IntegerAttr(-1), Attribute(),
-        BoolAttr());
+        plan::MemoryCategoryAttr::get(b.getContext(), category),
+        b.getI64IntegerAttr(-1), Attribute(), BoolAttr());
   }
 
   void setProgramAttributes() {
@@ -107,8 +107,10 @@ private:
     if (auto param = dyn_cast<graph::ParamOp>(op)) {
       auto t = plan::TensorOp::create(
           b, loc, param.getType(), param.getNameAttr(),
-          b.getStringAttr("param"), b.getI64IntegerAttr(-1),
-          param.getInitAttr(), b.getBoolAttr(param.getTrainable()));
+          plan::MemoryCategoryAttr::get(b.getContext(),
+                                        plan::MemoryCategory::Param),
+          b.getI64IntegerAttr(-1), param.getInitAttr(),
+          b.getBoolAttr(param.getTrainable()));
       // Which slice a rank holds, for initialising and saving per rank.
       // A padded vocabulary also records its whole `size`.
       if (auto shard = param->getAttrOfType<DictionaryAttr>("shard")) {
@@ -146,7 +148,9 @@ private:
       bool isGrad = gradValues.contains(result);
       std::string name = uniqueName(activationName(&op, i));
       Value t = tensor(isGrad ? "grad:" + name : name,
-                       isGrad ? "grad" : "activation", result.getType());
+                       isGrad ? plan::MemoryCategory::Grad
+                              : plan::MemoryCategory::Activation,
+                       result.getType());
       values[result] = t;
       outs.push_back(t);
     }
@@ -166,7 +170,8 @@ private:
     if (isa<graph::AdamwUpdateOp>(op))
       for (StringRef suffix : {".exp_avg", ".exp_avg_sq"})
         outs.push_back(tensor(paramOp.getName().str() + suffix.str(),
-                              "optimizer_state", param.getType()));
+                              plan::MemoryCategory::OptimizerState,
+                              param.getType()));
     auto call = plan::CallOp::create(
         b, op.getLoc(), b.getStringAttr(op.getName().stripDialect()),
         ValueRange{grad}, outs);

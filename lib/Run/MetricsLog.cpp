@@ -1,6 +1,6 @@
-//===- MetricsLog.cpp - what slapo-run reports while it trains ------------===//
+//===- MetricsLog.cpp - what a training run reports as it goes ------------===//
 
-#include "MetricsLog.h"
+#include "slapo/Run/MetricsLog.h"
 
 #include <cmath>
 #include <iomanip>

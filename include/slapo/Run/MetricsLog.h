@@ -1,4 +1,4 @@
-//===- MetricsLog.h - what slapo-run reports while it trains ---*- C++ -*-===//
+//===- MetricsLog.h - what a training run reports as it goes ---*- C++ -*-===//
 //
 // --metrics M.jsonl streams one JSON object a line as training goes: a
 // line per step, a line per evaluation, then a summary line; each line is
@@ -8,8 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SLAPO_TOOLS_SLAPO_RUN_METRICSLOG_H
-#define SLAPO_TOOLS_SLAPO_RUN_METRICSLOG_H
+#ifndef SLAPO_RUN_METRICSLOG_H
+#define SLAPO_RUN_METRICSLOG_H
 
 #include <cstdio>
 #include <optional>
@@ -60,4 +60,4 @@ std::string toJson(const EvalRecord &record);
 
 } // namespace slapo::run
 
-#endif // SLAPO_TOOLS_SLAPO_RUN_METRICSLOG_H
+#endif // SLAPO_RUN_METRICSLOG_H

@@ -6,10 +6,15 @@
 //   self_attn.{q_proj,v_proj}       a set of names
 //   **.bias                         `**` matches any number of components
 //
+// Paths name graph.module ops by their Hugging Face module names. The
+// graph dialect keeps the matcher, so the sched dialect (its transform
+// ops) and lib/Schedule (the .sched parser) share it without the dialects
+// depending on lib/.
+//
 //===----------------------------------------------------------------------===//
 
-#ifndef SLAPO_SCHEDULE_PATHPATTERN_H
-#define SLAPO_SCHEDULE_PATHPATTERN_H
+#ifndef SLAPO_GRAPH_PATHPATTERN_H
+#define SLAPO_GRAPH_PATHPATTERN_H
 
 #include "llvm/ADT/StringRef.h"
 
@@ -18,7 +23,7 @@
 #include <string>
 #include <vector>
 
-namespace slapo::schedule {
+namespace slapo::graph {
 
 class PathPattern {
 public:
@@ -46,6 +51,6 @@ private:
   std::string source;
 };
 
-} // namespace slapo::schedule
+} // namespace slapo::graph
 
-#endif // SLAPO_SCHEDULE_PATHPATTERN_H
+#endif // SLAPO_GRAPH_PATHPATTERN_H

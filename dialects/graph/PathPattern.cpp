@@ -1,6 +1,6 @@
 //===- PathPattern.cpp - module paths with wildcards and sets -------------===//
 
-#include "slapo/Schedule/PathPattern.h"
+#include "graph/PathPattern.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallVector.h"
@@ -10,7 +10,7 @@
 
 using llvm::StringRef;
 
-namespace slapo::schedule {
+namespace slapo::graph {
 
 namespace {
 
@@ -138,4 +138,4 @@ bool PathPattern::matches(StringRef path) const {
   return matchFrom(0, parts, 0);
 }
 
-} // namespace slapo::schedule
+} // namespace slapo::graph
