@@ -18,6 +18,10 @@
 #define GET_ATTRDEF_CLASSES
 #include "graph/GraphAttrs.h.inc"
 
+namespace slapo::graph {
+class ShardingContext; // ShardingRules.h
+} // namespace slapo::graph
+
 #include "graph/GraphInterfaces.h.inc"
 
 #define GET_OP_CLASSES

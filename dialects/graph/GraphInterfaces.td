@@ -29,4 +29,25 @@ def AdjointOpInterface : OpInterface<"AdjointOpInterface"> {
   ];
 }
 
+def ShardingOpInterface : OpInterface<"ShardingOpInterface"> {
+  let description = [{
+    An op's tensor-parallel sharding rule: given the sharding states of its
+    operands (replicated, split on an axis, or a partial sum; see
+    ShardingRules.h), it states its results' states, or refuses the
+    combination with an error blamed on the `.sched` shard at fault. The
+    analysis in lib/Transforms (Sharding.cpp) walks a flat model and calls
+    each op's rule; an op without one takes replicated operands only.
+  }];
+  let cppNamespace = "::slapo::graph";
+  let methods = [
+    InterfaceMethod<[{
+        Reads the operands' states from `rule` and sets the results' (a
+        result not set stays replicated), or returns a failure that `rule`
+        has reported.
+      }],
+      "::llvm::LogicalResult", "propagateSharding",
+      (ins "::slapo::graph::ShardingContext &":$rule)>
+  ];
+}
+
 #endif // SLAPO_GRAPH_INTERFACES

@@ -15,6 +15,9 @@ include "graph/GraphInterfaces.td"
 class Graph_Op<string mnemonic, list<Trait> traits = []>
     : Op<Graph_Dialect, mnemonic, traits>;
 
+// Ops with a tensor-parallel sharding rule (GraphSharding.cpp).
+defvar ShardingRule = DeclareOpInterfaceMethods<ShardingOpInterface>;
+
 def FloatTensor : RankedTensorOf<[AnyFloat]>;
 def IdTensor : RankedTensorOf<[AnySignlessInteger]>;
 
@@ -99,14 +102,15 @@ def Graph_GraphModuleOp : Graph_Op<"module", [
 }
 
 def Graph_OutputOp : Graph_Op<"output", [
-    Pure, ReturnLike, Terminator, ParentOneOf<["ModelOp", "GraphModuleOp"]>]> {
+    Pure, ReturnLike, Terminator, ParentOneOf<["ModelOp", "GraphModuleOp"]>,
+    ShardingRule]> {
   let summary = "the results of a model or module body";
   let arguments = (ins Variadic<AnyType>:$values);
   let assemblyFormat = "attr-dict ($values^ `:` type($values))?";
 }
 
 def Graph_ParamOp : Graph_Op<"param", [
-    Pure, ParentOneOf<["GraphModuleOp", "ModelOp"]>]> {
+    Pure, ParentOneOf<["GraphModuleOp", "ModelOp"]>, ShardingRule]> {
   let summary = "a named parameter of the enclosing module";
   let description = [{
     `@weight` inside `transformer.h.0.attn.c_attn` is the parameter
@@ -138,7 +142,7 @@ def Graph_ParamRefOp : Graph_Op<"param_ref", [Pure]> {
 // Compute
 //===----------------------------------------------------------------------===//
 
-def Graph_EmbeddingOp : Graph_DiffOp<"embedding"> {
+def Graph_EmbeddingOp : Graph_DiffOp<"embedding", [ShardingRule]> {
   let summary = "rows of a table picked by token ids: [...] x [V, D] -> [..., D]";
   let arguments = (ins IdTensor:$ids, FloatTensor:$table);
   let results = (outs FloatTensor:$result);
@@ -152,7 +156,7 @@ def Graph_PositionIdsOp : Graph_ComputeOp<"position_ids"> {
   let assemblyFormat = "$ids attr-dict `:` type($ids)";
 }
 
-def Graph_LinearOp : Graph_DiffOp<"linear"> {
+def Graph_LinearOp : Graph_DiffOp<"linear", [ShardingRule]> {
   let summary = "x W^T + b over the last axis";
   let description = [{
     `input [..., in]`, `weight [out, in]` (nn.Linear) or, with `in_out`,
@@ -168,7 +172,7 @@ def Graph_LinearOp : Graph_DiffOp<"linear"> {
   }];
 }
 
-def Graph_MatmulOp : Graph_DiffOp<"matmul"> {
+def Graph_MatmulOp : Graph_DiffOp<"matmul", [ShardingRule]> {
   let summary = "batched matrix product [..., M, K] x [..., K, N] -> [..., M, N]";
   let description = [{
     With `transpose_b` the right operand is `[..., N, K]`. Batch dimensions
@@ -181,7 +185,7 @@ def Graph_MatmulOp : Graph_DiffOp<"matmul"> {
   }];
 }
 
-def Graph_LayerNormOp : Graph_DiffOp<"layer_norm"> {
+def Graph_LayerNormOp : Graph_DiffOp<"layer_norm", [ShardingRule]> {
   let summary = "layer normalisation over the last axis, optionally affine";
   let description = [{
     `(x - mean) / sqrt(var + epsilon) * gamma + beta` with the biased variance.
@@ -199,14 +203,14 @@ def Graph_LayerNormOp : Graph_DiffOp<"layer_norm"> {
   }];
 }
 
-def Graph_RmsNormOp : Graph_DiffOp<"rms_norm"> {
+def Graph_RmsNormOp : Graph_DiffOp<"rms_norm", [ShardingRule]> {
   let summary = "x / sqrt(mean(x^2) + epsilon) * weight over the last axis";
   let arguments = (ins FloatTensor:$input, FloatTensor:$weight, F64Attr:$epsilon);
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$input `,` $weight attr-dict `:` type($input) `,` type($weight)";
 }
 
-def Graph_CausalMaskOp : Graph_DiffOp<"causal_mask"> {
+def Graph_CausalMaskOp : Graph_DiffOp<"causal_mask", [ShardingRule]> {
   let summary = "attention scores [..., T, S] with the future masked out";
   let description = [{
     Query t sees keys up to t + (S - T); later entries become -inf (or,
@@ -217,14 +221,14 @@ def Graph_CausalMaskOp : Graph_DiffOp<"causal_mask"> {
   let assemblyFormat = "$input (`zero` $zero^)? attr-dict `:` type($input)";
 }
 
-def Graph_SoftmaxOp : Graph_DiffOp<"softmax"> {
+def Graph_SoftmaxOp : Graph_DiffOp<"softmax", [ShardingRule]> {
   let summary = "softmax along one axis (negative counts from the end)";
   let arguments = (ins FloatTensor:$input, DefaultValuedAttr<I64Attr, "-1">:$axis);
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Graph_AttentionOp : Graph_DiffOp<"attention"> {
+def Graph_AttentionOp : Graph_DiffOp<"attention", [ShardingRule]> {
   let summary = "scaled dot-product attention, optionally causal, with GQA";
   let description = [{
     `q [B, H, T, D]`, `k [B, Hkv, S, D]`, `v [B, Hkv, S, Dv]` with `H` a
@@ -244,7 +248,7 @@ def Graph_AttentionOp : Graph_DiffOp<"attention"> {
   }];
 }
 
-def Graph_RopeOp : Graph_DiffOp<"rope"> {
+def Graph_RopeOp : Graph_DiffOp<"rope", [ShardingRule]> {
   let summary = "rotary position embedding (rotate-half form) on [B, H, T, D]";
   let description = [{
     Position `t` rotates the pair `(x[i], x[i + D/2])` by `t * inv_freq[i]`,
@@ -278,7 +282,7 @@ def Graph_RopeOp : Graph_DiffOp<"rope"> {
 }
 
 class Graph_UnaryOp<string mnemonic, string what>
-    : Graph_DiffOp<mnemonic> {
+    : Graph_DiffOp<mnemonic, [ShardingRule]> {
   let summary = what;
   let arguments = (ins FloatTensor:$input);
   let results = (outs FloatTensor:$result);
@@ -288,21 +292,21 @@ class Graph_UnaryOp<string mnemonic, string what>
 def Graph_ReluOp : Graph_UnaryOp<"relu", "max(x, 0)">;
 def Graph_SiluOp : Graph_UnaryOp<"silu", "x * sigmoid(x)">;
 
-def Graph_GeluOp : Graph_DiffOp<"gelu"> {
+def Graph_GeluOp : Graph_DiffOp<"gelu", [ShardingRule]> {
   let summary = "GELU, exact (erf) or with `tanh` the tanh form GPT-2 uses";
   let arguments = (ins FloatTensor:$input, UnitAttr:$tanh);
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$input (`tanh` $tanh^)? attr-dict `:` type($input)";
 }
 
-def Graph_ScaleOp : Graph_DiffOp<"scale"> {
+def Graph_ScaleOp : Graph_DiffOp<"scale", [ShardingRule]> {
   let summary = "x * factor";
   let arguments = (ins FloatTensor:$input, F64Attr:$factor);
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Graph_DropoutOp : Graph_DiffOp<"dropout"> {
+def Graph_DropoutOp : Graph_DiffOp<"dropout", [ShardingRule]> {
   let summary = "zero each element with probability p, scale the rest by 1/(1-p)";
   let description = [{
     The mask is a pure function of the training step's seed, `rng_stream`
@@ -315,7 +319,8 @@ def Graph_DropoutOp : Graph_DiffOp<"dropout"> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-class Graph_BinaryOp<string mnemonic, string what> : Graph_DiffOp<mnemonic> {
+class Graph_BinaryOp<string mnemonic, string what>
+    : Graph_DiffOp<mnemonic, [ShardingRule]> {
   let summary = what # ", broadcasting trailing axes like NumPy";
   let arguments = (ins FloatTensor:$lhs, FloatTensor:$rhs);
   let results = (outs FloatTensor:$result);
@@ -327,7 +332,7 @@ def Graph_MulOp : Graph_BinaryOp<"mul", "elementwise product">;
 
 def CastFloatTensor : RankedTensorOf<[F32, BF16, F16]>;
 
-def Graph_CastOp : Graph_DiffOp<"cast"> {
+def Graph_CastOp : Graph_DiffOp<"cast", [ShardingRule]> {
   let summary = "the same tensor in another float element type (f32, bf16, f16)";
   let description = [{
     Converts every element to `to`, rounding to nearest even when the type
@@ -348,7 +353,7 @@ def Graph_CastOp : Graph_DiffOp<"cast"> {
 }
 
 def Graph_ReshapeOp : Graph_Op<"reshape", [
-    Pure, DeclareOpInterfaceMethods<AdjointOpInterface>]> {
+    Pure, DeclareOpInterfaceMethods<AdjointOpInterface>, ShardingRule]> {
   let summary = "the same elements in another shape";
   let description = [{
     Static dimensions must hold the same number of elements. Dynamic
@@ -361,14 +366,14 @@ def Graph_ReshapeOp : Graph_Op<"reshape", [
   let hasVerifier = 1;
 }
 
-def Graph_TransposeOp : Graph_DiffOp<"transpose"> {
+def Graph_TransposeOp : Graph_DiffOp<"transpose", [ShardingRule]> {
   let summary = "permute axes: result dim i is input dim permutation[i]";
   let arguments = (ins AnyRankedTensor:$input, DenseI64ArrayAttr:$permutation);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Graph_SplitOp : Graph_DiffOp<"split"> {
+def Graph_SplitOp : Graph_DiffOp<"split", [ShardingRule]> {
   let summary = "cut one axis into consecutive pieces of the given sizes";
   let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis,
                        DenseI64ArrayAttr:$sizes);
@@ -376,14 +381,14 @@ def Graph_SplitOp : Graph_DiffOp<"split"> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Graph_ConcatOp : Graph_DiffOp<"concat"> {
+def Graph_ConcatOp : Graph_DiffOp<"concat", [ShardingRule]> {
   let summary = "join tensors along one axis";
   let arguments = (ins Variadic<AnyRankedTensor>:$inputs, I64Attr:$axis);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$inputs attr-dict `:` type($inputs)";
 }
 
-def Graph_CrossEntropyOp : Graph_DiffOp<"cross_entropy"> {
+def Graph_CrossEntropyOp : Graph_DiffOp<"cross_entropy", [ShardingRule]> {
   let summary = "mean cross-entropy of logits [..., V] against target ids [...]";
   let description = [{
     Targets equal to `ignore_index` are not counted; the mean is over counted
@@ -399,7 +404,7 @@ def Graph_CrossEntropyOp : Graph_DiffOp<"cross_entropy"> {
 // Fused ops (made by the `fuse` schedule primitive)
 //===----------------------------------------------------------------------===//
 
-def Graph_BiasGeluOp : Graph_DiffOp<"bias_gelu"> {
+def Graph_BiasGeluOp : Graph_DiffOp<"bias_gelu", [ShardingRule]> {
   let summary = "gelu(x + bias) in one pass, bias [D] over the last axis";
   let arguments = (ins FloatTensor:$input, FloatTensor:$bias, UnitAttr:$tanh);
   let results = (outs FloatTensor:$result);
@@ -444,7 +449,7 @@ def Graph_AddRmsNormOp : Graph_DiffOp<"add_rms_norm"> {
 // Tensor parallelism
 //===----------------------------------------------------------------------===//
 
-def Graph_SyncOp : Graph_DiffOp<"sync"> {
+def Graph_SyncOp : Graph_DiffOp<"sync", [ShardingRule]> {
   let summary = "a tensor-parallel collective paired with its backward partner";
   let description = [{
     Runs collective `forward` over the tensor-parallel group in the forward

@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "slapo/Transforms/Passes.h"
+#include "slapo/Plan/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
@@ -19,7 +19,7 @@
 
 namespace slapo {
 #define GEN_PASS_DEF_PLANASSIGNOFFSETS
-#include "slapo/Transforms/Passes.h.inc"
+#include "slapo/Plan/Passes.h.inc"
 } // namespace slapo
 
 using namespace mlir;

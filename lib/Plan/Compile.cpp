@@ -9,6 +9,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "slapo/Plan/Compile.h"
+#include "slapo/Conversion/Passes.h"
+#include "slapo/Plan/Passes.h"
 #include "slapo/Transforms/Passes.h"
 
 #include "mlir/Pass/PassManager.h"

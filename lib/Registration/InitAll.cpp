@@ -7,7 +7,9 @@
 #include "sched/SchedOps.h"
 
 #include "mlir/Dialect/Transform/IR/TransformDialect.h"
+#include "slapo/Conversion/Passes.h"
 #include "slapo/Plan/Compile.h"
+#include "slapo/Plan/Passes.h"
 #include "slapo/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -22,5 +24,7 @@ void slapo::registerAllDialects(mlir::DialectRegistry &registry) {
 void slapo::registerAllPasses() {
   mlir::registerTransformsPasses();
   slapo::registerSlapoPasses();
+  slapo::registerSlapoConversionPasses();
+  slapo::registerSlapoPlanPasses();
   slapo::registerTrainingStepPipeline();
 }

@@ -3,8 +3,8 @@
 // The Megatron / PyTorch-autocast recipe, made explicit with graph.cast ops.
 // Parameters stay f32: they are the master weights, so their gradients and
 // the optimizer state stay f32 too (a cast's adjoint casts the gradient
-// back). Each op gets one of four rules; "16" below is `precision` (bf16 or
-// f16):
+// back). Each op gets one of three rules (an op with none is refused);
+// "16" below is `precision` (bf16 or f16):
 //
 //   rule     ops                                     operands -> results
 //   -------  --------------------------------------  --------------------

@@ -1,7 +1,8 @@
 //===- Sharding.h - how tensor parallelism splits every value --*- C++ -*-===//
 //
 // The analysis behind `shard` and `sync`: starting from the sharded
-// parameters it decides, for every value of a flat model, whether each
+// parameters it decides, through each op's sharding rule
+// (ShardingOpInterface), for every value of a flat model, whether each
 // tensor-parallel rank holds all of it (replicated), a slice of one axis
 // (sharded) or a partial sum (partial), and checks that the syncs make the
 // forward pass and every gradient come out as on one process. Private to
@@ -12,29 +13,12 @@
 #ifndef SLAPO_TRANSFORMS_SHARDING_H
 #define SLAPO_TRANSFORMS_SHARDING_H
 
-#include "graph/GraphDialect.h"
+#include "graph/ShardingRules.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 
 namespace slapo::graph {
-
-struct Sharding {
-  enum Kind { Replicated, Sharded, Partial };
-  Kind kind = Replicated;
-  /// Sharded: the axis cut over the ranks, in `parts` equal parts that are
-  /// each cut separately.
-  int64_t axis = -1;
-  int64_t parts = 1;
-  /// The sharded parameter this state derives from (for errors).
-  ParamOp origin;
-  /// Partial: the op whose result is a partial sum (for errors).
-  mlir::Operation *producer = nullptr;
-
-  bool isReplicated() const { return kind == Replicated; }
-  bool isSharded() const { return kind == Sharded; }
-  bool isPartial() const { return kind == Partial; }
-};
 
 class ShardingAnalysis {
 public:
@@ -61,12 +45,6 @@ private:
   llvm::DenseSet<mlir::Operation *> vocabOps;
   bool sharded = false;
 };
-
-/// Where a shard statement was written (its `at`), else the param's own.
-mlir::Location shardLocation(ParamOp param);
-
-/// The module path an op of a flat model came from.
-std::string modulePath(mlir::Operation *op);
 
 } // namespace slapo::graph
 

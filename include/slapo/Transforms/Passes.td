@@ -79,6 +79,18 @@ def GraphPartitionTensorParallel
   ];
 }
 
+def GraphTestSharding : Pass<"graph-test-sharding", "mlir::ModuleOp"> {
+  let summary = "Test pass: print the sharding analysis as attributes";
+  let description = [{
+    For the tests of the sharding rules (ShardingOpInterface): runs the
+    analysis of graph-partition-tensor-parallel on each flat model and
+    records on every op with results a `sharding` array with each result's
+    state ("replicated", "a partial sum", "split on axis N"), and
+    `vocab_parallel` on the ops that work on a vocabulary slice. Changes
+    nothing else; refuses what the analysis refuses.
+  }];
+}
+
 def GraphGenerateBackward : Pass<"graph-generate-backward", "mlir::ModuleOp"> {
   let summary = "Append the backward pass: gradients of every trainable parameter";
   let description = [{
@@ -109,28 +121,6 @@ def GraphApplyOptimizer : Pass<"graph-apply-optimizer", "mlir::ModuleOp"> {
            "also decay biases and norm weights (Hugging Face Trainer "
            "exempts them)">
   ];
-}
-
-def ConvertGraphToPlan : Pass<"convert-graph-to-plan", "mlir::ModuleOp"> {
-  let summary = "Lower a flat, static training step to plan kernel calls";
-  let description = [{
-    Every graph value becomes a `plan.tensor` (or a `plan.view` for a
-    reshape) and every graph op a `plan.call` of the kernel with its name.
-    Optimizer updates write their parameter in place; AdamW gets two
-    optimizer-state tensors per parameter.
-  }];
-  let dependentDialects = ["::slapo::plan::PlanDialect"];
-}
-
-def PlanAssignOffsets : Pass<"plan-assign-offsets", "mlir::ModuleOp"> {
-  let summary = "Static memory plan: place every tensor in one arena";
-  let description = [{
-    Inputs, parameters, gradients and optimizer state are resident for the
-    whole step. Activations share one region by liveness: tensors whose
-    lifetimes do not overlap reuse offsets. Kernel scratch (attention
-    probabilities) is one workspace region sized for the largest need.
-    Records `arena_bytes` and the per-category totals on the program.
-  }];
 }
 
 #endif // SLAPO_TRANSFORMS_PASSES

@@ -1,7 +1,7 @@
 //===- GraphToPlan.cpp - a training step as kernel calls ------------------===//
 
 #include "graph/GraphUtils.h"
-#include "slapo/Transforms/Passes.h"
+#include "slapo/Conversion/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
@@ -10,7 +10,7 @@
 
 namespace slapo {
 #define GEN_PASS_DEF_CONVERTGRAPHTOPLAN
-#include "slapo/Transforms/Passes.h.inc"
+#include "slapo/Conversion/Passes.h.inc"
 } // namespace slapo
 
 using namespace mlir;
