@@ -7,9 +7,8 @@
 //   **.bias                         `**` matches any number of components
 //
 // Paths name graph.module ops by their Hugging Face module names. The
-// graph dialect keeps the matcher, so the sched dialect (its transform
-// ops) and lib/Schedule (the .sched parser) share it without the dialects
-// depending on lib/.
+// graph dialect keeps the matcher; the .sched parser and the schedule's
+// transform ops (lib/Schedule) share it.
 //
 //===----------------------------------------------------------------------===//
 

@@ -4,7 +4,7 @@
 
 #include "graph/GraphDialect.h"
 #include "plan/PlanDialect.h"
-#include "sched/SchedOps.h"
+#include "slapo/Schedule/SchedOps.h"
 
 #include "mlir/Dialect/Transform/IR/TransformDialect.h"
 #include "slapo/Conversion/Passes.h"

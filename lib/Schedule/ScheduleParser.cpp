@@ -2,7 +2,7 @@
 
 #include "graph/GraphDialect.h"
 #include "graph/PathPattern.h"
-#include "sched/SchedOps.h"
+#include "slapo/Schedule/SchedOps.h"
 #include "slapo/Schedule/Schedule.h"
 
 #include "mlir/Dialect/Transform/IR/TransformOps.h"

@@ -1,6 +1,6 @@
 //===- SchedOps.h - schedule primitives as transform ops -------*- C++ -*-===//
-#ifndef SLAPO_SCHED_SCHEDOPS_H
-#define SLAPO_SCHED_SCHEDOPS_H
+#ifndef SLAPO_SCHEDULE_SCHEDOPS_H
+#define SLAPO_SCHEDULE_SCHEDOPS_H
 
 #include "mlir/Dialect/Transform/IR/TransformDialect.h"
 #include "mlir/Dialect/Transform/Interfaces/TransformInterfaces.h"
@@ -8,7 +8,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #define GET_OP_CLASSES
-#include "sched/SchedOps.h.inc"
+#include "slapo/Schedule/SchedOps.h.inc"
 
 namespace mlir {
 class DialectRegistry;
@@ -19,4 +19,4 @@ namespace slapo::sched {
 void registerSchedExtension(mlir::DialectRegistry &registry);
 } // namespace slapo::sched
 
-#endif // SLAPO_SCHED_SCHEDOPS_H
+#endif // SLAPO_SCHEDULE_SCHEDOPS_H

@@ -1,10 +1,16 @@
 //===- SchedOps.cpp - schedule primitives as transform ops ---------------===//
+//
+// Each primitive selects modules or parameters by path and applies a
+// rewrite of lib/Transforms (Rewrites.h) or sets an attribute.
+//
+//===----------------------------------------------------------------------===//
 
-#include "sched/SchedOps.h"
+#include "slapo/Schedule/SchedOps.h"
 
 #include "graph/GraphDialect.h"
 #include "graph/GraphUtils.h"
 #include "graph/PathPattern.h"
+#include "slapo/Transforms/Rewrites.h"
 
 #include "mlir/Dialect/Transform/IR/TransformDialect.h"
 #include "mlir/IR/Builders.h"
@@ -13,7 +19,7 @@
 #include <cmath>
 
 #define GET_OP_CLASSES
-#include "sched/SchedOps.cpp.inc"
+#include "slapo/Schedule/SchedOps.cpp.inc"
 
 using namespace mlir;
 using namespace slapo;
@@ -31,7 +37,7 @@ public:
     declareDependentDialect<graph::GraphDialect>();
     registerTransformOps<
 #define GET_OP_LIST
-#include "sched/SchedOps.cpp.inc"
+#include "slapo/Schedule/SchedOps.cpp.inc"
         >();
   }
 };
@@ -171,145 +177,27 @@ CheckpointOp::apply(transform::TransformRewriter &,
       });
 }
 
-/// Rewrites the body of a linear module (one graph.linear on its own
-/// weight) into base + (alpha / rank) * lora_B(lora_A(dropout(x))).
-static LogicalResult addAdapter(graph::GraphModuleOp module, int64_t rank,
-                                double alpha, double dropout,
-                                Operation *primitive) {
-  auto path = graph::getPath(module);
-  Block &body = module.getBody().front();
-  auto linears = llvm::to_vector(body.getOps<graph::LinearOp>());
-  if (linears.size() != 1 ||
-      !linears[0].getWeight().getDefiningOp<graph::ParamOp>())
-    return emitError(primitive->getLoc(), "module '")
-           << path << "' is not a linear layer (lora needs a module holding "
-           << "one graph.linear on its own weight)";
-  if (!body.getOps<graph::GraphModuleOp>().empty())
-    return emitError(primitive->getLoc(), "module '")
-           << path << "' already has a LoRA adapter";
-  graph::LinearOp linear = linears[0];
-  auto weightType = linear.getWeight().getType();
-  bool inOut = linear.getInOut();
-  int64_t in = weightType.getDimSize(inOut ? 0 : 1);
-  int64_t out = weightType.getDimSize(inOut ? 1 : 0);
-  if (rank > std::min(in, out))
-    return emitError(primitive->getLoc(), "rank ")
-           << rank << " exceeds the smaller side of '" << path << "' (" << in
-           << " in, " << out << " out)";
-
-  // What an exporter needs to write the adapter in PEFT's layout.
-  Builder attrs(module.getContext());
-  module->setAttr(
-      "lora_adapter",
-      attrs.getDictionaryAttr({
-          attrs.getNamedAttr("rank", attrs.getI64IntegerAttr(rank)),
-          attrs.getNamedAttr("alpha", attrs.getF64FloatAttr(alpha)),
-          attrs.getNamedAttr("dropout", attrs.getF64FloatAttr(dropout)),
-          attrs.getNamedAttr("fan_in_fan_out", attrs.getBoolAttr(inOut)),
-      }));
-
-  // The base layer is frozen; only the adapter trains.
-  for (graph::ParamOp param : body.getOps<graph::ParamOp>())
-    param.setTrainable(false);
-
-  MLIRContext *context = module.getContext();
-  Location loc = module.getLoc();
-  OpBuilder b(linear->getNextNode());
-  Value x = linear.getInput();
-  if (dropout > 0.0)
-    x = graph::DropoutOp::create(b, loc, x, b.getF64FloatAttr(dropout),
-                                 IntegerAttr());
-  auto adapterModule = [&](StringRef name, Value input, int64_t rows,
-                           int64_t cols, graph::InitAttr init) -> Value {
-    auto inputType = cast<RankedTensorType>(input.getType());
-    SmallVector<int64_t> shape(inputType.getShape());
-    shape.back() = rows;
-    auto resultType = RankedTensorType::get(shape, inputType.getElementType());
-    auto adapter = graph::GraphModuleOp::create(b, loc, TypeRange{resultType},
-                                                name, ValueRange{input});
-    Block *inner = new Block();
-    adapter.getBody().push_back(inner);
-    Value arg = inner->addArgument(input.getType(), loc);
-    OpBuilder ib = OpBuilder::atBlockEnd(inner);
-    Value weight = graph::ParamOp::create(
-        ib, loc,
-        RankedTensorType::get({rows, cols}, weightType.getElementType()),
-        "weight", init, /*trainable=*/true);
-    // Not in a base model's checkpoint: slapo-run --init keeps its init.
-    weight.getDefiningOp()->setAttr("added_by", ib.getStringAttr("lora"));
-    Value y = graph::LinearOp::create(ib, loc, arg, weight, Value(), false);
-    graph::OutputOp::create(ib, loc, y);
-    return adapter.getResult(0);
-  };
-  // kaiming_uniform(a = sqrt(5)) on [rank, in]: bound = 1 / sqrt(in).
-  auto uniform = graph::InitAttr::get(context, graph::InitKind::uniform,
-                                      APFloat(1.0 / std::sqrt(double(in))));
-  auto zeros =
-      graph::InitAttr::get(context, graph::InitKind::zeros, APFloat(0.0));
-  Value a = adapterModule("lora_A", x, rank, in, uniform);
-  Value bOut = adapterModule("lora_B", a, out, rank, zeros);
-  Value scaled = graph::ScaleOp::create(
-      b, loc, bOut, b.getF64FloatAttr(alpha / double(rank)));
-  Value sum = graph::AddOp::create(b, loc, linear.getResult(), scaled);
-  linear.getResult().replaceAllUsesExcept(sum, sum.getDefiningOp());
-  return success();
-}
-
 DiagnosedSilenceableFailure LoraOp::apply(transform::TransformRewriter &,
                                           transform::TransformResults &,
                                           transform::TransformState &state) {
   return editModules(*this, getRoot(), getPath(), state,
                      [&](graph::GraphModuleOp module) -> LogicalResult {
-                       return addAdapter(module, getRank(),
-                                         getAlpha().convertToDouble(),
-                                         getDropout().convertToDouble(), *this);
+                       return graph::insertLoraAdapter(
+                           module,
+                           {int64_t(getRank()), getAlpha().convertToDouble(),
+                            getDropout().convertToDouble()},
+                           getLoc());
                      });
-}
-
-/// Replaces `linear` (which has a bias) by `wrap(linear without bias) +
-/// bias` and returns the sum.
-static Value takeOutBias(graph::LinearOp linear,
-                         function_ref<Value(OpBuilder &, Value)> wrap) {
-  OpBuilder b(linear);
-  Value bare =
-      graph::LinearOp::create(b, linear.getLoc(), linear.getInput(),
-                              linear.getWeight(), Value(), linear.getInOut());
-  Value sum =
-      graph::AddOp::create(b, linear.getLoc(), wrap(b, bare), linear.getBias());
-  linear.getResult().replaceAllUsesWith(sum);
-  linear.erase();
-  return sum;
 }
 
 DiagnosedSilenceableFailure
 DecomposeOp::apply(transform::TransformRewriter &,
                    transform::TransformResults &,
                    transform::TransformState &state) {
-  return editModules(
-      *this, getRoot(), getPath(), state,
-      [&](graph::GraphModuleOp module) -> LogicalResult {
-        auto linears =
-            llvm::to_vector(module.getBody().getOps<graph::LinearOp>());
-        // A bias already taken out (by decompose, or by a sync that adds it
-        // after its reduction) stays as it is.
-        bool alreadyOut = llvm::any_of(
-            module.getBody().getOps<graph::ParamOp>(),
-            [](graph::ParamOp param) {
-              return param.getName() == "bias" &&
-                     llvm::all_of(param->getUsers(), [](Operation *user) {
-                       return isa<graph::AddOp>(user);
+  return editModules(*this, getRoot(), getPath(), state,
+                     [&](graph::GraphModuleOp module) {
+                       return graph::decomposeLinearBias(module, getLoc());
                      });
-            });
-        if (linears.size() == 1 && !linears[0].getBias() && alreadyOut)
-          return success();
-        if (linears.size() != 1 || !linears[0].getBias())
-          return mlir::emitDefiniteFailure(*this, "module '")
-                 << graph::getPath(module)
-                 << "' is not a linear layer with a bias (decompose takes the "
-                    "bias out of one)";
-        takeOutBias(linears[0], [](OpBuilder &, Value bare) { return bare; });
-        return success();
-      });
 }
 
 DiagnosedSilenceableFailure FuseOp::apply(transform::TransformRewriter &,
@@ -341,76 +229,6 @@ DiagnosedSilenceableFailure FuseOp::apply(transform::TransformRewriter &,
       });
 }
 
-/// q k^T * scale, causal mask, softmax, dropout, then times v.
-static LogicalResult decomposeAttention(graph::AttentionOp attention,
-                                        Operation *primitive) {
-  int64_t heads = attention.getQuery().getType().getDimSize(1);
-  int64_t kvHeads = attention.getKey().getType().getDimSize(1);
-  if (heads != kvHeads)
-    return emitError(primitive->getLoc(),
-                     "decomposed attention needs as many key/value heads as "
-                     "query heads, but '")
-           << graph::getPath(attention->getParentOp()) << "' has " << heads
-           << " and " << kvHeads;
-  OpBuilder b(attention);
-  Location loc = attention.getLoc();
-  Value scores = graph::MatmulOp::create(b, loc, attention.getQuery(),
-                                         attention.getKey(), true);
-  scores = graph::ScaleOp::create(b, loc, scores, attention.getScaleAttr());
-  if (attention.getCausal())
-    scores = graph::CausalMaskOp::create(b, loc, scores, false);
-  Value probs =
-      graph::SoftmaxOp::create(b, loc, scores, b.getI64IntegerAttr(-1));
-  if (attention.getDropout().convertToDouble() > 0.0)
-    probs = graph::DropoutOp::create(b, loc, probs, attention.getDropoutAttr(),
-                                     IntegerAttr());
-  Value out =
-      graph::MatmulOp::create(b, loc, probs, attention.getValue(), false);
-  attention.getResult().replaceAllUsesWith(out);
-  attention.erase();
-  return success();
-}
-
-/// The chain decomposeAttention makes, ending at `out`, as one
-/// graph.attention; false if `out` does not end one.
-static bool fuseAttention(graph::MatmulOp out) {
-  if (out.getTransposeB())
-    return false;
-  SmallVector<Operation *> chain{out};
-  auto single = [&](Value value, auto kind) -> decltype(kind) {
-    auto op = value.getDefiningOp<decltype(kind)>();
-    if (op && op->hasOneUse())
-      chain.push_back(op);
-    return op && op->hasOneUse() ? op : decltype(kind)();
-  };
-  Value probs = out.getLhs();
-  auto dropout = single(probs, graph::DropoutOp());
-  auto softmax =
-      single(dropout ? dropout.getInput() : probs, graph::SoftmaxOp());
-  if (!softmax || softmax.getAxisAttr().getInt() != -1)
-    return false;
-  auto mask = single(softmax.getInput(), graph::CausalMaskOp());
-  if (mask && mask.getZero())
-    return false;
-  auto scale =
-      single(mask ? mask.getInput() : softmax.getInput(), graph::ScaleOp());
-  auto scores =
-      scale ? single(scale.getInput(), graph::MatmulOp()) : graph::MatmulOp();
-  if (!scores || !scores.getTransposeB() ||
-      scores.getLhs().getType().getRank() != 4)
-    return false;
-  OpBuilder b(out);
-  auto attention = graph::AttentionOp::create(
-      b, out.getLoc(), scores.getLhs(), scores.getRhs(), out.getRhs(),
-      scale.getFactorAttr(), mask ? b.getUnitAttr() : UnitAttr(),
-      dropout ? dropout.getProbabilityAttr() : b.getF64FloatAttr(0.0),
-      IntegerAttr());
-  out.getResult().replaceAllUsesWith(attention.getResult());
-  for (Operation *op : chain)
-    op->erase();
-  return true;
-}
-
 DiagnosedSilenceableFailure ReplaceOp::apply(transform::TransformRewriter &,
                                              transform::TransformResults &,
                                              transform::TransformState &state) {
@@ -423,7 +241,7 @@ DiagnosedSilenceableFailure ReplaceOp::apply(transform::TransformRewriter &,
           SmallVector<graph::AttentionOp> attentions;
           module.walk([&](graph::AttentionOp op) { attentions.push_back(op); });
           for (graph::AttentionOp attention : attentions) {
-            if (failed(decomposeAttention(attention, *this)))
+            if (failed(graph::decomposeAttention(attention, getLoc())))
               return failure();
             ++replaced;
           }
@@ -432,7 +250,7 @@ DiagnosedSilenceableFailure ReplaceOp::apply(transform::TransformRewriter &,
           module.walk([&](graph::MatmulOp op) { matmuls.push_back(op); });
           // Walk from the last: a fused chain erases matmuls before it.
           for (graph::MatmulOp matmul : llvm::reverse(matmuls))
-            replaced += fuseAttention(matmul);
+            replaced += graph::fuseAttention(matmul);
         }
         if (replaced == 0)
           return mlir::emitDefiniteFailure(*this, "module '")
@@ -509,7 +327,7 @@ static Value syncOutput(OpBuilder &b, Value value,
     return make(b, value);
   }
   // A row-parallel linear adds its bias once, after the reduction.
-  return takeOutBias(linear, make);
+  return graph::takeOutBias(linear, make);
 }
 
 DiagnosedSilenceableFailure SyncOp::apply(transform::TransformRewriter &,

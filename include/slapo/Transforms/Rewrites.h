@@ -1,0 +1,56 @@
+//===- Rewrites.h - graph rewrites the schedule primitives apply -*- C++
+//-*-===//
+//
+// Usable from C++ and testable alone; the transform ops of the schedule
+// language (lib/Schedule/SchedOps.cpp) only select modules and call these.
+// Errors are emitted at `at` (the primitive's .sched statement).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SLAPO_TRANSFORMS_REWRITES_H
+#define SLAPO_TRANSFORMS_REWRITES_H
+
+#include "graph/GraphDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
+
+namespace slapo::graph {
+
+struct LoraConfig {
+  int64_t rank = 8;
+  double alpha = 8.0;
+  double dropout = 0.0;
+};
+
+/// Rewrites the body of a linear module (one graph.linear on its own
+/// weight) into base + (alpha / rank) * lora_B(lora_A(dropout(x))), as
+/// PEFT does: the base frozen, lora_A kaiming-uniform, lora_B zeros, the
+/// module marked `lora_adapter` for the PEFT exporter.
+mlir::LogicalResult insertLoraAdapter(GraphModuleOp module,
+                                      const LoraConfig &config,
+                                      mlir::Location at);
+
+/// Replaces `linear` (which has a bias) by `wrap(linear without bias) +
+/// bias` and returns the sum.
+mlir::Value takeOutBias(
+    LinearOp linear,
+    llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Value)> wrap);
+
+/// `decompose`: the bias of the module's one linear as its own add
+/// (nothing to do when it already is).
+mlir::LogicalResult decomposeLinearBias(GraphModuleOp module,
+                                        mlir::Location at);
+
+/// graph.attention as q k^T * scale, causal mask, softmax, dropout, then
+/// times v (grouped-query attention is refused).
+mlir::LogicalResult decomposeAttention(AttentionOp attention,
+                                       mlir::Location at);
+
+/// The chain decomposeAttention makes, ending at `out`, as one
+/// graph.attention; false if `out` does not end one.
+bool fuseAttention(MatmulOp out);
+
+} // namespace slapo::graph
+
+#endif // SLAPO_TRANSFORMS_REWRITES_H
