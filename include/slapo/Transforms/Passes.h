@@ -3,7 +3,6 @@
 #define SLAPO_TRANSFORMS_PASSES_H
 
 #include "graph/GraphDialect.h"
-#include "plan/PlanDialect.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"

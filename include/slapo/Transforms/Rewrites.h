@@ -1,5 +1,4 @@
-//===- Rewrites.h - graph rewrites the schedule primitives apply -*- C++
-//-*-===//
+//===- Rewrites.h - graph rewrites that schedules apply ---------*- C++ -*-===//
 //
 // Usable from C++ and testable alone; the transform ops of the schedule
 // language (lib/Schedule/SchedOps.cpp) only select modules and call these.
