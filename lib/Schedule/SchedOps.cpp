@@ -317,75 +317,13 @@ DiagnosedSilenceableFailure ShardOp::apply(transform::TransformRewriter &,
   return DiagnosedSilenceableFailure::success();
 }
 
-/// Puts `sync` (built by `make`) between `value` and its uses in the body
-/// of `module` (a linear's bias moves after it).
-static Value syncOutput(OpBuilder &b, Value value,
-                        function_ref<Value(OpBuilder &, Value)> make) {
-  auto linear = value.getDefiningOp<graph::LinearOp>();
-  if (!linear || !linear.getBias()) {
-    b.setInsertionPointAfterValue(value);
-    return make(b, value);
-  }
-  // A row-parallel linear adds its bias once, after the reduction.
-  return graph::takeOutBias(linear, make);
-}
-
 DiagnosedSilenceableFailure SyncOp::apply(transform::TransformRewriter &,
                                           transform::TransformResults &,
                                           transform::TransformState &state) {
-  Location loc = getLoc();
-  auto make = [&](OpBuilder &b, Value value) -> Value {
-    return graph::SyncOp::create(b, loc, value, getForwardAttr(),
-                                 getBackwardAttr(), b.getI64IntegerAttr(-1),
-                                 b.getI64IntegerAttr(1));
-  };
-  auto isSynced = [&](Operation *op) {
-    auto sync = dyn_cast_or_null<graph::SyncOp>(op);
-    return sync && sync.getForward() == getForward() &&
-           sync.getBackward() == getBackward();
-  };
   return editModules(
-      *this, getRoot(), getPath(), state,
-      [&](graph::GraphModuleOp module) -> LogicalResult {
-        Block &body = module.getBody().front();
-        std::string path = graph::getPath(module);
-        OpBuilder b(getContext());
-        int64_t synced = 0;
-        if (getAtOutput()) {
-          Operation *output = body.getTerminator();
-          for (OpOperand &operand : output->getOpOperands()) {
-            Value value = operand.get();
-            if (!isa<FloatType>(
-                    cast<ShapedType>(value.getType()).getElementType()))
-              continue;
-            Operation *producer = value.getDefiningOp();
-            if (isSynced(producer) ||
-                (isa_and_nonnull<graph::AddOp>(producer) &&
-                 isSynced(producer->getOperand(0).getDefiningOp())))
-              return mlir::emitDefiniteFailure(*this, "module '")
-                     << path << "' is already synced this way";
-            operand.set(syncOutput(b, value, make));
-            ++synced;
-          }
-        } else {
-          b.setInsertionPointToStart(&body);
-          for (BlockArgument argument : body.getArguments()) {
-            auto type = cast<ShapedType>(argument.getType());
-            if (!isa<FloatType>(type.getElementType()))
-              continue;
-            if (argument.hasOneUse() && isSynced(*argument.getUsers().begin()))
-              return mlir::emitDefiniteFailure(*this, "module '")
-                     << path << "' is already synced this way";
-            Value value = make(b, argument);
-            argument.replaceAllUsesExcept(value, value.getDefiningOp());
-            ++synced;
-          }
-        }
-        if (synced == 0)
-          return mlir::emitDefiniteFailure(*this, "module '")
-                 << path << "' has no floating-point "
-                 << (getAtOutput() ? "output" : "input") << " to sync";
-        return success();
+      *this, getRoot(), getPath(), state, [&](graph::GraphModuleOp module) {
+        return graph::insertSync(module, getForwardAttr(), getBackwardAttr(),
+                                 getAtOutput(), getLoc());
       });
 }
 

@@ -1,8 +1,9 @@
 //===- RewritesTest.cpp - the schedule's graph rewrites, called alone -----===//
 //
 // lib/Transforms/Rewrites.h from C++, without a schedule: LoRA insertion
-// (PEFT's structure, init and scale), a linear's bias taken out, and
-// attention decomposed and fused back to the op it was.
+// (PEFT's structure, init and scale), a linear's bias taken out, a sync
+// at a row-parallel output, and attention decomposed and fused back to the
+// op it was.
 //
 //===----------------------------------------------------------------------===//
 
@@ -157,6 +158,30 @@ TEST_F(Rewrites, AttentionDecomposesAndFusesBack) {
   EXPECT_DOUBLE_EQ(fused[0].getScale().convertToDouble(), 0.5);
   EXPECT_DOUBLE_EQ(fused[0].getDropout().convertToDouble(), 0.1);
   EXPECT_TRUE(all<MatmulOp>(*module).empty());
+}
+
+TEST_F(Rewrites, SyncAtAnOutputMovesTheBiasAfterIt) {
+  OwningOpRef<ModuleOp> module = parse(kLinearModel);
+  ASSERT_TRUE(module);
+  GraphModuleOp proj = moduleNamed(*module, "proj");
+  Builder b(&context);
+  ASSERT_TRUE(succeeded(insertSync(proj, b.getStringAttr("all_reduce"),
+                                   b.getStringAttr("identity"),
+                                   /*atOutput=*/true, proj.getLoc())));
+  EXPECT_TRUE(succeeded(verify(*module)));
+  // linear (no bias) -> sync -> add bias -> output.
+  std::vector<SyncOp> syncs = all<SyncOp>(*module);
+  ASSERT_EQ(syncs.size(), 1u);
+  EXPECT_EQ(syncs[0].getForward(), "all_reduce");
+  auto linear = syncs[0].getInput().getDefiningOp<LinearOp>();
+  ASSERT_TRUE(linear);
+  EXPECT_FALSE(linear.getBias());
+  ASSERT_TRUE(syncs[0]->hasOneUse());
+  EXPECT_TRUE(isa<AddOp>(*syncs[0]->getUsers().begin()));
+  // The same sync again is refused.
+  EXPECT_TRUE(failed(insertSync(proj, b.getStringAttr("all_reduce"),
+                                b.getStringAttr("identity"),
+                                /*atOutput=*/true, proj.getLoc())));
 }
 
 } // namespace

@@ -41,6 +41,14 @@ mlir::Value takeOutBias(
 mlir::LogicalResult decomposeLinearBias(GraphModuleOp module,
                                         mlir::Location at);
 
+/// `sync`: a graph.sync pair (`forward`, `backward`) at each floating-point
+/// output (`atOutput`) or input of `module`; at a linear with a bias the
+/// bias moves after the collective. A module already synced this way, or
+/// with nothing to sync, is refused.
+mlir::LogicalResult insertSync(GraphModuleOp module, mlir::StringAttr forward,
+                               mlir::StringAttr backward, bool atOutput,
+                               mlir::Location at);
+
 /// graph.attention as q k^T * scale, causal mask, softmax, dropout, then
 /// times v (grouped-query attention is refused).
 mlir::LogicalResult decomposeAttention(AttentionOp attention,
