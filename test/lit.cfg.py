@@ -62,3 +62,16 @@ elif os.environ.get("CI") == "true":
 else:
     lit_config.note("no mpirun (Debian's openmpi-bin): multi-process tests "
                     "are skipped")
+
+# The CUDA backend: "cuda-backend" where slapo-run was built with it, and
+# "gpu" where an NVIDIA GPU is also visible (nvidia-smi lists one). Tests
+# that run on a GPU REQUIRE gpu and are reported unsupported elsewhere.
+if config.slapo_have_cuda:
+    config.available_features.add("cuda-backend")
+    smi = shutil.which("nvidia-smi")
+    listed = subprocess.run([smi, "-L"], capture_output=True, text=True) if smi else None
+    if listed and listed.returncode == 0 and "GPU" in listed.stdout:
+        config.available_features.add("gpu")
+    else:
+        lit_config.note("no CUDA device (nvidia-smi lists no GPU): the tests "
+                        "that run on a GPU are skipped")

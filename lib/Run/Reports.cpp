@@ -13,7 +13,7 @@ namespace slapo::run {
 
 using namespace slapo::rt;
 
-std::string infoJson(const Plan &plan) {
+std::string infoJson(const Plan &plan, const std::string &device) {
   const MemoryTotals &m = plan.memory;
   std::ostringstream out;
   out << "{\"world_size\": " << plan.worldSize << ", \"tp\": " << plan.tp
@@ -24,7 +24,8 @@ std::string infoJson(const Plan &plan) {
       << ", \"optimizer\": " << m.optimizer
       << ", \"activations\": " << m.activations
       << ", \"workspace\": " << m.workspace << ", \"peak\": " << m.peak
-      << ", \"accumulator\": " << m.accumulator << "}}";
+      << ", \"accumulator\": " << m.accumulator << "}, \"device\": \"" << device
+      << "\"}";
   return out.str();
 }
 

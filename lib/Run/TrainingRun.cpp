@@ -1,6 +1,7 @@
 //===- TrainingRun.cpp - one training run, as slapo-run does it -----------===//
 
 #include "slapo/Run/TrainingRun.h"
+#include "slapo/Run/DeviceGroups.h"
 #include "slapo/Run/MetricsLog.h"
 #include "slapo/Run/ProcessMemory.h"
 #include "slapo/Run/Reports.h"
@@ -51,8 +52,12 @@ int train(Job &job, Options options) {
   if (!job.agree(plan != nullptr, error))
     return stop(error);
   if (options.info) {
+    // The memory is per device: name the one this rank would run on.
+    std::unique_ptr<Backend> device = createBackend(options.device, error);
+    if (!job.agree(device != nullptr, error))
+      return stop(error);
     if (leader)
-      std::printf("%s\n", infoJson(*plan).c_str());
+      std::printf("%s\n", infoJson(*plan, device->describe()).c_str());
     return 0;
   }
   bool ok = true;
@@ -112,10 +117,15 @@ int train(Job &job, Options options) {
   if (dp > 1 || batch > plan->batch * dp)
     plannedPeak += plan->memory.accumulator;
   std::unique_ptr<Backend> backend = createBackend(options.device, error);
+  // A device backend's collectives take its memory: its tp and dp groups
+  // are NCCL communicators bootstrapped over the job's MPI groups.
+  DeviceGroups deviceGroups;
+  ok = backend && deviceGroups.join(*backend, job.groups(), error);
+  if (!job.agree(ok, error))
+    return stop(error);
   std::unique_ptr<Trainer> trainer =
-      backend ? Trainer::create(std::move(plan), std::move(backend),
-                                job.groups(), error)
-              : nullptr;
+      Trainer::create(std::move(plan), std::move(backend),
+                      deviceGroups.orHost(job.groups()), error);
   ok = trainer && trainer->checkGlobalBatch(batch, error);
   Trainer::LoadReport loaded;
   uint64_t planFingerprint = fileFingerprint(options.plan);
@@ -319,14 +329,21 @@ int train(Job &job, Options options) {
   }
   progressLine.breakLine();
   // The job's peak is its largest rank's.
-  int64_t measuredPeak = int64_t(peakResidentBytes() - baseline);
+  // On a device backend the peak is the device's (as it counts its memory
+  // in use); on the host, the process's resident memory.
+  const Backend &device = trainer->backend();
+  bool onDevice = device.space() == MemorySpace::Device;
+  int64_t measuredPeak = onDevice ? int64_t(device.peakDeviceBytes())
+                                  : int64_t(peakResidentBytes() - baseline);
   job.world().allReduce(&measuredPeak, 1, ReduceOp::Max);
-  ProcessGroups groups = job.groups();
+  ProcessGroups groups = deviceGroups.orHost(job.groups());
   double communication = groups.tp->seconds() + groups.dp->seconds();
   if (leader) {
-    std::printf("trained %lld steps on %s: final loss %.4f, peak memory %.1f "
-                "MiB (planned %.1f MiB)\n",
+    std::printf("trained %lld steps on %s: final loss %.4f, peak memory%s%s "
+                "%.1f MiB (planned %.1f MiB)\n",
                 (long long)done, data->description().c_str(), lastLoss,
+                onDevice ? " on " : "",
+                onDevice ? device.describe().c_str() : "",
                 measuredPeak / 1048576.0, plannedPeak / 1048576.0);
     if (job.size() > 1)
       std::printf(

@@ -7,18 +7,31 @@
 
 #include "CPU/CpuBackend.h"
 #include "slapo/Runtime/Backend.h"
+#if SLAPO_CUDA_BACKEND
+#include "CUDA/CudaBackend.h"
+#endif
 
 #include <cstdio>
 #include <cstdlib>
 
 namespace slapo::rt {
 
-std::vector<std::string> backendNames() { return {"cpu"}; }
+std::vector<std::string> backendNames() {
+#if SLAPO_CUDA_BACKEND
+  return {"cpu", "cuda"};
+#else
+  return {"cpu"};
+#endif
+}
 
 std::unique_ptr<Backend> createBackend(const std::string &name,
                                        std::string &error) {
   if (name == "cpu")
     return createCpuBackend();
+#if SLAPO_CUDA_BACKEND
+  if (name == "cuda")
+    return createCudaBackend(error);
+#endif
   error = "--device " + name + ": no such backend in this slapo-run (it has:";
   for (const std::string &known : backendNames())
     error += " " + known;

@@ -6,12 +6,16 @@
 // index): every rank draws its own block, and any backend or tp degree draws
 // the same numbers. Nothing here comes from the C++ standard library's
 // generators or distributions, whose output differs between library
-// versions. Private to lib/Runtime.
+// versions. The functions of numbers alone compile for the device too (the
+// CUDA backend draws weights and dropout masks with them). Private to
+// lib/Runtime.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef SLAPO_LIB_RUNTIME_RANDOM_H
 #define SLAPO_LIB_RUNTIME_RANDOM_H
+
+#include "HostDevice.h"
 
 #include <cmath>
 #include <cstdint>
@@ -19,7 +23,7 @@
 
 namespace slapo::rt {
 
-inline uint64_t mix64(uint64_t z) {
+SLAPO_HOST_DEVICE inline uint64_t mix64(uint64_t z) {
   z += 0x9e3779b97f4a7c15ull;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -27,16 +31,17 @@ inline uint64_t mix64(uint64_t z) {
 }
 
 /// A uniform number in [0, 1) for one element of one stream of one step.
-inline float uniformAt(uint64_t seed, uint64_t step, uint64_t stream,
-                       uint64_t index) {
+SLAPO_HOST_DEVICE inline float uniformAt(uint64_t seed, uint64_t step,
+                                         uint64_t stream, uint64_t index) {
   uint64_t key =
       mix64(mix64(mix64(seed) ^ step) ^ (stream * 0x632be59bd9b4e019ull));
   return float(mix64(key ^ index) >> 40) * (1.0f / float(1ull << 24));
 }
 
 /// The dropout multiplier of one element: 0, or 1/(1-p) when kept.
-inline float dropoutScale(uint64_t seed, uint64_t step, uint64_t stream,
-                          uint64_t index, float p) {
+SLAPO_HOST_DEVICE inline float dropoutScale(uint64_t seed, uint64_t step,
+                                            uint64_t stream, uint64_t index,
+                                            float p) {
   return uniformAt(seed, step, stream, index) < p ? 0.0f : 1.0f / (1.0f - p);
 }
 
@@ -54,20 +59,21 @@ inline uint64_t parameterKey(uint64_t seed, const std::string &name) {
 }
 
 /// 53 random bits of counter `counter` of `key`, as a double in [0, 1).
-inline double unitAt(uint64_t key, uint64_t counter) {
+SLAPO_HOST_DEVICE inline double unitAt(uint64_t key, uint64_t counter) {
   return double(mix64(key ^ mix64(counter)) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 /// A standard normal number for element `index` (Box-Muller on counters
 /// 2 index and 2 index + 1, in double precision).
-inline double normalAt(uint64_t key, uint64_t index) {
+SLAPO_HOST_DEVICE inline double normalAt(uint64_t key, uint64_t index) {
   double u1 = 1.0 - unitAt(key, 2 * index); // (0, 1]: the log is finite
   double u2 = unitAt(key, 2 * index + 1);
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+  return ::sqrt(-2.0 * ::log(u1)) * ::cos(6.283185307179586 * u2);
 }
 
 /// A number uniform in [-bound, bound) for element `index`.
-inline double boundedUniformAt(uint64_t key, uint64_t index, double bound) {
+SLAPO_HOST_DEVICE inline double boundedUniformAt(uint64_t key, uint64_t index,
+                                                 double bound) {
   return bound * (2.0 * unitAt(key, 2 * index) - 1.0);
 }
 

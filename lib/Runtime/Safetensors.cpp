@@ -296,17 +296,29 @@ bool writeSafetensors(const std::string &path,
   out.write(header.data(), header.size());
   std::vector<uint8_t> chunk;
   constexpr int64_t kChunk = 1 << 16;
+  std::vector<float> fetched;
   for (const NamedTensor &t : tensors) {
     int64_t count = t.numel();
+    const float *values = t.data;
+    if (!values) {
+      fetched = t.read();
+      if (int64_t(fetched.size()) != count) {
+        error = path + ": tensor '" + t.name + "' came back with " +
+                std::to_string(fetched.size()) + " values, not " +
+                std::to_string(count);
+        return false;
+      }
+      values = fetched.data();
+    }
     if (dtype == WeightDType::F32) {
-      out.write(reinterpret_cast<const char *>(t.data), count * 4);
+      out.write(reinterpret_cast<const char *>(values), count * 4);
       continue;
     }
     for (int64_t first = 0; first < count; first += kChunk) {
       int64_t n = std::min(kChunk, count - first);
       chunk.resize(size_t(2 * n));
       for (int64_t i = 0; i < n; ++i) {
-        float value = t.data[first + i];
+        float value = values[first + i];
         uint16_t bits =
             dtype == WeightDType::BF16 ? floatToBf16(value) : floatToF16(value);
         chunk[2 * i] = uint8_t(bits & 0xff);

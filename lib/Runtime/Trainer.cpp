@@ -113,6 +113,10 @@ std::unique_ptr<Trainer> Trainer::create(std::unique_ptr<Plan> plan,
     return nullptr;
   }
   trainer->theBackend = std::move(backend);
+  trainer->scalarScratch = static_cast<float *>(trainer->theBackend->allocate(
+      Trainer::kScalarScratch * sizeof(float), error));
+  if (!trainer->scalarScratch)
+    return nullptr;
   // The train_step entry function (the loader made sure there is one). Its
   // optimizer updates close it: what comes before them computes gradients,
   // which data parallelism reduces in between.
@@ -150,6 +154,8 @@ std::unique_ptr<Trainer> Trainer::create(std::unique_ptr<Plan> plan,
 }
 
 Trainer::~Trainer() {
+  if (scalarScratch)
+    theBackend->release(scalarScratch);
   if (flatGradients)
     theBackend->release(flatGradients);
   if (arena)
@@ -182,28 +188,23 @@ int64_t *Trainer::targets() {
 
 void Trainer::initialize(uint64_t newSeed) {
   seed = newSeed;
-  std::vector<float> local;
   for (const ParamInfo &param : thePlan->params) {
-    ShardLayout layout = layoutOf(param);
-    int64_t n = layout.localNumel();
-    local.assign(size_t(n), param.init == Init::Ones ? 1.0f : 0.0f);
-    if (param.init == Init::Normal || param.init == Init::Uniform) {
-      // Element i of the whole tensor is a function of (seed, name, i): a
-      // rank draws only its own block, and every tp degree draws the same
-      // model. Padding rows stay zero.
-      uint64_t key = parameterKey(seed, param.name);
-      bool uniform = param.init == Init::Uniform;
-      double scale = param.std;
-      float *values = local.data();
-      layout.forEachRun(theGroups.tp->rank(), [&](int64_t l, int64_t f,
-                                                  int64_t count) {
-#pragma omp parallel for if (count > 16384)
-        for (int64_t i = 0; i < count; ++i)
-          values[l + i] = float(uniform ? boundedUniformAt(key, f + i, scale)
-                                        : scale * normalAt(key, f + i));
-      });
-    }
-    writeTensor(param.tensor, local.data());
+    const TensorInfo &tensor = thePlan->tensors[param.tensor];
+    float *values = data(param.tensor);
+    theBackend->zero(values, tensor.bytes);
+    if (param.init == Init::Ones)
+      theBackend->fill(values, tensor.numel(), 1.0f);
+    if (param.init != Init::Normal && param.init != Init::Uniform)
+      continue;
+    // Element i of the whole tensor is a function of (seed, name, i): a
+    // rank draws only its own block, and every tp degree and backend draws
+    // the same model. Padding rows stay zero.
+    uint64_t key = parameterKey(seed, param.name);
+    bool uniform = param.init == Init::Uniform;
+    layoutOf(param).forEachRun(theGroups.tp->rank(), [&](int64_t l, int64_t f,
+                                                         int64_t count) {
+      theBackend->drawParameter(values + l, count, key, f, uniform, param.std);
+    });
   }
   for (const TensorInfo &tensor : thePlan->tensors)
     if (tensor.category == Category::OptimizerState)
@@ -243,13 +244,23 @@ bool Trainer::readBlock(int32_t tensor, const ParamInfo &param,
                         const SafetensorsEntry &entry, const std::string &name,
                         std::string &error) {
   ShardLayout layout = layoutOf(param);
-  std::vector<float> local(size_t(layout.localNumel()), 0.0f);
+  float *values = data(tensor);
+  theBackend->zero(values, thePlan->tensors[tensor].bytes); // padding rows
+  // A chunk at a time through the host, so a device backend's weights
+  // never have a second whole copy there.
+  constexpr int64_t kChunk = int64_t(1) << 22; // floats: 16 MiB
+  std::vector<float> chunk;
   bool ok = true;
   layout.forEachRun(theGroups.tp->rank(), [&](int64_t l, int64_t f, int64_t n) {
-    ok = ok && file.readFloat32(entry, name, f, n, local.data() + l, error);
+    for (int64_t done = 0; ok && done < n; done += kChunk) {
+      int64_t count = std::min(kChunk, n - done);
+      chunk.resize(size_t(count));
+      ok = file.readFloat32(entry, name, f + done, count, chunk.data(), error);
+      if (ok)
+        theBackend->copyFromHost(values + l + done, chunk.data(),
+                                 uint64_t(count) * sizeof(float));
+    }
   });
-  if (ok)
-    writeTensor(tensor, local.data());
   return ok;
 }
 
@@ -310,10 +321,19 @@ bool Trainer::saveWeights(const std::string &path, std::string &error,
   std::vector<std::vector<float>> wholes;
   std::vector<NamedTensor> tensors;
   wholes.reserve(thePlan->params.size());
+  // Gathering a tensor-parallel parameter is collective, so every rank
+  // gathers them all first; alone, the writer brings each parameter to the
+  // host as it writes it, never a second copy of the whole model.
+  bool gather = theGroups.tp->size() > 1;
   for (const ParamInfo &param : thePlan->params) {
-    wholes.push_back(fullParameter(param));
-    tensors.push_back(
-        {param.name, layoutOf(param).fullShape(), wholes.back().data()});
+    NamedTensor tensor{param.name, layoutOf(param).fullShape(), nullptr, {}};
+    if (gather) {
+      wholes.push_back(fullParameter(param));
+      tensor.data = wholes.back().data();
+    } else {
+      tensor.read = [this, &param] { return fullParameter(param); };
+    }
+    tensors.push_back(std::move(tensor));
   }
   if (!writesFiles())
     return true;
@@ -361,26 +381,55 @@ void Trainer::runKernels(size_t begin, size_t end, int64_t microBatch) {
   context.tp = theGroups.tp;
   context.microBatch = microBatch;
   context.stream = theBackend->stream();
+  StepScalars scalars;
+  scalars.learningRate = learningRate;
+  scalars.step = stepCount;
+  scalars.seed = seed;
+  scalars.microBatch = microBatch;
+  scalars.training = training ? 1 : 0;
+  context.deviceScalars = theBackend->setScalars(scalars);
   MemorySpace space = theBackend->space();
-  for (size_t k = begin; k < end; ++k) {
-    const KernelCall &call = thePlan->kernels[k];
-    context.call = &call;
-    context.workspaceBytes = call.workspace; // its share, checked at load
-    context.ins.clear();
-    context.outs.clear();
-    for (int32_t index : call.inputs)
-      context.ins.push_back({data(index), &thePlan->tensors[index], space});
-    for (int32_t index : call.outputs)
-      context.outs.push_back({data(index), &thePlan->tensors[index], space});
-    if (!profiling) {
+  auto issue = [&] {
+    for (size_t k = begin; k < end; ++k) {
+      const KernelCall &call = thePlan->kernels[k];
+      context.call = &call;
+      context.workspaceBytes = call.workspace; // its share, checked at load
+      context.ins.clear();
+      context.outs.clear();
+      for (int32_t index : call.inputs)
+        context.ins.push_back({data(index), &thePlan->tensors[index], space});
+      for (int32_t index : call.outputs)
+        context.outs.push_back({data(index), &thePlan->tensors[index], space});
+      if (!profiling) {
+        bound[k](context);
+        continue;
+      }
+      auto start = std::chrono::steady_clock::now();
       bound[k](context);
-      continue;
+      theBackend->synchronize();
+      seconds[call.name] += secondsSince(start);
     }
-    auto start = std::chrono::steady_clock::now();
-    bound[k](context);
-    theBackend->synchronize();
-    seconds[call.name] += secondsSince(start);
+  };
+  // A profiled run times each kernel; otherwise the backend may capture
+  // the range once and replay it (its scalars are read through
+  // setScalars).
+  if (profiling)
+    issue();
+  else
+    theBackend->run(uint64_t(begin) << 32 | uint64_t(end), issue);
+}
+
+void Trainer::sumOverGroup(Communicator &group, float *values, int64_t count) {
+  if (theBackend->space() == MemorySpace::Host) {
+    group.allReduce(values, count, ReduceOp::Sum);
+    return;
   }
+  // A device group (NCCL) reduces device memory: through the scratch.
+  uint64_t bytes = uint64_t(count) * sizeof(float);
+  theBackend->copyFromHost(scalarScratch, values, bytes);
+  group.allReduce(scalarScratch, count, DType::F32, ReduceOp::Sum,
+                  theBackend->stream());
+  theBackend->copyToHost(values, scalarScratch, bytes);
 }
 
 float Trainer::loss() const {
@@ -426,7 +475,7 @@ void Trainer::measureAndClipGradients() {
   // after the data-parallel reduction every dp rank holds the same sums.
   if (theGroups.tp->size() > 1) {
     float blocks = float(sharded);
-    theGroups.tp->allReduce(&blocks, 1, ReduceOp::Sum);
+    sumOverGroup(*theGroups.tp, &blocks, 1);
     sharded = blocks;
   }
   float norm = float(std::sqrt(replicated + sharded));
@@ -476,7 +525,7 @@ Trainer::Evaluation Trainer::evaluate(const int64_t *ids,
   if (theGroups.dp->size() > 1) {
     // Two floats keep the sum's 48 bits: its float part and the rest.
     float parts[2] = {float(lossSum), float(lossSum - double(float(lossSum)))};
-    theGroups.dp->allReduce(parts, 2, ReduceOp::Sum);
+    sumOverGroup(*theGroups.dp, parts, 2);
     lossSum = double(parts[0]) + double(parts[1]);
   }
   return {lossSum, countTargets(targets, rows * seq)};
@@ -535,7 +584,7 @@ float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
   float result = float(lossSum);
   if (reduce) {
     reduceGradients();
-    theGroups.dp->allReduce(&result, 1, ReduceOp::Sum);
+    sumOverGroup(*theGroups.dp, &result, 1);
   }
   measureAndClipGradients();
   runKernels(updateBegin, stepEnd, 0);

@@ -10,7 +10,7 @@ lr 1, W1 = W0 - g rounds g to float32 at the scale of W0, which costs three
 digits where gradients are 1e5 times smaller than the weights.
 
 usage: compare_training.py CONFIG DATA --batch B --seq T --workdir DIR
-                           [--precision bf16]
+                           [--precision bf16] [--plan PLAN] [--device cuda]
 Prints the loss and the worst gradient errors; exits 1 if the loss differs
 by more than 1e-4 or any gradient by more than 1e-3 (relative, norm-wise).
 
@@ -28,6 +28,11 @@ tolerance follows the model instead of one number for all, and a wrong bf16
 kernel, an error of order 1, fails it. Gradients that are zero in exact
 arithmetic (1e-6 of the largest in fp32) must be no larger in slapo than
 twice autocast's rounding noise.
+
+--plan takes the step compiled already (an SGD plan of the same config,
+batch, seq and precision), for a machine without slapo-opt (a GPU machine:
+scripts/gpu-check.sh). --device runs slapo-run on that backend, and Hugging
+Face on the same device (torch's "cuda", autocast there for bf16).
 """
 import argparse
 import json
@@ -146,6 +151,8 @@ def main():
     parser.add_argument("--lr", type=float, default=1000.0)
     parser.add_argument("--precision", choices=("fp32", "bf16"),
                         default="fp32")
+    parser.add_argument("--plan", help="the compiled SGD step to run")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
     bf16 = args.precision == "bf16"
     os.makedirs(args.workdir, exist_ok=True)
@@ -153,18 +160,23 @@ def main():
 
     config_path, fields = zero_dropout_config(args.config, args.workdir)
 
-    # slapo: compile one SGD step.
-    run("slapo-import", "--config", config_path, "-o", work("model.mlir"))
-    run("slapo-opt", work("model.mlir"), "--compile", "--batch", str(args.batch),
-        "--seq", str(args.seq), "--optimizer", "sgd", "--precision",
-        args.precision, "-o", work("model.splan"))
+    # slapo: compile one SGD step (unless given one).
+    plan = args.plan or work("model.splan")
+    if not args.plan:
+        run("slapo-import", "--config", config_path, "-o", work("model.mlir"))
+        run("slapo-opt", work("model.mlir"), "--compile", "--batch",
+            str(args.batch), "--seq", str(args.seq), "--optimizer", "sgd",
+            "--precision", args.precision, "-o", plan)
 
-    # Hugging Face: the same config, random weights W0, loss and gradients.
+    # Hugging Face: the same config, random weights W0, loss and gradients,
+    # on the device slapo runs on.
     model = reference_model(fields, args.seed)
     params = dict(model.named_parameters())
     save_file({k: v.detach().contiguous() for k, v in params.items()},
               work("w0.safetensors"))
+    model.to(args.device)
     ids, targets = batch_from(args.data, args.batch, args.seq)
+    ids, targets = ids.to(args.device), targets.to(args.device)
 
     def step():
         model.zero_grad(set_to_none=True)
@@ -172,16 +184,18 @@ def main():
         loss = F.cross_entropy(logits.float().flatten(0, 1),
                                targets.flatten(), ignore_index=IGNORE)
         loss.backward()
-        return loss.detach(), {k: p.grad.detach().clone() if p.grad is not
-                               None else None for k, p in params.items()}
+        return loss.detach().cpu(), {
+            k: p.grad.detach().cpu().clone() if p.grad is not None else None
+            for k, p in params.items()}
 
     fp32_loss, fp32_grads = step()
     loss, grads = fp32_loss, fp32_grads
     if bf16:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(args.device, dtype=torch.bfloat16):
             loss, grads = step()
 
-    run("slapo-run", work("model.splan"), "--data", args.data, "--steps", "1",
+    run("slapo-run", plan, "--device", args.device, "--data", args.data,
+        "--steps", "1",
         "--lr", str(args.lr), "--init", work("w0.safetensors"), "--save",
         work("w1.safetensors"), "--metrics", work("metrics.json"))
     with open(work("metrics.json")) as f:

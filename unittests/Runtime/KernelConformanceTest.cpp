@@ -335,6 +335,14 @@ public:
     KernelContext context = scalars;
     context.call = &call;
     context.stream = backend.stream();
+    // A device backend's kernels read the step scalars in its memory.
+    StepScalars device;
+    device.learningRate = scalars.learningRate;
+    device.step = scalars.step;
+    device.seed = scalars.seed;
+    device.microBatch = scalars.microBatch;
+    device.training = scalars.training ? 1 : 0;
+    context.deviceScalars = backend.setScalars(device);
     context.tp = nullptr;
     for (size_t i = 0; i < all.size(); ++i) {
       void *data = memory.upload(encode(*all[i]));

@@ -20,8 +20,9 @@
 
 namespace slapo::run {
 
-/// --info's JSON object: the plan's shapes, sizes and memory.
-std::string infoJson(const rt::Plan &plan);
+/// --info's JSON object: the plan's shapes, sizes and memory, which is
+/// what each rank's device (`device`, Backend::describe) holds.
+std::string infoJson(const rt::Plan &plan, const std::string &device);
 
 /// Warns about what --init left out: no tensor is ignored silently.
 void reportLoad(const Options &options, const rt::Trainer::LoadReport &loaded);

@@ -6,7 +6,8 @@
 // which kernels are found by name and operand dtypes. The core (plan,
 // loader, Trainer, shards, checkpoints) only calls this interface, so it
 // never runs loops over tensor memory itself. Backends: lib/Runtime/CPU
-// ("cpu"); a CUDA backend is to come.
+// ("cpu") and, where the CUDA toolkit is present, lib/Runtime/CUDA
+// ("cuda").
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +16,7 @@
 
 #include "slapo/Runtime/Kernels.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +49,40 @@ public:
   virtual double sumOfSquares(const void *x, int64_t count, DType dtype) = 0;
   /// x *= factor over `count` elements (gradient clipping).
   virtual void scale(void *x, int64_t count, DType dtype, float factor) = 0;
+  /// Sets `count` f32 elements to `value`.
+  virtual void fill(float *to, int64_t count, float value) = 0;
+  /// Sets `count` f32 elements to parameter draws (Random.h): element i is
+  /// draw `first + i` of `key`, scale * normalAt or boundedUniformAt with
+  /// bound `scale`. Every backend draws the same numbers.
+  virtual void drawParameter(float *to, int64_t count, uint64_t key,
+                             int64_t first, bool uniform, double scale) = 0;
+
+  /// Makes `scalars` the ones kernels issued from now on read, and returns
+  /// where they are in the backend's memory (KernelContext::deviceScalars),
+  /// or null on a host backend.
+  virtual const StepScalars *setScalars(const StepScalars &scalars) {
+    (void)scalars;
+    return nullptr;
+  }
+  /// Runs what `issue` puts on the stream. A backend with graphs (CUDA)
+  /// captures it once a `key` has run (the second time it is seen) and
+  /// replays the graph on every later call with that key: `issue` must then put
+  /// the same work on the stream each time, its changing scalars read through
+  /// setScalars. The default runs `issue`.
+  virtual void run(uint64_t key, const std::function<void()> &issue) {
+    (void)key;
+    issue();
+  }
+
+  /// One line naming the device ("cpu", or the GPU and its memory).
+  virtual std::string describe() const { return name(); }
+  /// The most bytes of the backend's memory in use at once so far, as the
+  /// device counts them, or 0 where the process's resident memory is the
+  /// measure (host backends).
+  virtual uint64_t peakDeviceBytes() const { return 0; }
+  /// The device's index among those this process sees, or -1 for the
+  /// host (a device group's communicators join on it).
+  virtual int deviceIndex() const { return -1; }
 
   /// The stream kernels and copies are ordered on (null on the CPU).
   virtual Stream stream() = 0;
@@ -59,8 +95,8 @@ public:
                               const std::vector<DType> &operands) const = 0;
 };
 
-/// The backend --device names: "cpu". Null, with `error` naming the ones
-/// built, for any other name.
+/// The backend --device names: "cpu" or "cuda" (where built). Null, with
+/// `error` naming the ones built, for any other name.
 std::unique_ptr<Backend> createBackend(const std::string &name,
                                        std::string &error);
 

@@ -43,6 +43,18 @@ private:
   [[noreturn]] void wrongDType(DType want) const;
 };
 
+/// The scalars of one run of a kernel sequence, as a device backend keeps
+/// them in its own memory: kernels replayed from a captured graph (CUDA)
+/// read them there, since a graph holds the values its kernels were
+/// launched with. The same values as KernelContext's host fields.
+struct StepScalars {
+  double learningRate = 0.0;
+  int64_t step = 1;
+  uint64_t seed = 0;
+  int64_t microBatch = 0;
+  int32_t training = 1;
+};
+
 /// Everything one kernel call may read: its tensors, attributes, the
 /// shared workspace and the step's scalars.
 struct KernelContext {
@@ -61,6 +73,9 @@ struct KernelContext {
   int64_t microBatch = 0;
   /// The backend's stream, which the kernel and its collectives use.
   Stream stream = nullptr;
+  /// The same step scalars in the backend's memory (Backend::setScalars),
+  /// or null on a host backend, whose kernels read the fields above.
+  const StepScalars *deviceScalars = nullptr;
 };
 
 using KernelFn = void (*)(KernelContext &);

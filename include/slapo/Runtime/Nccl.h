@@ -4,7 +4,9 @@
 // job still starts through MPI: rank 0 of the group makes NCCL's unique id
 // and broadcasts it over the MPI group, then every rank joins the NCCL
 // communicator on its own device. Buffers given to its collectives are
-// device memory; each call returns when its result is in place.
+// device memory; each call returns when its result is in place, but for
+// a call on a stream that is being captured into a CUDA graph, which is
+// ordered on that stream instead.
 //
 //===----------------------------------------------------------------------===//
 

@@ -11,6 +11,7 @@
 #define SLAPO_RUNTIME_SAFETENSORS_H
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -76,6 +77,10 @@ struct NamedTensor {
   std::string name;
   std::vector<int64_t> shape;
   const float *data = nullptr;
+  /// Where `data` is null: the values, fetched when the writer reaches
+  /// this tensor, so that a caller need not hold every tensor on the host
+  /// at once (a device backend's weights come back one at a time).
+  std::function<std::vector<float>()> read;
   int64_t numel() const;
 };
 

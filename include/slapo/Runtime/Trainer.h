@@ -188,6 +188,9 @@ private:
                       int64_t index);
   /// Measures the global gradient norm and clips to maxGradNorm.
   void measureAndClipGradients();
+  /// Sums `count` (at most kScalarScratch) host floats over `group`, whose
+  /// collectives take the backend's memory.
+  void sumOverGroup(Communicator &group, float *values, int64_t count);
 
   std::unique_ptr<Plan> thePlan;
   std::unique_ptr<Backend> theBackend;
@@ -205,6 +208,8 @@ private:
   int64_t ignoreIndex = -100;
   uint64_t bucketBytes = 25ull << 20;
   uint8_t *arena = nullptr;
+  static constexpr int64_t kScalarScratch = 16;
+  float *scalarScratch = nullptr; // in the backend's memory
   int64_t stepCount = 0;
   uint64_t seed = 0;
   double learningRate = 0.0;

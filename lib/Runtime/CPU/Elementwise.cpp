@@ -5,10 +5,11 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../FastMath.h"
+#include "../KernelShapes.h"
 #include "../Random.h"
 #include "CPUKernels.h"
 #include "DropoutNumbering.h"
-#include "FastMath.h"
 
 #include <algorithm>
 #include <cmath>
@@ -56,29 +57,6 @@ float geluErf(float x) { return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2)); }
 float geluErfGrad(float x) {
   return 0.5f * (1.0f + std::erf(x * kInvSqrt2)) +
          x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
-}
-
-/// Element strides of `shape` as seen from an output of rank `rank`, with
-/// 0 where the operand is broadcast (missing leading axis or size 1).
-std::vector<int64_t> broadcastStrides(const std::vector<int64_t> &shape,
-                                      const std::vector<int64_t> &outShape) {
-  size_t rank = outShape.size(), lead = rank - shape.size();
-  std::vector<int64_t> strides(rank, 0);
-  int64_t stride = 1;
-  for (size_t i = rank; i-- > lead;) {
-    int64_t dim = shape[i - lead];
-    strides[i] = dim == 1 ? 0 : stride;
-    stride *= dim;
-  }
-  return strides;
-}
-
-/// True when `shape` is a trailing suffix of `outShape` (a bias, say).
-bool isSuffix(const std::vector<int64_t> &shape,
-              const std::vector<int64_t> &outShape) {
-  if (shape.size() > outShape.size())
-    return false;
-  return std::equal(shape.begin(), shape.end(), outShape.end() - shape.size());
 }
 
 template <class T, typename F> void binary(KernelContext &c, F f) {

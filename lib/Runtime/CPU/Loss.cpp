@@ -8,8 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../FastMath.h"
 #include "CPUKernels.h"
-#include "FastMath.h"
 
 #include <algorithm>
 #include <cmath>

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../KernelShapes.h"
 #include "CPUKernels.h"
 
 #include <cstring>
@@ -22,11 +23,6 @@ void copyBlocks(const T *in, int64_t strideIn, T *out, int64_t strideOut,
 #pragma omp parallel for
   for (int64_t r = 0; r < rows; ++r)
     std::memcpy(out + r * strideOut, in + r * strideIn, block * sizeof(T));
-}
-
-int64_t normalisedAxis(const KernelCall &call, int64_t rank) {
-  int64_t axis = call.intAttr("axis", 0);
-  return axis < 0 ? axis + rank : axis;
 }
 
 } // namespace
@@ -64,21 +60,6 @@ template <class T> void transpose(KernelContext &c) {
       row[i] = x[base + i * innerStride];
   }
 }
-
-namespace {
-
-/// A tensor seen as `rows` rows of `axisSize * inner` elements around `axis`.
-struct AxisLayout {
-  int64_t inner = 1, rows = 1, rowElements = 0;
-  AxisLayout(const View &whole, int64_t axis) {
-    for (int64_t d = axis + 1; d < whole.rank(); ++d)
-      inner *= whole.dim(d);
-    rowElements = whole.dim(axis) * inner;
-    rows = whole.numel() / rowElements;
-  }
-};
-
-} // namespace
 
 template <class T> void split(KernelContext &c) {
   const View &in = c.ins[0];

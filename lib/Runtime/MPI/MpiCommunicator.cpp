@@ -172,14 +172,6 @@ private:
 
 } // namespace
 
-bool launchedByLauncher() {
-  for (const char *variable :
-       {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
-    if (std::getenv(variable))
-      return true;
-  return false;
-}
-
 bool initialize(int *argc, char ***argv, std::string &error) {
   if (MPI_Init(argc, argv) != MPI_SUCCESS) {
     error = "MPI_Init failed";

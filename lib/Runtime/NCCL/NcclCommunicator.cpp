@@ -162,7 +162,13 @@ private:
     auto start = std::chrono::steady_clock::now();
     cudaStream_t s = on ? static_cast<cudaStream_t>(on) : stream;
     launch(s);
-    check(cudaStreamSynchronize(s), "stream synchronize");
+    // A stream being captured into a graph (the CUDA backend's step) may
+    // not be waited for: the collective is then ordered on it, as the
+    // graph's kernels are.
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    check(cudaStreamIsCapturing(s, &capturing), "capture query");
+    if (capturing == cudaStreamCaptureStatusNone)
+      check(cudaStreamSynchronize(s), "stream synchronize");
     spent +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count();

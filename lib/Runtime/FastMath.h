@@ -1,24 +1,32 @@
-//===- FastMath.h - an exp the compiler can vectorise ----------*- C++ -*-===//
+//===- FastMath.h - an exp the compiler can vectorise -----------*- C++ -*-===//
 //
 // std::exp is a library call, so loops over it stay scalar. This one is
 // branch-free arithmetic (range reduction, a degree-6 polynomial, and the
 // exponent written into the float's bits), accurate to about 2 ulp over
-// [-87, 88], and GCC vectorises loops that call it. Private to lib/Runtime.
+// [-87, 88], and GCC vectorises loops that call it. The CUDA kernels call
+// it too, so both backends compute one function: its clamp to [-87, 88]
+// shows in sigmoid's far tails. Private to lib/Runtime.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SLAPO_LIB_RUNTIME_CPU_FASTMATH_H
-#define SLAPO_LIB_RUNTIME_CPU_FASTMATH_H
+#ifndef SLAPO_LIB_RUNTIME_FASTMATH_H
+#define SLAPO_LIB_RUNTIME_FASTMATH_H
+
+#include "HostDevice.h"
 
 #include <cstdint>
 #include <cstring>
 
-namespace slapo::rt::cpu {
+namespace slapo::rt {
 
-inline float vexp(float x) {
+SLAPO_HOST_DEVICE inline float vexp(float x) {
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   // x = n ln2 + r, |r| <= ln2 / 2, with ln2 split in two for precision.
+#ifdef __CUDA_ARCH__
+  float n = rintf(x * 1.44269504088896341f);
+#else
   float n = __builtin_rintf(x * 1.44269504088896341f); // vroundps
+#endif
   float r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
   // e^r on [-ln2/2, ln2/2] (Cephes expf coefficients).
@@ -35,8 +43,10 @@ inline float vexp(float x) {
   return p * scale;
 }
 
-inline float vsigmoid(float x) { return 1.0f / (1.0f + vexp(-x)); }
+SLAPO_HOST_DEVICE inline float vsigmoid(float x) {
+  return 1.0f / (1.0f + vexp(-x));
+}
 
-} // namespace slapo::rt::cpu
+} // namespace slapo::rt
 
-#endif // SLAPO_LIB_RUNTIME_CPU_FASTMATH_H
+#endif // SLAPO_LIB_RUNTIME_FASTMATH_H

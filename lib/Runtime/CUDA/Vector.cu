@@ -1,0 +1,133 @@
+//===- Vector.cu - the backend's own calls on f32 buffers -----------------===//
+//
+// What the executor asks of the backend outside kernel calls: gradient
+// accumulation and scaling, fills, the sum of squares behind gradient
+// clipping, and drawing initial weights. Each launches on the given stream
+// and returns at once. The sum of squares is one block's fixed reduction in
+// double, so it is deterministic and needs no memory but its result; the
+// weights are Random.h's numbers, computed in double as on the CPU.
+//
+//===----------------------------------------------------------------------===//
+
+#include "../Random.h"
+#include "Device.cuh"
+
+#include <cstdint>
+
+namespace slapo::rt::cuda {
+
+namespace {
+
+__global__ void accumulateKernel(float *y, const float *x, int64_t count,
+                                 float alpha) {
+  SLAPO_GRID_LOOP(i, count) { y[i] += alpha * x[i]; }
+}
+
+__global__ void scaleKernel(float *x, int64_t count, float factor) {
+  SLAPO_GRID_LOOP(i, count) { x[i] *= factor; }
+}
+
+__global__ void fillKernel(float *to, int64_t count, float value) {
+  SLAPO_GRID_LOOP(i, count) { to[i] = value; }
+}
+
+/// Threads of the sum of squares' one block.
+constexpr int kSumThreads = 1024;
+/// float4 loads each thread has in flight per step of its loop: one block
+/// must keep many bytes moving to approach the bandwidth one SM can draw.
+constexpr int kUnroll = 4;
+
+__device__ __forceinline__ double squares(float4 q) {
+  return double(q.x) * double(q.x) + double(q.y) * double(q.y) +
+         double(q.z) * double(q.z) + double(q.w) * double(q.w);
+}
+
+/// One block: each thread sums the squares of its fixed share in double
+/// (float4 packs when `x` is 16-byte aligned, then the at most three
+/// elements after them), then the block adds the partials in a fixed tree.
+/// A square of a float is exact in double.
+__global__ void __launch_bounds__(kSumThreads)
+    sumOfSquaresKernel(const float *x, int64_t count, bool packed,
+                       double *sum) {
+  __shared__ double scratch[32];
+  int64_t step = blockDim.x;
+  double total = 0.0;
+  int64_t done = 0;
+  if (packed) {
+    const float4 *packs = reinterpret_cast<const float4 *>(x);
+    int64_t numPacks = count / 4;
+    int64_t p = threadIdx.x;
+    for (; p + (kUnroll - 1) * step < numPacks; p += kUnroll * step) {
+      float4 q[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+        q[u] = packs[p + u * step];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+        total += squares(q[u]);
+    }
+    for (; p < numPacks; p += step)
+      total += squares(packs[p]);
+    done = numPacks * 4;
+  }
+  for (int64_t i = done + threadIdx.x; i < count; i += step)
+    total += double(x[i]) * double(x[i]);
+
+  total = blockSum(total, scratch);
+  if (threadIdx.x == 0)
+    *sum = total;
+}
+
+/// CpuBackend::drawParameter's expression, element for element.
+__global__ void drawParameterKernel(float *to, int64_t count, uint64_t key,
+                                    int64_t first, bool uniform, double scale) {
+  SLAPO_GRID_LOOP(i, count) {
+    to[i] = float(uniform ? boundedUniformAt(key, first + i, scale)
+                          : scale * normalAt(key, first + i));
+  }
+}
+
+} // namespace
+
+void accumulate(float *y, const float *x, int64_t count, float alpha,
+                cudaStream_t stream) {
+  if (count <= 0)
+    return;
+  accumulateKernel<<<blocksFor(count), kThreads, 0, stream>>>(y, x, count,
+                                                              alpha);
+  SLAPO_CUDA_LAUNCHED();
+}
+
+void scale(float *x, int64_t count, float factor, cudaStream_t stream) {
+  if (count <= 0)
+    return;
+  scaleKernel<<<blocksFor(count), kThreads, 0, stream>>>(x, count, factor);
+  SLAPO_CUDA_LAUNCHED();
+}
+
+void fill(float *to, int64_t count, float value, cudaStream_t stream) {
+  if (count <= 0)
+    return;
+  fillKernel<<<blocksFor(count), kThreads, 0, stream>>>(to, count, value);
+  SLAPO_CUDA_LAUNCHED();
+}
+
+void sumOfSquares(const float *x, int64_t count, double *sum,
+                  cudaStream_t stream) {
+  // Launched even for no elements: it writes the 0.
+  bool packed = reinterpret_cast<uintptr_t>(x) % sizeof(float4) == 0;
+  sumOfSquaresKernel<<<1, kSumThreads, 0, stream>>>(x, count < 0 ? 0 : count,
+                                                    packed, sum);
+  SLAPO_CUDA_LAUNCHED();
+}
+
+void drawParameter(float *to, int64_t count, uint64_t key, int64_t first,
+                   bool uniform, double scale, cudaStream_t stream) {
+  if (count <= 0)
+    return;
+  drawParameterKernel<<<blocksFor(count), kThreads, 0, stream>>>(
+      to, count, key, first, uniform, scale);
+  SLAPO_CUDA_LAUNCHED();
+}
+
+} // namespace slapo::rt::cuda
