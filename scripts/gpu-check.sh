@@ -10,19 +10,33 @@
 #   4. one bf16 step of GPT-2 124M and a Llama-3.2-1B shape against Hugging
 #      Face on PyTorch on the same GPU (loss and every gradient);
 #   5. the GPU benchmark (bench/gpu_throughput.py);
-# and prints one summary. Each part has its own time limit; the whole
-# should finish within 8 minutes on one H100/H200.
+# and prints one summary. Each part has its own time limit, and a part
+# that would start after the whole's deadline (SLAPO_GPU_CHECK_SECONDS,
+# 450) is skipped, saying so: the whole finishes within 8 minutes on one
+# H100/H200. The logs and the summary go to $OUT (the device tool's folder
+# that comes back) when it is set, else build-gpu/logs.
 # Usage: bash scripts/gpu-check.sh
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 check="$root/gpu-check"
 build="$root/build-gpu"
-log="$build/logs"
+log="${OUT:-$build}/logs"
 started=$(date +%s)
+deadline=$(( started + ${SLAPO_GPU_CHECK_SECONDS:-450} ))
 mkdir -p "$log"
 declare -a summary
-record() { summary+=("$(printf '%-44s %s' "$1" "$2")"); echo "gpu-check: $1: $2"; }
+record() {
+  summary+=("$(printf '%-44s %s' "$1" "$2")")
+  echo "gpu-check: $1: $2"
+  printf '%-44s %s\n' "$1" "$2" >> "$log/summary.txt"
+}
 elapsed() { echo $(( $(date +%s) - started ))s; }
+# limit SECONDS: the time a part may take, never past the deadline (0: none
+# left, and the part is skipped).
+limit() {
+  local left=$(( deadline - $(date +%s) ))
+  (( left < $1 )) && echo $(( left > 30 ? left : 0 )) || echo "$1"
+}
 finish() {
   echo
   echo "== gpu-check summary ($(elapsed)) =="
@@ -50,25 +64,35 @@ if ! ls /usr/local/cuda/lib64/libnccl.so* > /dev/null 2>&1; then
   [ -n "$library" ] && export LD_LIBRARY_PATH="$ncclroot/lib:$LD_LIBRARY_PATH"
 fi
 arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '.')
-if timeout 300 cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+if timeout 240 cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
       -DSLAPO_RUNTIME_ONLY=ON -DSLAPO_PACKAGES_PREFIX="$prefix" \
       -DCMAKE_PREFIX_PATH="$prefix/usr" -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" \
-      "${nccl[@]}" > "$log/configure.log" 2>&1 \
-   && timeout 300 ninja -C "$build" slapo-run slapo-runtime-unittests > "$log/build.log" 2>&1; then
+      -DSLAPO_CUDA_WERROR=OFF "${nccl[@]}" > "$log/configure.log" 2>&1 \
+   && grep -q "the CUDA backend is built" "$log/configure.log" \
+   && timeout 240 ninja -C "$build" slapo-run slapo-runtime-unittests > "$log/build.log" 2>&1; then
   record "runtime build (sm_${arch:-90})" "ok ($(elapsed))"
 else
   record "runtime build" "FAIL (see below)"
+  grep -q "the CUDA backend is built" "$log/configure.log" 2>/dev/null \
+    || echo "gpu-check: CMake found no nvcc (set CUDA_HOME or put nvcc on PATH)"
   tail -30 "$log/configure.log" "$log/build.log" 2>/dev/null
   finish 1
 fi
 # Every --device cuda run joins NCCL groups (one rank here, without MPI).
 grep -E "NCCL|MPI|CUDA toolkit" "$log/configure.log" | sed 's/^-- /  /'
 run="$build/bin/slapo-run"
+if ldd "$run" | grep -q "not found"; then
+  record "slapo-run's libraries" "FAIL: $(ldd "$run" | grep 'not found' | tr -s ' \t' ' ' | tr '\n' ';')"
+  finish 1
+fi
 failed=0
+# skip NAME: a part the deadline left no time for.
+skip() { failed=1; record "$1" "SKIPPED: past the ${SLAPO_GPU_CHECK_SECONDS:-450} s deadline"; }
 
 # 2. Kernel conformance on the cuda backend.
 # A skipped case (the backend would not start) fails the check here.
-if timeout 120 "$build/bin/slapo-runtime-unittests" --gtest_filter='*cuda*:KernelConformanceCatalog.*:DeviceBackend.*' \
+if [ "$(limit 120)" = 0 ]; then skip "kernel conformance (cuda)"
+elif timeout "$(limit 120)" "$build/bin/slapo-runtime-unittests" --gtest_filter='*cuda*:KernelConformanceCatalog.*:DeviceBackend.*' \
      > "$log/conformance.log" 2>&1 && ! grep -q '^\[  SKIPPED \]' "$log/conformance.log"; then
   record "kernel conformance (cuda)" "PASS: $(grep -c '^\[       OK \]' "$log/conformance.log") cases"
 else
@@ -79,8 +103,12 @@ fi
 
 # 3. GPU against CPU.
 for plan in gpt2-tiny-adamw opt-tiny-adamw llama-tiny-adamw gpt2-tiny-dropout-adamw; do
-  if timeout 120 "$python" "$root/test/CUDA/Inputs/compare_devices.py" "$check/plans/$plan.splan" \
-       --slapo-run "$run" --workdir "$build/devices/$plan" --lr 1e-3 > "$log/$plan.log" 2>&1; then
+  if [ "$(limit 60)" = 0 ]; then skip "gpu = cpu: $plan"; continue; fi
+  # The dropout plan also runs two micro-batches a step (--batch 4), so the
+  # replayed graph reads another micro-batch number.
+  extra=(); [ "$plan" = gpt2-tiny-dropout-adamw ] && extra=(--batch 4)
+  if timeout "$(limit 60)" "$python" "$root/test/CUDA/Inputs/compare_devices.py" "$check/plans/$plan.splan" \
+       --slapo-run "$run" --workdir "$build/devices/$plan" --lr 1e-3 "${extra[@]}" > "$log/$plan.log" 2>&1; then
     record "gpu = cpu: $plan" "PASS: $(head -1 "$log/$plan.log")"
   else
     failed=1
@@ -93,7 +121,8 @@ done
 data="$root/test/Reference/Inputs/e2e-valid-64.jsonl"
 for spec in "gpt2 gpt2-hf-bf16-sgd 2 512" "llama-3.2-1b llama-1b-hf-bf16-sgd 1 512"; do
   read -r model plan batch seq <<< "$spec"
-  if PATH="$build/bin:$PATH" timeout 150 "$python" "$root/test/Reference/compare_training.py" \
+  if [ "$(limit 120)" = 0 ]; then skip "hugging face bf16: $model"; continue; fi
+  if PATH="$build/bin:$PATH" timeout "$(limit 120)" "$python" "$root/test/Reference/compare_training.py" \
        "$root/models/$model.json" "$data" --batch "$batch" --seq "$seq" --precision bf16 \
        --plan "$check/plans/$plan.splan" --device cuda --workdir "$build/hf/$model" \
        > "$log/hf-$model.log" 2>&1; then
@@ -106,8 +135,9 @@ for spec in "gpt2 gpt2-hf-bf16-sgd 2 512" "llama-3.2-1b llama-1b-hf-bf16-sgd 1 5
 done
 
 # 5. The benchmark.
-if timeout 240 "$python" "$root/bench/gpu_throughput.py" --plans "$check/plans" \
-     --slapo-run "$run" --out "$build/gpu_throughput.json" > "$log/bench.log" 2>&1; then
+if [ "$(limit 200)" = 0 ]; then skip "bench/gpu_throughput.py"
+elif timeout "$(limit 200)" "$python" "$root/bench/gpu_throughput.py" --plans "$check/plans" \
+     --slapo-run "$run" --steps 5 --warmup 2 --out "$log/gpu_throughput.json" > "$log/bench.log" 2>&1; then
   record "bench/gpu_throughput.py" "ran"
 else
   record "bench/gpu_throughput.py" "FAIL or timed out"

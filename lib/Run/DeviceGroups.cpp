@@ -12,6 +12,10 @@ bool DeviceGroups::join(const rt::Backend &backend, rt::ProcessGroups host,
                         std::string &error) {
   if (backend.space() == rt::MemorySpace::Host)
     return true;
+  // One rank in each group: no collective ever moves data (sync copies,
+  // nothing is sharded or reduced), so no communicator is needed.
+  if (host.tp->size() == 1 && host.dp->size() == 1)
+    return true;
 #if SLAPO_HAVE_NCCL
   // Every rank joins its tensor-parallel group first, then its
   // data-parallel one, on the device its backend holds.
@@ -27,8 +31,6 @@ bool DeviceGroups::join(const rt::Backend &backend, rt::ProcessGroups host,
   }
   return true;
 #else
-  if (host.tp->size() == 1 && host.dp->size() == 1)
-    return true; // one rank: no collective moves data
   error = std::string("--device ") + backend.name() +
           ": this slapo-run was built without NCCL, so it runs one process";
   return false;

@@ -119,9 +119,12 @@ int train(Job &job, Options options) {
   std::unique_ptr<Backend> backend = createBackend(options.device, error);
   // A device backend's collectives take its memory: its tp and dp groups
   // are NCCL communicators bootstrapped over the job's MPI groups.
+  // Every rank must have its device before any joins a group: joining is
+  // collective.
+  if (!job.agree(backend != nullptr, error))
+    return stop(error);
   DeviceGroups deviceGroups;
-  ok = backend && deviceGroups.join(*backend, job.groups(), error);
-  if (!job.agree(ok, error))
+  if (!job.agree(deviceGroups.join(*backend, job.groups(), error), error))
     return stop(error);
   std::unique_ptr<Trainer> trainer =
       Trainer::create(std::move(plan), std::move(backend),

@@ -3,7 +3,8 @@
 // Collectives on a GPU backend take device memory, so its tensor- and
 // data-parallel groups are NCCL communicators, one per group, each joined
 // over the job's MPI group of the same ranks (which keeps bootstrap and
-// error agreement). A host backend keeps the MPI groups.
+// error agreement). A host backend keeps the MPI groups, and so does a job
+// of one process, whose collectives move nothing.
 //
 //===----------------------------------------------------------------------===//
 

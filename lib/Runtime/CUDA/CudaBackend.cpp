@@ -17,9 +17,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "CudaBackend.h"
+#include "../KernelTable.h"
 #include "CudaKernels.h"
 #include "Gemm.h"
-#include "../KernelTable.h"
 
 #include <cublasLt.h>
 
@@ -93,7 +93,8 @@ public:
     SLAPO_CUDA_CHECK(cudaMalloc(&gemmWorkspace, kGemmWorkspaceBytes));
     cuda::initGemm(handle, gemmWorkspace, kGemmWorkspaceBytes);
     SLAPO_CUDA_CHECK(cudaMalloc(&scalars, sizeof(StepScalars)));
-    SLAPO_CUDA_CHECK(cudaMalloc(&squares, sizeof(double)));
+    SLAPO_CUDA_CHECK(
+        cudaMalloc(&squares, (cuda::kSumPartials + 1) * sizeof(double)));
     const char *graphs = std::getenv("SLAPO_CUDA_GRAPHS");
     useGraphs = !graphs || std::string(graphs) != "0";
   }
@@ -162,8 +163,8 @@ public:
   }
   double sumOfSquares(const void *x, int64_t count, DType dtype) override {
     requireF32("cuda", dtype, "sums squares of");
-    cuda::sumOfSquares(static_cast<const float *>(x), count, squares,
-                       theStream);
+    cuda::sumOfSquares(static_cast<const float *>(x), count, squares + 1,
+                       squares, theStream);
     double sum = 0.0;
     copyToHost(&sum, squares, sizeof sum);
     return sum;
@@ -249,7 +250,7 @@ private:
   void *gemmWorkspace = nullptr;
   StepScalars *scalars = nullptr;
   StepScalars hostScalars;
-  double *squares = nullptr;
+  double *squares = nullptr; // the sum, then cuda::kSumPartials partials
   bool useGraphs = true;
   std::map<uint64_t, cudaGraphExec_t> graphs;
   std::map<uint64_t, int> eagerRuns;

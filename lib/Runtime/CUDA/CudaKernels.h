@@ -65,7 +65,8 @@ template <> inline bf16 *as<bf16>(const View &view) {
 // Every kernel of the table (KernelTable.def), each defined in the file of
 // its family (Gemm.cpp on cuBLASLt; Embedding.cu, Norms.cu, Attention.cu,
 // Elementwise.cu, Shape.cu, Loss.cu, Optimizers.cu; Collectives.cpp).
-#define SLAPO_TYPED_KERNEL(name, fn) template <class T> void fn(KernelContext &c);
+#define SLAPO_TYPED_KERNEL(name, fn)                                           \
+  template <class T> void fn(KernelContext &c);
 #define SLAPO_SHARED_KERNEL(name, fn) void fn(KernelContext &c);
 #define SLAPO_F32_KERNEL(name, fn) void fn(KernelContext &c);
 #include "../KernelTable.def"
@@ -78,9 +79,12 @@ void accumulate(float *y, const float *x, int64_t count, float alpha,
 void scale(float *x, int64_t count, float factor, cudaStream_t stream);
 /// to[i] = value.
 void fill(float *to, int64_t count, float value, cudaStream_t stream);
+/// Device doubles sumOfSquares needs for its per-block partial sums.
+constexpr int kSumPartials = 512;
 /// The sum of x[i]^2 in double, written to `*sum` (device memory) on the
-/// stream; the caller copies it back.
-void sumOfSquares(const float *x, int64_t count, double *sum,
+/// stream, through `partials` (kSumPartials device doubles); the caller
+/// copies it back. Deterministic: a fixed split and fixed-order sums.
+void sumOfSquares(const float *x, int64_t count, double *partials, double *sum,
                   cudaStream_t stream);
 /// to[i] = draw first + i of `key` (Random.h: scale * normalAt, or
 /// boundedUniformAt with bound `scale`), the CPU's numbers.

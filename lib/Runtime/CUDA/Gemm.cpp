@@ -131,11 +131,14 @@ Plan makePlan(const GemmShape &s, bool bias, uint32_t alignA, uint32_t alignB,
         preference, attribute, &bytes, sizeof bytes));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  SLAPO_CUBLAS_CHECK(
+  // No algorithm is CUBLAS_STATUS_NOT_SUPPORTED: said below, by shape.
+  cublasStatus_t status =
       cublasLtMatmulAlgoGetHeuristic(theHandle, plan.op, plan.a, plan.b, plan.c,
-                                     plan.c, preference, 1, &result, &found));
+                                     plan.c, preference, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(preference);
-  if (found == 0) {
+  if (status != CUBLAS_STATUS_NOT_SUPPORTED)
+    SLAPO_CUBLAS_CHECK(status);
+  if (status == CUBLAS_STATUS_NOT_SUPPORTED || found == 0) {
     std::fprintf(stderr,
                  "slapo-run: cuBLASLt has no algorithm for a %s GEMM of "
                  "%lld x [%lld, %lld] x [%lld, %lld]\n",

@@ -42,21 +42,23 @@ __device__ __forceinline__ double squares(float4 q) {
          double(q.z) * double(q.z) + double(q.w) * double(q.w);
 }
 
-/// One block: each thread sums the squares of its fixed share in double
+/// Each block's threads sum the squares of their fixed share in double
 /// (float4 packs when `x` is 16-byte aligned, then the at most three
-/// elements after them), then the block adds the partials in a fixed tree.
-/// A square of a float is exact in double.
+/// elements after them) and the block adds them in a fixed tree, into
+/// partials[block]. A square of a float is exact in double, and the shares
+/// depend only on the count and the grid, so the sum is deterministic.
 __global__ void __launch_bounds__(kSumThreads)
     sumOfSquaresKernel(const float *x, int64_t count, bool packed,
-                       double *sum) {
+                       double *partials) {
   __shared__ double scratch[32];
-  int64_t step = blockDim.x;
+  int64_t step = int64_t(blockDim.x) * gridDim.x;
+  int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   double total = 0.0;
   int64_t done = 0;
   if (packed) {
     const float4 *packs = reinterpret_cast<const float4 *>(x);
     int64_t numPacks = count / 4;
-    int64_t p = threadIdx.x;
+    int64_t p = first;
     for (; p + (kUnroll - 1) * step < numPacks; p += kUnroll * step) {
       float4 q[kUnroll];
 #pragma unroll
@@ -70,9 +72,21 @@ __global__ void __launch_bounds__(kSumThreads)
       total += squares(packs[p]);
     done = numPacks * 4;
   }
-  for (int64_t i = done + threadIdx.x; i < count; i += step)
+  for (int64_t i = done + first; i < count; i += step)
     total += double(x[i]) * double(x[i]);
 
+  total = blockSum(total, scratch);
+  if (threadIdx.x == 0)
+    partials[blockIdx.x] = total;
+}
+
+/// One block adds the `blocks` partials in a fixed order into *sum.
+__global__ void __launch_bounds__(kSumThreads)
+    sumPartialsKernel(const double *partials, int blocks, double *sum) {
+  __shared__ double scratch[32];
+  double total = 0.0;
+  for (int b = threadIdx.x; b < blocks; b += blockDim.x)
+    total += partials[b];
   total = blockSum(total, scratch);
   if (threadIdx.x == 0)
     *sum = total;
@@ -112,12 +126,20 @@ void fill(float *to, int64_t count, float value, cudaStream_t stream) {
   SLAPO_CUDA_LAUNCHED();
 }
 
-void sumOfSquares(const float *x, int64_t count, double *sum,
+void sumOfSquares(const float *x, int64_t count, double *partials, double *sum,
                   cudaStream_t stream) {
-  // Launched even for no elements: it writes the 0.
+  // Launched even for no elements: it writes the 0. Enough blocks to
+  // stream a large gradient at the memory's rate, one for a small one.
+  if (count < 0)
+    count = 0;
+  int64_t perBlock = int64_t(kSumThreads) * 4 * kUnroll;
+  int blocks = int(
+      std::min<int64_t>(kSumPartials, std::max<int64_t>(1, count / perBlock)));
   bool packed = reinterpret_cast<uintptr_t>(x) % sizeof(float4) == 0;
-  sumOfSquaresKernel<<<1, kSumThreads, 0, stream>>>(x, count < 0 ? 0 : count,
-                                                    packed, sum);
+  sumOfSquaresKernel<<<blocks, kSumThreads, 0, stream>>>(x, count, packed,
+                                                         partials);
+  SLAPO_CUDA_LAUNCHED();
+  sumPartialsKernel<<<1, kSumThreads, 0, stream>>>(partials, blocks, sum);
   SLAPO_CUDA_LAUNCHED();
 }
 

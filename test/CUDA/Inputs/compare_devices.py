@@ -9,7 +9,10 @@ train PLAN for --steps steps; any further options go to both slapo-run
 calls. Passes when the loss agrees within 1e-5 (relative) at every step and
 every saved weight within 1e-4 (relative, norm-wise). A plan with dropout
 checks the masks too: a mask that differed would move the loss far more
-than that. Prints the worst errors, then PASS or FAIL (exit status 1).
+than that. The GPU trains once more with SLAPO_CUDA_GRAPHS=0 (every
+kernel launched each step instead of the step's graph replayed): its
+losses and weights must equal the replayed run's bit for bit. Prints the
+worst errors, then PASS or FAIL (exit status 1).
 """
 import argparse
 import json
@@ -21,12 +24,14 @@ import numpy as np
 from safetensors.numpy import load_file
 
 
-def train(slapo_run, plan, device, steps, workdir, extra):
-    metrics = os.path.join(workdir, f"{device}.json")
-    weights = os.path.join(workdir, f"{device}.safetensors")
+def train(slapo_run, plan, device, steps, workdir, extra, graphs=True):
+    tag = device if graphs else f"{device}-launched"
+    metrics = os.path.join(workdir, f"{tag}.json")
+    weights = os.path.join(workdir, f"{tag}.safetensors")
     command = [slapo_run, plan, "--device", device, "--steps", str(steps),
                "--metrics", metrics, "--save", weights] + extra
-    result = subprocess.run(command, capture_output=True, text=True)
+    env = dict(os.environ, SLAPO_CUDA_GRAPHS="1" if graphs else "0")
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         sys.exit(f"failed: {' '.join(command)}\n{result.stderr}")
     with open(metrics) as f:
@@ -46,7 +51,17 @@ def main():
                                     args.steps, args.workdir, extra)
     gpu_losses, gpu_weights = train(args.slapo_run, args.plan, "cuda",
                                     args.steps, args.workdir, extra)
+    launched_losses, launched_weights = train(
+        args.slapo_run, args.plan, "cuda", args.steps, args.workdir, extra,
+        graphs=False)
     failures = []
+    if launched_losses != gpu_losses:
+        failures.append("graph replay and launched kernels give other losses")
+    for name, tensor in gpu_weights.items():
+        if name not in launched_weights or not np.array_equal(
+                tensor, launched_weights[name]):
+            failures.append(f"{name}: graph replay and launched kernels "
+                            "differ")
     if len(cpu_losses) != args.steps or len(gpu_losses) != args.steps:
         failures.append(f"steps recorded: cpu {len(cpu_losses)}, "
                         f"cuda {len(gpu_losses)}, not {args.steps}")
