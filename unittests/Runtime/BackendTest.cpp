@@ -149,6 +149,14 @@ public:
     ++draws;
     inner->drawParameter(to, count, key, first, uniform, scale);
   }
+  const StepScalars *setScalars(const StepScalars &values) override {
+    scalars.push_back(values);
+    return inner->setScalars(values);
+  }
+  void run(uint64_t key, const std::function<void()> &issue) override {
+    runs.push_back({key, scalars.size()});
+    inner->run(key, issue);
+  }
   Stream stream() override { return inner->stream(); }
   void synchronize() override { inner->synchronize(); }
   KernelFn findKernel(const std::string &kernel,
@@ -160,6 +168,9 @@ public:
   std::string missing;
   int allocations = 0, copiesIn = 0, copiesOut = 0, copies = 0,
       accumulations = 0, draws = 0;
+  std::vector<StepScalars> scalars;
+  /// Each run's key and how many setScalars calls preceded it.
+  std::vector<std::pair<uint64_t, size_t>> runs;
 };
 
 std::unique_ptr<Plan> tinyPlan() {
@@ -213,6 +224,55 @@ TEST(Backend, TheTrainerAccumulatesThroughItsBackend) {
     gradients += call.name == "sgd_update";
   EXPECT_EQ(calls->accumulations, 2 * gradients);
   EXPECT_EQ(calls->copies, gradients); // the sums back into the gradients
+}
+
+// What lets a device backend capture a step once and replay it: every
+// kernel range runs through Backend::run with a key that is the same for
+// the same range (each micro-batch's forward and backward, the updates,
+// evaluation), and the scalars that change between runs reach the backend
+// through setScalars just before each run.
+TEST(Backend, RangesRunUnderStableKeysWithTheirScalarsSetFirst) {
+  auto recording = std::make_unique<Recording>(cpu());
+  Recording *calls = recording.get();
+  std::string error;
+  auto trainer =
+      Trainer::create(tinyPlan(), std::move(recording), ProcessGroups{}, error);
+  ASSERT_TRUE(trainer) << error;
+  trainer->initialize(7);
+  std::vector<int64_t> ids(4 * 4), targets(4 * 4);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ids[i] = int64_t(i % 32);
+    targets[i] = int64_t((i + 3) % 32);
+  }
+  // Two steps of two micro-batches, then an evaluation.
+  for (double lr : {0.1, 0.05})
+    trainer->step(ids.data(), targets.data(), 4, lr);
+  trainer->evaluate(ids.data(), targets.data(), 4);
+  const auto &runs = calls->runs;
+  const auto &scalars = calls->scalars;
+  // Per step: micro-batch 0, micro-batch 1, the updates; then the eval's
+  // two micro-batches.
+  ASSERT_EQ(runs.size(), 8u);
+  ASSERT_EQ(scalars.size(), runs.size());
+  for (size_t r = 0; r < runs.size(); ++r)
+    EXPECT_EQ(runs[r].second, r + 1) << "run " << r << " had no fresh scalars";
+  uint64_t forward = runs[0].first, update = runs[2].first;
+  EXPECT_NE(forward, update);
+  for (size_t r : {0u, 1u, 3u, 4u})
+    EXPECT_EQ(runs[r].first, forward) << r;
+  EXPECT_EQ(runs[5].first, update);
+  EXPECT_NE(runs[6].first, forward); // evaluation: its own range
+  EXPECT_EQ(runs[7].first, runs[6].first);
+  // The scalars are the step's: its number, learning rate, micro-batch.
+  EXPECT_EQ(scalars[0].step, 1);
+  EXPECT_EQ(scalars[1].microBatch, 1);
+  EXPECT_EQ(scalars[0].microBatch, 0);
+  EXPECT_DOUBLE_EQ(scalars[2].learningRate, 0.1);
+  EXPECT_EQ(scalars[3].step, 2);
+  EXPECT_DOUBLE_EQ(scalars[5].learningRate, 0.05);
+  EXPECT_EQ(scalars[0].seed, 7u);
+  EXPECT_EQ(scalars[0].training, 1);
+  EXPECT_EQ(scalars[6].training, 0); // evaluation runs without dropout
 }
 
 } // namespace
