@@ -131,16 +131,29 @@ std::unique_ptr<Trainer> Trainer::create(std::unique_ptr<Plan> plan,
   for (size_t i = trainer->stepBegin; i < first; ++i)
     if (isUpdate(kernels[i]))
       trainer->updateBegin = trainer->stepEnd; // interleaved: no reduction
-  for (size_t i = first; i < trainer->stepEnd; ++i)
-    trainer->gradients.push_back(kernels[i].inputs[0]);
+  for (size_t i = first; i < trainer->stepEnd; ++i) {
+    int32_t gradient = kernels[i].inputs[0];
+    trainer->gradients.push_back(gradient);
+    // The kernel after which the gradient is complete: its last writer
+    // before the updates (the data-parallel reduction of its bucket can
+    // start there).
+    size_t ready = trainer->stepBegin;
+    for (size_t k = trainer->stepBegin; k < first; ++k)
+      for (int32_t out : kernels[k].outputs)
+        if (out == gradient)
+          ready = k;
+    trainer->gradientReady.push_back(ready);
+  }
   for (size_t i = trainer->stepBegin; i < trainer->stepEnd; ++i)
     if (kernels[i].name == "cross_entropy")
       trainer->ignoreIndex = kernels[i].intAttr("ignore_index", -100);
   trainer->theGroups = groups;
   trainer->thePlan = std::move(plan);
   // Interleaved updates leave no point where every gradient is complete.
-  if (trainer->updateBegin == trainer->stepEnd)
+  if (trainer->updateBegin == trainer->stepEnd) {
     trainer->gradients.clear();
+    trainer->gradientReady.clear();
+  }
   for (size_t i = trainer->updateBegin; i < trainer->stepEnd; ++i) {
     int32_t param = kernels[i].outputs[0];
     bool sharded = false;
@@ -367,7 +380,8 @@ bool Trainer::checkGlobalBatch(int64_t rows, std::string &error) const {
   return true;
 }
 
-void Trainer::runKernels(size_t begin, size_t end, int64_t microBatch) {
+void Trainer::runKernels(size_t begin, size_t end, int64_t microBatch,
+                         const std::function<void(size_t)> *after) {
   uint64_t workspaceBytes = thePlan->memory.workspace;
   float *workspace =
       reinterpret_cast<float *>(arena + thePlan->arenaBytes - workspaceBytes);
@@ -402,13 +416,23 @@ void Trainer::runKernels(size_t begin, size_t end, int64_t microBatch) {
         context.outs.push_back({data(index), &thePlan->tensors[index], space});
       if (!profiling) {
         bound[k](context);
+        if (after)
+          (*after)(k);
         continue;
       }
       auto start = std::chrono::steady_clock::now();
       bound[k](context);
       theBackend->synchronize();
       seconds[call.name] += secondsSince(start);
+      if (after)
+        (*after)(k);
     }
+    // What `after` put on the side stream joins the stream again inside
+    // the run (a capture must end joined, and may wait only on what it
+    // forked).
+    if (sideForked)
+      theBackend->orderAfter(theBackend->stream(), theBackend->sideStream());
+    sideForked = false;
   };
   // A profiled run times each kernel; otherwise the backend may capture
   // the range once and replay it (its scalars are read through
@@ -416,7 +440,9 @@ void Trainer::runKernels(size_t begin, size_t end, int64_t microBatch) {
   if (profiling)
     issue();
   else
-    theBackend->run(uint64_t(begin) << 32 | uint64_t(end), issue);
+    theBackend->run((uint64_t(begin) << 32 | uint64_t(end)) ^
+                        (after ? 1ull << 63 : 0ull),
+                    issue);
 }
 
 void Trainer::sumOverGroup(Communicator &group, float *values, int64_t count) {
@@ -557,33 +583,43 @@ float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
   }
   if (reduce)
     theBackend->zero(flatGradients, uint64_t(flatCount) * sizeof(float));
+  if (reduce)
+    planBuckets();
   double lossSum = 0.0;
   for (int64_t m = 0; m < microBatches; ++m) {
     int64_t index = theGroups.dp->rank() * microBatches + m;
     size_t offset = size_t(index * micro * seq), n = size_t(micro * seq);
     loadMicroBatch(ids, targets, index);
-    runKernels(stepBegin, updateBegin, index);
-    float microLoss = loss();
-    if (!reduce) {
-      lossSum = microLoss;
-      continue;
-    }
     // Each micro-batch's mean counts in proportion to its counted tokens.
     float weight =
-        total ? float(double(countTargets(targets + offset, int64_t(n))) /
-                      double(total))
-              : 0.0f;
-    lossSum += double(weight) * microLoss;
-    float *flat = flatGradients;
-    for (int32_t g : gradients) {
-      int64_t count = thePlan->tensors[g].numel();
-      theBackend->accumulate(flat, data(g), count, DType::F32, weight);
-      flat += count;
+        reduce && total
+            ? float(double(countTargets(targets + offset, int64_t(n))) /
+                    double(total))
+            : 0.0f;
+    if (!reduce) {
+      runKernels(stepBegin, updateBegin, index);
+      lossSum = loss();
+      continue;
     }
+    if (m + 1 < microBatches) {
+      runKernels(stepBegin, updateBegin, index);
+      accumulateGradients(weight, stepEnd);
+    } else {
+      // The last micro-batch adds each gradient into the buffer as soon
+      // as it is complete, and each bucket goes out on the side stream as
+      // soon as its gradients are in: the reduction overlaps the rest of
+      // the backward pass.
+      std::function<void(size_t)> after = [&](size_t k) {
+        accumulateGradients(weight, k);
+        reduceBuckets(k);
+      };
+      runKernels(stepBegin, updateBegin, index, &after);
+    }
+    lossSum += double(weight) * loss();
   }
   float result = float(lossSum);
   if (reduce) {
-    reduceGradients();
+    finishReduction();
     sumOverGroup(*theGroups.dp, &result, 1);
   }
   measureAndClipGradients();
@@ -591,21 +627,64 @@ float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
   return result;
 }
 
-void Trainer::reduceGradients() {
-  auto start = std::chrono::steady_clock::now();
-  int64_t bucket = std::max<int64_t>(1, int64_t(bucketBytes / sizeof(float)));
-  for (int64_t first = 0; first < flatCount; first += bucket)
-    theGroups.dp->allReduce(flatGradients + first,
-                            std::min(bucket, flatCount - first), DType::F32,
-                            ReduceOp::Sum, theBackend->stream());
+void Trainer::planBuckets() {
+  if (!buckets.empty() && plannedBucketBytes == bucketBytes)
+    return;
+  plannedBucketBytes = bucketBytes;
+  buckets.clear();
+  // Buckets of bucketBytes over the flat buffer; each is ready after the
+  // last writer of any gradient it holds part of.
+  int64_t size = std::max<int64_t>(1, int64_t(bucketBytes / sizeof(float)));
+  for (int64_t first = 0; first < flatCount; first += size)
+    buckets.push_back({first, std::min(size, flatCount - first), stepBegin});
+  int64_t start = 0;
+  for (size_t i = 0; i < gradients.size(); ++i) {
+    int64_t count = thePlan->tensors[gradients[i]].numel();
+    for (Bucket &bucket : buckets)
+      if (bucket.first < start + count && start < bucket.first + bucket.count)
+        bucket.ready = std::max(bucket.ready, gradientReady[i]);
+    start += count;
+  }
+}
+
+void Trainer::accumulateGradients(float weight, size_t kernel) {
+  // kernel == stepEnd: every gradient (after the whole micro-batch).
+  float *flat = flatGradients;
+  for (size_t i = 0; i < gradients.size(); ++i) {
+    int64_t count = thePlan->tensors[gradients[i]].numel();
+    if (kernel == stepEnd || gradientReady[i] == kernel)
+      theBackend->accumulate(flat, data(gradients[i]), count, DType::F32,
+                             weight);
+    flat += count;
+  }
+}
+
+void Trainer::reduceBuckets(size_t kernel) {
+  if (theGroups.dp->size() == 1)
+    return;
+  Stream main = theBackend->stream(), side = theBackend->sideStream();
+  for (const Bucket &bucket : buckets) {
+    if (bucket.ready != kernel)
+      continue;
+    auto start = std::chrono::steady_clock::now();
+    theBackend->orderAfter(side, main); // its gradients are added
+    sideForked = true;
+    theGroups.dp->allReduce(flatGradients + bucket.first, bucket.count,
+                            DType::F32, ReduceOp::Sum, side);
+    if (profiling)
+      seconds["(gradient all_reduce)"] += secondsSince(start);
+  }
+}
+
+void Trainer::finishReduction() {
+  // The buckets joined the stream at the end of the last micro-batch's
+  // run: the copies below wait for them.
   const float *flat = flatGradients;
   for (int32_t g : gradients) {
     int64_t count = thePlan->tensors[g].numel();
     theBackend->copy(data(g), flat, uint64_t(count) * sizeof(float));
     flat += count;
   }
-  if (profiling)
-    seconds["(gradient all_reduce)"] += secondsSince(start);
 }
 
 } // namespace slapo::rt

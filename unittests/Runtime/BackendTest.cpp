@@ -182,6 +182,25 @@ std::unique_ptr<Plan> tinyPlan() {
   return plan;
 }
 
+/// Four rows of ids and targets (targets `shift` tokens on).
+struct Rows {
+  std::vector<int64_t> ids, targets;
+  explicit Rows(int64_t shift) : ids(4 * 4), targets(4 * 4) {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      ids[i] = int64_t(i % 32);
+      targets[i] = int64_t((i + size_t(shift)) % 32);
+    }
+  }
+};
+
+/// The number of optimizer updates (one per trainable gradient).
+int updatesOf(const Trainer &trainer) {
+  int updates = 0;
+  for (const KernelCall &call : trainer.plan().kernels)
+    updates += call.name == "sgd_update";
+  return updates;
+}
+
 TEST(Backend, KernelsBindWhenTheExecutorIsMade) {
   std::string error;
   auto trainer =
@@ -210,25 +229,20 @@ TEST(Backend, TheTrainerAccumulatesThroughItsBackend) {
   EXPECT_GT(drawn, 0);
   EXPECT_EQ(calls->draws, drawn);
   EXPECT_EQ(calls->copiesIn, 0);
-  std::vector<int64_t> ids(4 * 4), targets(4 * 4);
-  for (size_t i = 0; i < ids.size(); ++i) {
-    ids[i] = int64_t(i % 32);
-    targets[i] = int64_t((i + 1) % 32);
-  }
+  Rows rows(1);
   // Four rows on a two-row plan: two micro-batches.
   ASSERT_TRUE(trainer->checkGlobalBatch(4, error)) << error;
-  float loss = trainer->step(ids.data(), targets.data(), 4, 0.1);
+  float loss = trainer->step(rows.ids.data(), rows.targets.data(), 4, 0.1);
   EXPECT_TRUE(std::isfinite(loss));
-  int gradients = 0;
-  for (const KernelCall &call : trainer->plan().kernels)
-    gradients += call.name == "sgd_update";
+  int gradients = updatesOf(*trainer);
   EXPECT_EQ(calls->accumulations, 2 * gradients);
   EXPECT_EQ(calls->copies, gradients); // the sums back into the gradients
 }
 
 // What lets a device backend capture a step once and replay it: every
 // kernel range runs through Backend::run with a key that is the same for
-// the same range (each micro-batch's forward and backward, the updates,
+// the same work (a micro-batch's forward and backward, the last one's with
+// the gradient accumulation and reduction woven in, the updates,
 // evaluation), and the scalars that change between runs reach the backend
 // through setScalars just before each run.
 TEST(Backend, RangesRunUnderStableKeysWithTheirScalarsSetFirst) {
@@ -239,15 +253,11 @@ TEST(Backend, RangesRunUnderStableKeysWithTheirScalarsSetFirst) {
       Trainer::create(tinyPlan(), std::move(recording), ProcessGroups{}, error);
   ASSERT_TRUE(trainer) << error;
   trainer->initialize(7);
-  std::vector<int64_t> ids(4 * 4), targets(4 * 4);
-  for (size_t i = 0; i < ids.size(); ++i) {
-    ids[i] = int64_t(i % 32);
-    targets[i] = int64_t((i + 3) % 32);
-  }
+  Rows rows(3);
   // Two steps of two micro-batches, then an evaluation.
   for (double lr : {0.1, 0.05})
-    trainer->step(ids.data(), targets.data(), 4, lr);
-  trainer->evaluate(ids.data(), targets.data(), 4);
+    trainer->step(rows.ids.data(), rows.targets.data(), 4, lr);
+  trainer->evaluate(rows.ids.data(), rows.targets.data(), 4);
   const auto &runs = calls->runs;
   const auto &scalars = calls->scalars;
   // Per step: micro-batch 0, micro-batch 1, the updates; then the eval's
@@ -256,12 +266,18 @@ TEST(Backend, RangesRunUnderStableKeysWithTheirScalarsSetFirst) {
   ASSERT_EQ(scalars.size(), runs.size());
   for (size_t r = 0; r < runs.size(); ++r)
     EXPECT_EQ(runs[r].second, r + 1) << "run " << r << " had no fresh scalars";
-  uint64_t forward = runs[0].first, update = runs[2].first;
+  // The last micro-batch also adds each gradient, and sends its buckets,
+  // as soon as they are complete: other work, so another key.
+  uint64_t forward = runs[0].first, last = runs[1].first,
+           update = runs[2].first;
+  EXPECT_NE(forward, last);
   EXPECT_NE(forward, update);
-  for (size_t r : {0u, 1u, 3u, 4u})
-    EXPECT_EQ(runs[r].first, forward) << r;
+  EXPECT_NE(last, update);
+  EXPECT_EQ(runs[3].first, forward);
+  EXPECT_EQ(runs[4].first, last);
   EXPECT_EQ(runs[5].first, update);
   EXPECT_NE(runs[6].first, forward); // evaluation: its own range
+  EXPECT_NE(runs[6].first, last);
   EXPECT_EQ(runs[7].first, runs[6].first);
   // The scalars are the step's: its number, learning rate, micro-batch.
   EXPECT_EQ(scalars[0].step, 1);
@@ -273,6 +289,69 @@ TEST(Backend, RangesRunUnderStableKeysWithTheirScalarsSetFirst) {
   EXPECT_EQ(scalars[0].seed, 7u);
   EXPECT_EQ(scalars[0].training, 1);
   EXPECT_EQ(scalars[6].training, 0); // evaluation runs without dropout
+}
+
+/// Rank 0 of a data-parallel group of two whose other rank computed the
+/// same gradients: an all-reduce doubles. Records, at each all-reduce of
+/// more than one value, how many accumulations the backend had made.
+class TwinGroup final : public Communicator {
+public:
+  explicit TwinGroup(const Recording &backend) : backend(backend) {}
+  using Communicator::allGather;
+  using Communicator::allReduce;
+  using Communicator::broadcast;
+  using Communicator::reduceScatter;
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  void allReduce(void *data, int64_t count, DType dtype, ReduceOp,
+                 Stream) override {
+    ASSERT_EQ(dtype, DType::F32);
+    float *values = static_cast<float *>(data);
+    for (int64_t i = 0; i < count; ++i)
+      values[i] *= 2.0f;
+    if (count > 2)
+      accumulationsAtReduce.push_back(backend.accumulations);
+  }
+  void allGather(const void *, void *, int64_t, DType, Stream) override {
+    FAIL() << "no all_gather on a data-parallel group";
+  }
+  void reduceScatter(const void *, void *, int64_t, DType, Stream) override {
+    FAIL() << "no reduce_scatter on a data-parallel group";
+  }
+  void broadcast(void *, int64_t, int, Stream) override {}
+
+  const Recording &backend;
+  std::vector<int> accumulationsAtReduce;
+};
+
+// The data-parallel gradient all-reduce overlaps the backward pass: each
+// bucket goes out as soon as the gradients it holds are complete, while
+// later gradients are still to come (on a GPU, on the side stream).
+TEST(Backend, BucketsAreReducedAsSoonAsTheirGradientsAreComplete) {
+  auto recording = std::make_unique<Recording>(cpu());
+  Recording *calls = recording.get();
+  TwinGroup dp(*calls);
+  SelfCommunicator tp;
+  std::string error;
+  auto trainer = Trainer::create(tinyPlan(), std::move(recording),
+                                 ProcessGroups{&tp, &dp}, error);
+  ASSERT_TRUE(trainer) << error;
+  trainer->initialize(3);
+  trainer->setBucketBytes(2048); // many buckets
+  Rows rows(5);
+  // Four rows over two ranks: this rank's one micro-batch of two.
+  ASSERT_TRUE(trainer->checkGlobalBatch(4, error)) << error;
+  float loss = trainer->step(rows.ids.data(), rows.targets.data(), 4, 0.1);
+  EXPECT_TRUE(std::isfinite(loss));
+  int gradients = updatesOf(*trainer);
+  EXPECT_EQ(calls->accumulations, gradients);
+  const std::vector<int> &at = dp.accumulationsAtReduce;
+  ASSERT_GT(at.size(), 2u);
+  // The first bucket left before the last gradient was added; the last
+  // bucket after every one was.
+  EXPECT_LT(at.front(), gradients);
+  EXPECT_EQ(at.back(), gradients);
+  EXPECT_TRUE(std::is_sorted(at.begin(), at.end()));
 }
 
 } // namespace

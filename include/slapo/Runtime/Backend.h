@@ -86,6 +86,16 @@ public:
 
   /// The stream kernels and copies are ordered on (null on the CPU).
   virtual Stream stream() = 0;
+  /// A second stream, for collectives that overlap the kernels (the data-
+  /// parallel gradient all-reduce); the stream itself where there is one
+  /// only (the CPU).
+  virtual Stream sideStream() { return stream(); }
+  /// Work issued on `waiter` from now on waits for everything issued on
+  /// `on` so far (a no-op where both are one stream).
+  virtual void orderAfter(Stream waiter, Stream on) {
+    (void)waiter;
+    (void)on;
+  }
   /// Waits for everything issued on the stream.
   virtual void synchronize() = 0;
 

@@ -9,6 +9,7 @@
 #include "slapo/Runtime/Shards.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -177,10 +178,21 @@ public:
 
 private:
   Trainer() = default;
-  void runKernels(size_t begin, size_t end, int64_t microBatch);
-  /// Sums every trainable gradient over the data-parallel group, scaled by
-  /// the weights already folded into `flatGradients`.
-  void reduceGradients();
+  /// Runs kernels [begin, end) through the backend; `after`, if given, is
+  /// called after each kernel k with k (inside the backend's run, so what
+  /// it issues is captured and replayed with the kernels).
+  void runKernels(size_t begin, size_t end, int64_t microBatch,
+                  const std::function<void(size_t)> *after = nullptr);
+  /// The data-parallel buckets over `flatGradients` for bucketBytes.
+  void planBuckets();
+  /// Adds weight * gradient into `flatGradients` for each gradient whose
+  /// last writer is `kernel` (every gradient for stepEnd).
+  void accumulateGradients(float weight, size_t kernel);
+  /// Starts the all-reduce, on the backend's side stream, of each bucket
+  /// that is complete after `kernel`.
+  void reduceBuckets(size_t kernel);
+  /// Waits for the buckets and copies the sums back into the gradients.
+  void finishReduction();
   /// Targets among `n` that count (not the ignore index).
   int64_t countTargets(const int64_t *targets, int64_t n) const;
   /// Copies micro-batch `index` of a global batch into the plan's inputs.
@@ -200,6 +212,14 @@ private:
   size_t stepBegin = 0, stepEnd = 0; // the train_step entry's kernels
   size_t updateBegin = 0;            // its first optimizer-update kernel
   std::vector<int32_t> gradients;    // each update's gradient tensor
+  std::vector<size_t> gradientReady; // ... and its last writer's index
+  struct Bucket {
+    int64_t first, count; // floats of flatGradients
+    size_t ready;         // the kernel after which all of it is added
+  };
+  std::vector<Bucket> buckets;
+  uint64_t plannedBucketBytes = 0;
+  bool sideForked = false;           // the side stream has work to join
   std::vector<bool> gradientSharded; // ... is one tp rank's block
   double maxGradNorm = 0.0;
   double lastGradientNorm = 0.0;

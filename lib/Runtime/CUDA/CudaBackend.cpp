@@ -83,6 +83,10 @@ public:
     baselineUsed = total - free; // the context, before anything of ours
     SLAPO_CUDA_CHECK(
         cudaStreamCreateWithFlags(&theStream, cudaStreamNonBlocking));
+    SLAPO_CUDA_CHECK(
+        cudaStreamCreateWithFlags(&theSideStream, cudaStreamNonBlocking));
+    SLAPO_CUDA_CHECK(
+        cudaEventCreateWithFlags(&orderEvent, cudaEventDisableTiming));
     cublasLtHandle_t handle;
     if (cublasLtCreate(&handle) != CUBLAS_STATUS_SUCCESS) {
       std::fprintf(stderr, "slapo-run: cannot start cuBLASLt on device %d\n",
@@ -106,6 +110,9 @@ public:
     cudaFree(scalars);
     cudaFree(gemmWorkspace);
     cublasLtDestroy(static_cast<cublasLtHandle_t>(gemmHandle));
+    cudaStreamSynchronize(theSideStream);
+    cudaEventDestroy(orderEvent);
+    cudaStreamDestroy(theSideStream);
     cudaStreamDestroy(theStream);
   }
 
@@ -130,7 +137,7 @@ public:
     return memory;
   }
   void release(void *memory) override {
-    SLAPO_CUDA_CHECK(cudaStreamSynchronize(theStream));
+    synchronize();
     SLAPO_CUDA_CHECK(cudaFree(memory));
   }
   void copyFromHost(void *to, const void *host, uint64_t bytes) override {
@@ -218,7 +225,19 @@ public:
   }
 
   Stream stream() override { return theStream; }
+  Stream sideStream() override { return theSideStream; }
+  void orderAfter(Stream waiter, Stream on) override {
+    if (waiter == on)
+      return;
+    // A wait takes the event as last recorded, so one event serves every
+    // fork and join, in eager runs and in captures alike.
+    SLAPO_CUDA_CHECK(
+        cudaEventRecord(orderEvent, static_cast<cudaStream_t>(on)));
+    SLAPO_CUDA_CHECK(
+        cudaStreamWaitEvent(static_cast<cudaStream_t>(waiter), orderEvent, 0));
+  }
   void synchronize() override {
+    SLAPO_CUDA_CHECK(cudaStreamSynchronize(theSideStream));
     SLAPO_CUDA_CHECK(cudaStreamSynchronize(theStream));
     size_t free = 0, total = 0;
     if (cudaMemGetInfo(&free, &total) == cudaSuccess &&
@@ -246,6 +265,9 @@ private:
   int device;
   cudaDeviceProp properties{};
   cudaStream_t theStream = nullptr;
+  /// The data-parallel all-reduce's, forked from and joined to theStream.
+  cudaStream_t theSideStream = nullptr;
+  cudaEvent_t orderEvent = nullptr;
   void *gemmHandle = nullptr;
   void *gemmWorkspace = nullptr;
   StepScalars *scalars = nullptr;
