@@ -10,10 +10,11 @@
 #   4. one bf16 step of GPT-2 124M and a Llama-3.2-1B shape against Hugging
 #      Face on PyTorch on the same GPU (loss and every gradient);
 #   5. the GPU benchmark (bench/gpu_throughput.py);
-# and prints one summary. Each part has its own time limit, and a part
-# that would start after the whole's deadline (SLAPO_GPU_CHECK_SECONDS,
-# 450) is skipped, saying so: the whole finishes within 8 minutes on one
-# H100/H200. The logs and the summary go to $OUT (the device tool's folder
+# and prints one summary. Each part has its own time limit and the whole a
+# deadline (SLAPO_GPU_CHECK_SECONDS, 450; the build's two 240 s steps do
+# not count against it): a part with 30 s or less left is skipped, saying
+# so, and one that runs is cut off at the deadline. It is meant to finish
+# within 8 minutes on one H100/H200 (not yet run on one). The logs and the summary go to $OUT (the device tool's folder
 # that comes back) when it is set, else build-gpu/logs.
 # Usage: bash scripts/gpu-check.sh
 set -uo pipefail
@@ -78,7 +79,7 @@ else
   tail -30 "$log/configure.log" "$log/build.log" 2>/dev/null
   finish 1
 fi
-# Every --device cuda run joins NCCL groups (one rank here, without MPI).
+# Jobs of more than one process join NCCL groups; these runs are single.
 grep -E "NCCL|MPI|CUDA toolkit" "$log/configure.log" | sed 's/^-- /  /'
 run="$build/bin/slapo-run"
 if ldd "$run" | grep -q "not found"; then

@@ -401,6 +401,7 @@ void Trainer::runKernels(size_t begin, size_t end, int64_t microBatch,
   scalars.seed = seed;
   scalars.microBatch = microBatch;
   scalars.training = training ? 1 : 0;
+  scalars.gradientWeight = gradientWeight;
   context.deviceScalars = theBackend->setScalars(scalars);
   MemorySpace space = theBackend->space();
   auto issue = [&] {
@@ -601,16 +602,17 @@ float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
       lossSum = loss();
       continue;
     }
+    gradientWeight = weight;
     if (m + 1 < microBatches) {
       runKernels(stepBegin, updateBegin, index);
-      accumulateGradients(weight, stepEnd);
+      accumulateGradients(stepEnd);
     } else {
       // The last micro-batch adds each gradient into the buffer as soon
       // as it is complete, and each bucket goes out on the side stream as
       // soon as its gradients are in: the reduction overlaps the rest of
       // the backward pass.
       std::function<void(size_t)> after = [&](size_t k) {
-        accumulateGradients(weight, k);
+        accumulateGradients(k);
         reduceBuckets(k);
       };
       runKernels(stepBegin, updateBegin, index, &after);
@@ -647,14 +649,16 @@ void Trainer::planBuckets() {
   }
 }
 
-void Trainer::accumulateGradients(float weight, size_t kernel) {
-  // kernel == stepEnd: every gradient (after the whole micro-batch).
+void Trainer::accumulateGradients(size_t kernel) {
+  // kernel == stepEnd: every gradient (after the whole micro-batch). The
+  // weight is the run's scalar (gradientWeight), which a replayed graph
+  // reads where setScalars put it.
   float *flat = flatGradients;
   for (size_t i = 0; i < gradients.size(); ++i) {
     int64_t count = thePlan->tensors[gradients[i]].numel();
     if (kernel == stepEnd || gradientReady[i] == kernel)
-      theBackend->accumulate(flat, data(gradients[i]), count, DType::F32,
-                             weight);
+      theBackend->accumulateWeighted(flat, data(gradients[i]), count,
+                                     DType::F32);
     flat += count;
   }
 }

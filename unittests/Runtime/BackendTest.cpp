@@ -80,7 +80,13 @@ TEST(Backend, CpuMemoryOperations) {
   backend->copyFromHost(x, host, sizeof host);
   backend->zero(y, 4 * sizeof(float));
   backend->accumulate(y, x, 4, DType::F32, 0.5f);
-  backend->accumulate(y, x, 4, DType::F32, 2.0f);
+  StepScalars scalars;
+  scalars.gradientWeight = 1.5f;
+  backend->setScalars(scalars);
+  backend->accumulateWeighted(y, x, 4, DType::F32); // the scalars' weight
+  scalars.gradientWeight = 0.5f;
+  backend->setScalars(scalars);
+  backend->accumulateWeighted(y, x, 4, DType::F32);
   float back[4];
   backend->copyToHost(back, y, sizeof back);
   for (int i = 0; i < 4; ++i)
@@ -134,6 +140,11 @@ public:
                   float alpha) override {
     ++accumulations;
     inner->accumulate(y, x, count, dtype, alpha);
+  }
+  void accumulateWeighted(void *y, const void *x, int64_t count,
+                          DType dtype) override {
+    ++accumulations;
+    inner->accumulateWeighted(y, x, count, dtype);
   }
   double sumOfSquares(const void *x, int64_t count, DType dtype) override {
     return inner->sumOfSquares(x, count, dtype);
@@ -254,9 +265,13 @@ TEST(Backend, RangesRunUnderStableKeysWithTheirScalarsSetFirst) {
   ASSERT_TRUE(trainer) << error;
   trainer->initialize(7);
   Rows rows(3);
+  // The second micro-batch counts half its targets in the second step.
+  Rows masked = rows;
+  for (size_t i = 12; i < 16; ++i)
+    masked.targets[i] = -100;
   // Two steps of two micro-batches, then an evaluation.
-  for (double lr : {0.1, 0.05})
-    trainer->step(rows.ids.data(), rows.targets.data(), 4, lr);
+  trainer->step(rows.ids.data(), rows.targets.data(), 4, 0.1);
+  trainer->step(masked.ids.data(), masked.targets.data(), 4, 0.05);
   trainer->evaluate(rows.ids.data(), rows.targets.data(), 4);
   const auto &runs = calls->runs;
   const auto &scalars = calls->scalars;
@@ -289,6 +304,13 @@ TEST(Backend, RangesRunUnderStableKeysWithTheirScalarsSetFirst) {
   EXPECT_EQ(scalars[0].seed, 7u);
   EXPECT_EQ(scalars[0].training, 1);
   EXPECT_EQ(scalars[6].training, 0); // evaluation runs without dropout
+  // Each micro-batch's gradients are accumulated with its share of the
+  // counted tokens, read from the scalars: half each, then 8 and 4 of 12
+  // (a replayed graph must not keep the first step's weights).
+  EXPECT_FLOAT_EQ(scalars[0].gradientWeight, 0.5f);
+  EXPECT_FLOAT_EQ(scalars[1].gradientWeight, 0.5f);
+  EXPECT_FLOAT_EQ(scalars[3].gradientWeight, 8.0f / 12.0f);
+  EXPECT_FLOAT_EQ(scalars[4].gradientWeight, 4.0f / 12.0f);
 }
 
 /// Rank 0 of a data-parallel group of two whose other rank computed the

@@ -44,6 +44,11 @@ public:
   /// accumulation).
   virtual void accumulate(void *y, const void *x, int64_t count, DType dtype,
                           float alpha) = 0;
+  /// y += w * x, w the gradientWeight of the last setScalars: the form a
+  /// range run through run() uses, since a replayed graph reads its
+  /// scalars where setScalars put them.
+  virtual void accumulateWeighted(void *y, const void *x, int64_t count,
+                                  DType dtype) = 0;
   /// The sum of x[i]^2 over `count` elements, accumulated in double
   /// (gradient norms).
   virtual double sumOfSquares(const void *x, int64_t count, DType dtype) = 0;

@@ -53,6 +53,9 @@ struct StepScalars {
   uint64_t seed = 0;
   int64_t microBatch = 0;
   int32_t training = 1;
+  /// The micro-batch's share of the global batch's counted tokens: the
+  /// weight its gradients are accumulated with (Backend::accumulateWeighted).
+  float gradientWeight = 0.0f;
 };
 
 /// Everything one kernel call may read: its tensors, attributes, the

@@ -185,9 +185,10 @@ private:
                   const std::function<void(size_t)> *after = nullptr);
   /// The data-parallel buckets over `flatGradients` for bucketBytes.
   void planBuckets();
-  /// Adds weight * gradient into `flatGradients` for each gradient whose
-  /// last writer is `kernel` (every gradient for stepEnd).
-  void accumulateGradients(float weight, size_t kernel);
+  /// Adds gradientWeight * gradient into `flatGradients` for each gradient
+  /// whose last writer is `kernel` (every gradient for stepEnd), with the
+  /// weight of the last run's scalars.
+  void accumulateGradients(size_t kernel);
   /// Starts the all-reduce, on the backend's side stream, of each bucket
   /// that is complete after `kernel`.
   void reduceBuckets(size_t kernel);
@@ -233,6 +234,7 @@ private:
   int64_t stepCount = 0;
   uint64_t seed = 0;
   double learningRate = 0.0;
+  float gradientWeight = 0.0f; // this micro-batch's share of the tokens
   bool profiling = false;
   bool training = true;
   std::map<std::string, double> seconds;

@@ -7,8 +7,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "CpuBackend.h"
-#include "../Random.h"
 #include "../KernelTable.h"
+#include "../Random.h"
 #include "CPUKernels.h"
 
 #include <cstdio>
@@ -63,6 +63,14 @@ public:
     cpu::accumulate(static_cast<float *>(y), static_cast<const float *>(x),
                     count, alpha);
   }
+  void accumulateWeighted(void *y, const void *x, int64_t count,
+                          DType dtype) override {
+    accumulate(y, x, count, dtype, weight);
+  }
+  const StepScalars *setScalars(const StepScalars &scalars) override {
+    weight = scalars.gradientWeight;
+    return nullptr; // kernels read the context's host fields
+  }
   double sumOfSquares(const void *x, int64_t count, DType dtype) override {
     requireF32("cpu", dtype, "sums squares of");
     return cpu::sumOfSquares(static_cast<const float *>(x), count);
@@ -90,6 +98,9 @@ public:
                       const std::vector<DType> &operands) const override {
     return findTableKernel(cpuKernels(), kernel, operands);
   }
+
+private:
+  float weight = 0.0f; // the last setScalars' gradientWeight
 };
 
 } // namespace

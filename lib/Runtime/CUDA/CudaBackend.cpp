@@ -168,6 +168,13 @@ public:
     cuda::accumulate(static_cast<float *>(y), static_cast<const float *>(x),
                      count, alpha, theStream);
   }
+  void accumulateWeighted(void *y, const void *x, int64_t count,
+                          DType dtype) override {
+    requireF32("cuda", dtype, "accumulates");
+    cuda::accumulateWeighted(static_cast<float *>(y),
+                             static_cast<const float *>(x), count, scalars,
+                             theStream);
+  }
   double sumOfSquares(const void *x, int64_t count, DType dtype) override {
     requireF32("cuda", dtype, "sums squares of");
     cuda::sumOfSquares(static_cast<const float *>(x), count, squares + 1,

@@ -75,6 +75,10 @@ template <> inline bf16 *as<bf16>(const View &view) {
 /// y += alpha * x.
 void accumulate(float *y, const float *x, int64_t count, float alpha,
                 cudaStream_t stream);
+/// y += w * x, w read on the device from scalars->gradientWeight (so a
+/// replayed graph uses the step's own weight).
+void accumulateWeighted(float *y, const float *x, int64_t count,
+                        const StepScalars *scalars, cudaStream_t stream);
 /// x *= factor.
 void scale(float *x, int64_t count, float factor, cudaStream_t stream);
 /// to[i] = value.

@@ -23,6 +23,13 @@ __global__ void accumulateKernel(float *y, const float *x, int64_t count,
   SLAPO_GRID_LOOP(i, count) { y[i] += alpha * x[i]; }
 }
 
+__global__ void accumulateWeightedKernel(float *y, const float *x,
+                                         int64_t count,
+                                         const StepScalars *scalars) {
+  float alpha = scalars->gradientWeight;
+  SLAPO_GRID_LOOP(i, count) { y[i] += alpha * x[i]; }
+}
+
 __global__ void scaleKernel(float *x, int64_t count, float factor) {
   SLAPO_GRID_LOOP(i, count) { x[i] *= factor; }
 }
@@ -109,6 +116,15 @@ void accumulate(float *y, const float *x, int64_t count, float alpha,
     return;
   accumulateKernel<<<blocksFor(count), kThreads, 0, stream>>>(y, x, count,
                                                               alpha);
+  SLAPO_CUDA_LAUNCHED();
+}
+
+void accumulateWeighted(float *y, const float *x, int64_t count,
+                        const StepScalars *scalars, cudaStream_t stream) {
+  if (count <= 0)
+    return;
+  accumulateWeightedKernel<<<blocksFor(count), kThreads, 0, stream>>>(
+      y, x, count, scalars);
   SLAPO_CUDA_LAUNCHED();
 }
 
