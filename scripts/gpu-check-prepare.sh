@@ -63,7 +63,7 @@ compile bench-llama-3.2-1b "$root/models/llama-3.2-1b.json" --batch 8 --seq 1024
 # The runtime's Debian packages, as .debs.
 packages=(flatbuffers-compiler libflatbuffers2 libflatbuffers-dev
           libopenblas0-openmp libopenblas-openmp-dev libgfortran5
-          libdnnl2 libdnnl-dev libcli11-dev libgtest-dev)
+          libdnnl2 libdnnl-dev libcli11-dev libgtest-dev libxxhash-dev)
 (cd "$out/debs" && apt-get download -q -o APT::Sandbox::User=root "${packages[@]}" > /dev/null)
 
 size=$(du -sm "$out" | cut -f1)

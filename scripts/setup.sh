@@ -10,6 +10,8 @@ packages=(
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
   # plan file format, unit tests, runtime
   flatbuffers-compiler libflatbuffers-dev libgtest-dev
+  # the .splan's checksum (xxHash, header-only)
+  libxxhash-dev
   libopenblas-dev libopenblas-openmp-dev libopenmpi-dev openmpi-bin
   # bf16 GEMMs (AMX / AVX512-BF16): bench/gemm_peak.py today, the CPU
   # backend's bf16 kernels next

@@ -3,6 +3,7 @@
 #include "graph/GraphDialect.h"
 #include "plan/PlanDialect.h"
 #include "slapo/Plan/Compile.h"
+#include "slapo/Plan/SplanChecksum.h"
 #include "slapo/Plan/SplanVersion.h"
 #include "slapo/Plan/splan_generated.h"
 
@@ -186,8 +187,10 @@ public:
     plan.add_hf_config(hfConfig);
     plan.add_entries(entries);
     fb::FinishPlanBuffer(builder, plan.Finish());
-    os.write(reinterpret_cast<const char *>(builder.GetBufferPointer()),
-             builder.GetSize());
+    const uint8_t *bytes = builder.GetBufferPointer();
+    os.write(reinterpret_cast<const char *>(bytes), builder.GetSize());
+    auto trailer = splanChecksumTrailer(bytes, builder.GetSize());
+    os.write(reinterpret_cast<const char *>(trailer.data()), trailer.size());
     return success();
   }
 

@@ -1,18 +1,22 @@
 //===- PlanLoader.cpp - read and check a .splan ---------------------------===//
 //
-// Two gates: the FlatBuffers verifier (the bytes are a well-formed Plan
+// Three gates: the checksum that ends the file (SplanChecksum.h), the
+// FlatBuffers verifier (the bytes are a well-formed Plan
 // table, nothing points outside the buffer), then meaning (tensor indices,
 // sizes and offsets fit the arena, kernels exist, get the number of tensors
 // they take and pass their own check of dtypes, shapes, attributes and
-// workspace: KernelSpec::check). A file that fails either is refused with
+// workspace: KernelSpec::check). A file that fails any is refused with
 // one line.
 //
 //===----------------------------------------------------------------------===//
 
+#include "slapo/Plan/SplanChecksum.h"
 #include "slapo/Plan/SplanVersion.h"
 #include "slapo/Plan/splan_generated.h"
 #include "slapo/Runtime/Kernels.h"
 #include "slapo/Runtime/Plan.h"
+
+#include <sys/stat.h>
 
 #include <fstream>
 #include <iterator>
@@ -369,15 +373,22 @@ std::string convert(const fb::Plan &in, Plan &out) {
   return "";
 }
 
+/// False, with the error set, unless `data` starts as a .splan does.
+bool hasPlanIdentifier(const uint8_t *data, size_t size,
+                       const std::string &source, std::string &error) {
+  if (size >= 8 && fb::PlanBufferHasIdentifier(data))
+    return true;
+  error = source + ": not a slapo plan (.splan): missing the SPLN identifier";
+  return false;
+}
+
 } // namespace
 
-std::unique_ptr<Plan> loadPlanFromBuffer(const uint8_t *data, size_t size,
-                                         const std::string &source,
-                                         std::string &error) {
-  if (size < 8 || !fb::PlanBufferHasIdentifier(data)) {
-    error = source + ": not a slapo plan (.splan): missing the SPLN identifier";
+std::unique_ptr<Plan> loadPlanFromFlatBuffer(const uint8_t *data, size_t size,
+                                             const std::string &source,
+                                             std::string &error) {
+  if (!hasPlanIdentifier(data, size, source, error))
     return nullptr;
-  }
   flatbuffers::Verifier verifier(data, size);
   if (!fb::VerifyPlanBuffer(verifier)) {
     error = source + ": corrupt plan: the FlatBuffers verifier rejected it "
@@ -393,7 +404,32 @@ std::unique_ptr<Plan> loadPlanFromBuffer(const uint8_t *data, size_t size,
   return plan;
 }
 
+std::unique_ptr<Plan> loadPlanFromBuffer(const uint8_t *data, size_t size,
+                                         const std::string &source,
+                                         std::string &error) {
+  if (!hasPlanIdentifier(data, size, source, error))
+    return nullptr;
+  // The checksum first: nothing of a damaged file is read.
+  size_t body = size - kSplanChecksumBytes;
+  if (size < 8 + kSplanChecksumBytes ||
+      storedSplanChecksum(data, size) != splanChecksum(data, body)) {
+    error = source + ": corrupt plan: its checksum does not match its bytes "
+                     "(a damaged or truncated file, or one written by an "
+                     "older slapo-opt: recompile it)";
+    return nullptr;
+  }
+  return loadPlanFromFlatBuffer(data, body, source, error);
+}
+
 std::unique_ptr<Plan> loadPlan(const std::string &path, std::string &error) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) {
+    error = path +
+            (S_ISDIR(info.st_mode) ? ": is a directory"
+                                   : ": is not a regular file") +
+            ", not a plan (.splan)";
+    return nullptr;
+  }
   std::ifstream file(path, std::ios::binary);
   if (!file) {
     error = path + ": cannot open";
@@ -401,6 +437,10 @@ std::unique_ptr<Plan> loadPlan(const std::string &path, std::string &error) {
   }
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(file)),
                              std::istreambuf_iterator<char>());
+  if (file.bad()) {
+    error = path + ": cannot read";
+    return nullptr;
+  }
   return loadPlanFromBuffer(bytes.data(), bytes.size(), path, error);
 }
 

@@ -57,7 +57,7 @@ std::string withDropout(std::string config) {
 
 std::unique_ptr<rt::Plan> load(const std::vector<uint8_t> &bytes,
                                std::string &error) {
-  return rt::loadPlanFromBuffer(bytes.data(), bytes.size(), "p", error);
+  return rt::loadPlanFromFlatBuffer(bytes.data(), bytes.size(), "p", error);
 }
 
 /// The .splan bytes of an unpacked (and edited) plan.
@@ -516,7 +516,7 @@ protected:
   void tryPlan(const uint8_t *data, size_t size) {
     std::string error;
     std::unique_ptr<rt::Plan> plan =
-        rt::loadPlanFromBuffer(data, size, "d", error);
+        rt::loadPlanFromFlatBuffer(data, size, "d", error);
     if (!plan) {
       ++refused;
       EXPECT_FALSE(error.empty());

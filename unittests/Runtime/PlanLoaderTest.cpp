@@ -1,6 +1,7 @@
 //===- PlanLoaderTest.cpp - the .splan loader on corrupt buffers ---------===//
 
 #include "CompiledModel.h"
+#include "slapo/Plan/SplanChecksum.h"
 #include "slapo/Plan/splan_generated.h"
 #include "slapo/Runtime/Plan.h"
 
@@ -45,13 +46,9 @@ TEST_F(PlanLoader, LoadsWhatTheCompilerWrites) {
 
 TEST_F(PlanLoader, RefusesEveryTruncation) {
   ASSERT_FALSE(bytes.empty());
-  for (size_t size = 0; size < bytes.size(); size += 7) {
-    // FlatBuffers pads the buffer's last object (a string) to 4 bytes: a
-    // cut of padding alone leaves the same plan, which may load.
-    if (bytes.size() - size < 4 &&
-        std::all_of(bytes.begin() + size, bytes.end(),
-                    [](uint8_t byte) { return byte == 0; }))
-      continue;
+  // The checksum that ends the file refuses every cut, even one of the
+  // FlatBuffers padding alone (which would leave the same plan).
+  for (size_t size = 0; size < bytes.size(); ++size) {
     std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + size);
     std::string error;
     auto plan = rt::loadPlanFromBuffer(cut.data(), cut.size(), "cut", error);
@@ -60,18 +57,49 @@ TEST_F(PlanLoader, RefusesEveryTruncation) {
   }
 }
 
-TEST_F(PlanLoader, NeverCrashesOnDamagedBytes) {
+TEST_F(PlanLoader, RefusesEveryDamagedFileByItsChecksum) {
   ASSERT_FALSE(bytes.empty());
+  std::mt19937 random(3);
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::vector<uint8_t> damaged = bytes;
+    // One changed byte anywhere past the identifier, the checksum included.
+    size_t at = 8 + random() % (damaged.size() - 8);
+    damaged[at] ^= uint8_t(1 + random() % 255);
+    std::string error;
+    EXPECT_FALSE(
+        rt::loadPlanFromBuffer(damaged.data(), damaged.size(), "d", error))
+        << "byte " << at << " changed, and the plan loaded";
+    EXPECT_EQ(error, "d: corrupt plan: its checksum does not match its bytes "
+                     "(a damaged or truncated file, or one written by an "
+                     "older slapo-opt: recompile it)");
+  }
+}
+
+TEST_F(PlanLoader, RefusesAFileWithoutItsChecksum) {
+  ASSERT_FALSE(bytes.empty());
+  std::vector<uint8_t> bare(bytes.begin(), bytes.end() - kSplanChecksumBytes);
+  std::string error;
+  ASSERT_TRUE(rt::loadPlanFromFlatBuffer(bare.data(), bare.size(), "p", error))
+      << error;
+  EXPECT_FALSE(rt::loadPlanFromBuffer(bare.data(), bare.size(), "p", error));
+  EXPECT_NE(error.find("checksum does not match"), std::string::npos) << error;
+}
+
+// Beneath the checksum, the verifier and the meaning checks refuse what a
+// damaged table says, and nothing crashes.
+TEST_F(PlanLoader, NeverCrashesOnDamagedTables) {
+  ASSERT_FALSE(bytes.empty());
+  std::vector<uint8_t> table(bytes.begin(), bytes.end() - kSplanChecksumBytes);
   std::mt19937 random(7);
   int refused = 0;
   for (int trial = 0; trial < 2000; ++trial) {
-    std::vector<uint8_t> damaged = bytes;
+    std::vector<uint8_t> damaged = table;
     for (int flips = 0; flips < 4; ++flips)
       damaged[random() % damaged.size()] ^= uint8_t(1 + random() % 255);
     std::string error;
     auto plan =
-        rt::loadPlanFromBuffer(damaged.data(), damaged.size(), "d", error);
-    // A damaged plan may still be well-formed (a changed float, say); what
+        rt::loadPlanFromFlatBuffer(damaged.data(), damaged.size(), "d", error);
+    // A damaged table may still be well-formed (a changed float, say); what
     // is refused says why, and nothing crashes.
     if (!plan) {
       ++refused;
@@ -126,7 +154,8 @@ sync lm_head backward=all_reduce
     EXPECT_TRUE(at);
     std::memcpy(copy.data() + (at - bytes.data()), &value, sizeof value);
     std::string why;
-    EXPECT_FALSE(rt::loadPlanFromBuffer(copy.data(), copy.size(), "p", why));
+    EXPECT_FALSE(
+        rt::loadPlanFromFlatBuffer(copy.data(), copy.size(), "p", why));
     return why;
   };
   EXPECT_EQ(damage(fb::Param::VT_SHARD_AXIS, int32_t(2)),
@@ -148,7 +177,8 @@ sync lm_head backward=all_reduce
        at = text.find("all_reduce", at + 1), ++renamed)
     copy[at + 4] = 'X';
   ASSERT_GT(renamed, 0u);
-  EXPECT_FALSE(rt::loadPlanFromBuffer(copy.data(), copy.size(), "p", error));
+  EXPECT_FALSE(
+      rt::loadPlanFromFlatBuffer(copy.data(), copy.size(), "p", error));
   EXPECT_EQ(error.rfind("p: invalid plan: kernel ", 0), 0u) << error;
   EXPECT_NE(error.find(" 'sync' ("), std::string::npos) << error;
   EXPECT_NE(error.find("): attribute 'forward' must be one of identity, "

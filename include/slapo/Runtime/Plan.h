@@ -118,15 +118,24 @@ struct Plan {
   int64_t trainableParameterCount() const;
 };
 
-/// Reads, verifies (FlatBuffers verifier, then meaning: indices, sizes,
-/// kernel names and arities) and returns the plan in `path`. On failure
-/// returns null and sets `error` to one line saying what is wrong.
+/// Reads, verifies (the checksum that ends the file, the FlatBuffers
+/// verifier, then meaning: indices, sizes, kernel names and arities) and
+/// returns the plan in `path`. On failure returns null and sets `error` to
+/// one line saying what is wrong.
 std::unique_ptr<Plan> loadPlan(const std::string &path, std::string &error);
 
-/// The same, from bytes in memory (`source` names them in errors).
+/// The same, from a .splan file's bytes in memory (`source` names them in
+/// errors).
 std::unique_ptr<Plan> loadPlanFromBuffer(const uint8_t *data, size_t size,
                                          const std::string &source,
                                          std::string &error);
+
+/// The same from the FlatBuffers bytes alone, without the checksum that
+/// ends a file: for plans built or edited in memory (tests of the meaning
+/// checks).
+std::unique_ptr<Plan> loadPlanFromFlatBuffer(const uint8_t *data, size_t size,
+                                             const std::string &source,
+                                             std::string &error);
 
 } // namespace slapo::rt
 
