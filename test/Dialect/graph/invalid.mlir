@@ -628,3 +628,19 @@ graph.model @m(%x: tensor<4x8xf32>) -> tensor<4x8xi32> {
   %0 = graph.cast %x : tensor<4x8xf32> to i32
   graph.output %0 : tensor<4x8xi32>
 }
+
+// -----
+
+// The config's sizes are checked where the model is: a hand-edited zero is
+// refused, not compiled.
+// expected-error @+1 {{'graph.model' op config 'num_heads' must be a positive integer, got 0 : i64}}
+graph.model @m(%x: tensor<?x8xf32>) -> tensor<?x8xf32> attributes {config = {num_heads = 0 : i64, num_kv_heads = 4 : i64}} {
+  graph.output %x : tensor<?x8xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'graph.model' op config 'num_kv_heads' (3) does not divide 'num_heads' (4)}}
+graph.model @m(%x: tensor<?x8xf32>) -> tensor<?x8xf32> attributes {config = {num_heads = 4 : i64, num_kv_heads = 3 : i64}} {
+  graph.output %x : tensor<?x8xf32>
+}
