@@ -9,6 +9,8 @@
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -41,6 +43,59 @@ StringRef familyName(ModelFamily family) {
 }
 
 namespace {
+
+/// Bounds on what a config.json may ask for, checked before anything is
+/// built: deeper JSON would overflow the stack of llvm::json::parse, more
+/// layers or parameters would build until memory runs out, and larger sizes
+/// overflow the 64-bit products of shapes.
+constexpr int kMaxJsonDepth = 256;
+constexpr int64_t kMaxLayers = 1024;
+constexpr int64_t kMaxSize = std::numeric_limits<int32_t>::max(); // 2^31-1
+constexpr int64_t kMaxParameters = int64_t(1) << 40;
+
+/// The integer a JSON number stands for, when it is written as one: unlike
+/// `getAsInteger`, a number with a fraction or an exponent (`1e9`, `12.0`),
+/// which llvm::json keeps as a double, is not an integer. A non-negative
+/// integer written in digits is kept as an int64 or uint64, which
+/// `getAsUINT64` alone accepts; a negative one is taken as written (every
+/// integer field refuses negatives by range anyway).
+std::optional<int64_t> strictInteger(const json::Value &value) {
+  if (std::optional<uint64_t> number = value.getAsUINT64()) {
+    if (*number > uint64_t(std::numeric_limits<int64_t>::max()))
+      return std::nullopt;
+    return int64_t(*number);
+  }
+  std::optional<int64_t> number = value.getAsInteger();
+  if (number && *number < 0)
+    return number;
+  return std::nullopt;
+}
+
+/// The first byte at which `text` nests arrays and objects deeper than
+/// `kMaxJsonDepth`, ignoring brackets inside strings; none when it does not.
+std::optional<size_t> tooDeep(StringRef text) {
+  int depth = 0;
+  bool inString = false;
+  for (size_t i = 0, e = text.size(); i < e; ++i) {
+    char c = text[i];
+    if (inString) {
+      if (c == '\\')
+        ++i; // the escaped character, whatever it is
+      else if (c == '"')
+        inString = false;
+      continue;
+    }
+    if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth)
+        return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
 
 /// Reads typed fields of one JSON object; the first problem is kept and every
 /// later read returns its default, so callers check `error()` once. A reader
@@ -108,18 +163,27 @@ public:
     const json::Value *value = lookup(key);
     if (!value)
       return {};
-    if (std::optional<int64_t> number = value->getAsInteger())
-      return {*number};
+    if (std::optional<int64_t> number = strictInteger(*value))
+      return {bounded(key, *number)};
     std::vector<int64_t> numbers;
     if (const json::Array *array = value->getAsArray()) {
       for (const json::Value &element : *array) {
-        std::optional<int64_t> number = element.getAsInteger();
-        if (!number)
+        std::optional<int64_t> number = strictInteger(element);
+        if (!number) {
+          if (element.getAsNumber()) {
+            invalid(key, formatv("element {0}: expected an integer, got {1}",
+                                 numbers.size(), notAnInteger(element)));
+            return {};
+          }
           break;
+        }
         numbers.push_back(*number);
       }
-      if (numbers.size() == array->size())
+      if (numbers.size() == array->size()) {
+        for (int64_t number : numbers)
+          bounded(key, number);
         return numbers;
+      }
     }
     fail(key, "expected an integer or a list of integers", *value);
     return {};
@@ -159,6 +223,14 @@ public:
       firstError = formatv("{0}: field '{1}': {2}", source, key, message.str());
   }
 
+  /// Records a problem of the model as a whole, not of one field.
+  void invalidModel(const Twine &message) {
+    if (outer)
+      return outer->invalidModel(message);
+    if (firstError.empty())
+      firstError = formatv("{0}: {1}", source, message.str());
+  }
+
   bool failed() const { return outer ? outer->failed() : !firstError.empty(); }
   Error takeError() {
     return createStringError(inconvertibleErrorCode(), firstError);
@@ -187,6 +259,15 @@ private:
     return value;
   }
 
+  /// Every integer of a config.json is a size, a count or a token id: none
+  /// may exceed 2^31-1, beyond which products of shapes overflow.
+  int64_t bounded(StringRef key, int64_t value) {
+    if (value > kMaxSize)
+      invalid(key, formatv("must be at most 2^31-1 ({0}), got {1}", kMaxSize,
+                           value));
+    return value;
+  }
+
   int64_t positive(StringRef key, int64_t value) {
     if (value <= 0 && !failed())
       invalid(key, formatv("must be a positive integer, got {0}", value));
@@ -206,8 +287,14 @@ private:
         invalid(key, "is missing (expected a number)");
       return fallback.value_or(0.0);
     }
-    if (std::optional<double> number = value->getAsNumber())
-      return *number;
+    if (std::optional<double> number = value->getAsNumber()) {
+      // llvm::json reads a number too large for a double (1e999) as inf.
+      if (std::isfinite(*number))
+        return *number;
+      invalid(key, "expected a finite number, got " + written(key) +
+                       " (too large for a double)");
+      return fallback.value_or(0.0);
+    }
     fail(key, "expected a number", *value);
     return fallback.value_or(0.0);
   }
@@ -219,10 +306,28 @@ private:
         invalid(key, "is missing (expected an integer)");
       return fallback.value_or(0);
     }
-    if (std::optional<int64_t> number = value->getAsInteger())
-      return *number;
-    fail(key, "expected an integer", *value);
+    if (std::optional<int64_t> number = strictInteger(*value))
+      return bounded(key, *number);
+    if (value->getAsUINT64()) // digits beyond int64
+      invalid(key, formatv("must be at most 2^31-1 ({0}), got {1}", kMaxSize,
+                           written(key)));
+    else
+      invalid(key, "expected an integer, got " + notAnInteger(*value));
     return fallback.value_or(0);
+  }
+
+  /// A value that is not an integer, as written, saying why where a number
+  /// is printed as digits (`1e9` prints as 1000000000, `12.0` as 12).
+  static std::string notAnInteger(const json::Value &value) {
+    std::string shown;
+    raw_string_ostream os(shown);
+    os << value;
+    if (shown.size() > 40)
+      shown = shown.substr(0, 37) + "...";
+    if (value.getAsNumber() &&
+        shown.find_first_not_of("-0123456789") == std::string::npos)
+      shown += " (written with a fraction or an exponent)";
+    return shown;
   }
 
   void fail(StringRef key, StringRef expected, const json::Value &) {
@@ -287,11 +392,21 @@ void readSpecialTokens(FieldReader &reader, ModelConfig &config,
   config.eosTokenIds = read("eos_token_id", /*list=*/true, defaultEos);
 }
 
+/// The number of layers, at most `kMaxLayers`: each is built as its own
+/// modules, so a runaway count would build until memory runs out.
+int64_t readLayerCount(FieldReader &reader, StringRef key) {
+  int64_t layers = reader.requiredPositive(key);
+  if (!reader.failed() && layers > kMaxLayers)
+    reader.invalid(key, formatv("{0} layers, more than the limit of {1}",
+                                layers, kMaxLayers));
+  return layers;
+}
+
 void readGPT2(FieldReader &reader, ModelConfig &config) {
   config.vocabSize = reader.requiredPositive("vocab_size");
   config.maxPositions = reader.requiredPositive("n_positions");
   config.hiddenSize = reader.requiredPositive("n_embd");
-  config.numLayers = reader.requiredPositive("n_layer");
+  config.numLayers = readLayerCount(reader, "n_layer");
   config.numHeads = reader.requiredPositive("n_head");
   config.numKeyValueHeads = config.numHeads;
   config.intermediateSize =
@@ -321,7 +436,7 @@ void readGPT2(FieldReader &reader, ModelConfig &config) {
 void readOPT(FieldReader &reader, ModelConfig &config) {
   config.vocabSize = reader.requiredPositive("vocab_size");
   config.hiddenSize = reader.requiredPositive("hidden_size");
-  config.numLayers = reader.requiredPositive("num_hidden_layers");
+  config.numLayers = readLayerCount(reader, "num_hidden_layers");
   config.numHeads = reader.requiredPositive("num_attention_heads");
   config.numKeyValueHeads = config.numHeads;
   config.intermediateSize = reader.requiredPositive("ffn_dim");
@@ -413,7 +528,7 @@ void readLlama(FieldReader &reader, ModelConfig &config) {
   config.vocabSize = reader.requiredPositive("vocab_size");
   config.hiddenSize = reader.requiredPositive("hidden_size");
   config.intermediateSize = reader.requiredPositive("intermediate_size");
-  config.numLayers = reader.requiredPositive("num_hidden_layers");
+  config.numLayers = readLayerCount(reader, "num_hidden_layers");
   config.numHeads = reader.requiredPositive("num_attention_heads");
   config.numKeyValueHeads =
       reader.optionalPositive("num_key_value_heads", config.numHeads);
@@ -458,9 +573,119 @@ void validateHeads(FieldReader &reader, ModelConfig &config,
                                        config.headDim));
 }
 
+/// A parameter count in int64, with overflow saturating at the largest value
+/// (which is over the limit anyway).
+class ParameterCount {
+public:
+  /// Adds `rows` x `cols` parameters, times `times`.
+  void add(int64_t rows, int64_t cols = 1, int64_t times = 1) {
+    int64_t product;
+    if (__builtin_mul_overflow(rows, cols, &product) ||
+        __builtin_mul_overflow(product, times, &product) ||
+        __builtin_add_overflow(total, product, &total))
+      overflowed = true;
+  }
+  /// Adds `count`, `times` times.
+  void add(const ParameterCount &count, int64_t times) {
+    if (count.overflowed)
+      overflowed = true;
+    else
+      add(count.total, times);
+  }
+  bool overflow() const { return overflowed; }
+  int64_t value() const { return total; }
+
+private:
+  int64_t total = 0;
+  bool overflowed = false;
+};
+
+/// The parameters the family's graph will hold (tied weights once), as
+/// GPT2.cpp, OPT.cpp and Llama.cpp build them.
+ParameterCount countParameters(const ModelConfig &c) {
+  ParameterCount layer, model;
+  int64_t d = c.hiddenSize, inner = c.intermediateSize;
+  switch (c.family) {
+  case ModelFamily::GPT2:
+    model.add(c.vocabSize, d);         // wte
+    model.add(c.maxPositions, d);      // wpe
+    model.add(2, d);                   // ln_f
+    layer.add(4, d);                   // ln_1, ln_2
+    layer.add(d, 3, d + 1);            // c_attn
+    layer.add(d, d + 1);               // attn.c_proj
+    layer.add(inner, d + 1);           // c_fc
+    layer.add(d, inner + 1);           // mlp.c_proj
+    break;
+  case ModelFamily::OPT: {
+    int64_t proj = c.wordEmbedProjDim, bias = c.enableBias;
+    int64_t norm = c.layerNormElementwiseAffine ? 2 * d : 0;
+    model.add(c.vocabSize, proj);            // embed_tokens
+    model.add(c.maxPositions + 2, d);        // embed_positions
+    if (proj != d)
+      model.add(2, proj, d);                 // project_in, project_out
+    if (c.doLayerNormBefore && !c.removeFinalLayerNorm)
+      model.add(norm);                       // final_layer_norm
+    if (!c.tieWordEmbeddings)
+      model.add(c.vocabSize, proj);          // lm_head
+    layer.add(2, norm);                      // the two layer norms
+    layer.add(4, d, d + bias);               // q, k, v, out_proj
+    layer.add(inner, d + bias);              // fc1
+    layer.add(d, inner + bias);              // fc2
+    break;
+  }
+  case ModelFamily::Llama: {
+    int64_t q = c.numHeads * c.headDim, kv = c.numKeyValueHeads * c.headDim;
+    int64_t attnBias = c.attentionBias, mlpBias = c.mlpBias;
+    model.add(c.vocabSize, d);               // embed_tokens
+    model.add(d);                            // norm
+    if (!c.tieWordEmbeddings)
+      model.add(c.vocabSize, d);             // lm_head
+    layer.add(2, d);                         // the two RMS norms
+    layer.add(q, d + attnBias);              // q_proj
+    layer.add(2, kv, d + attnBias);          // k_proj, v_proj
+    layer.add(d, q + attnBias);              // o_proj
+    layer.add(2, inner, d + mlpBias);        // gate_proj, up_proj
+    layer.add(d, inner + mlpBias);           // down_proj
+    break;
+  }
+  }
+  model.add(layer, c.numLayers);
+  return model;
+}
+
+/// Refuses a model of more than `kMaxParameters`, before any graph is built.
+void validateParameterCount(FieldReader &reader, ModelConfig &config) {
+  if (reader.failed())
+    return;
+  ParameterCount count = countParameters(config);
+  StringRef fields = config.family == ModelFamily::GPT2
+                         ? "vocab_size, n_embd, n_inner and n_layer"
+                         : config.family == ModelFamily::OPT
+                               ? "vocab_size, hidden_size, ffn_dim and "
+                                 "num_hidden_layers"
+                               : "vocab_size, hidden_size, "
+                                 "intermediate_size and num_hidden_layers";
+  if (count.overflow())
+    reader.invalidModel(formatv("the model would have more than 2^63 "
+                                "parameters, more than the limit of 2^40 "
+                                "({0}); check {1}",
+                                kMaxParameters, fields));
+  else if (count.value() > kMaxParameters)
+    reader.invalidModel(formatv("the model would have {0} parameters, more "
+                                "than the limit of 2^40 ({1}); check {2}",
+                                count.value(), kMaxParameters, fields));
+  else
+    config.parameterCount = count.value();
+}
+
 } // namespace
 
 Expected<ModelConfig> parseModelConfig(StringRef text, StringRef source) {
+  if (std::optional<size_t> byte = tooDeep(text))
+    return createStringError(inconvertibleErrorCode(),
+                             formatv("{0}: invalid JSON: nested deeper than "
+                                     "{1} levels at byte {2}",
+                                     source, kMaxJsonDepth, *byte));
   Expected<json::Value> parsed = json::parse(text);
   if (!parsed)
     return createStringError(inconvertibleErrorCode(),
@@ -499,6 +724,7 @@ Expected<ModelConfig> parseModelConfig(StringRef text, StringRef source) {
                            "llama)",
                            config.modelType));
   }
+  validateParameterCount(reader, config);
   if (reader.failed())
     return reader.takeError();
   return config;

@@ -57,6 +57,8 @@ struct ModelConfig {
   double initializerRange = 0.02;
   double normEpsilon = 1e-5;
   bool tieWordEmbeddings = true;
+  // The parameters the graph will hold (tied weights once), at most 2^40.
+  int64_t parameterCount = 0;
 
   // Special tokens, each below vocabSize. config.json gives `bos_token_id`
   // as an integer and `eos_token_id` as an integer or a list (Llama 3
@@ -88,6 +90,10 @@ struct ModelConfig {
 };
 
 /// Reads and validates a config.json text; `source` names it in errors.
+/// Besides types and ranges, it refuses JSON nested deeper than 256 levels,
+/// numbers with a fraction or an exponent for integer fields, integers above
+/// 2^31-1, non-finite numbers, more than 1024 layers and more than 2^40
+/// parameters.
 llvm::Expected<ModelConfig> parseModelConfig(llvm::StringRef json,
                                              llvm::StringRef source);
 
