@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "slapo/Schedule/SchedOps.h"
+#include "slapo/Schedule/SchedulePath.h"
 
 #include "graph/GraphDialect.h"
 #include "graph/GraphUtils.h"
@@ -15,6 +16,7 @@
 #include "mlir/Dialect/Transform/IR/TransformDialect.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "llvm/ADT/StringExtras.h"
 
 #include <cmath>
 
@@ -48,12 +50,45 @@ FailureOr<graph::PathPattern> patternOf(Operation *op, StringRef text) {
   std::string error;
   size_t column = 0;
   std::optional<graph::PathPattern> pattern =
-      graph::PathPattern::parse(text, error, column);
+      sched::parseSchedulePath(text, error, column);
   if (!pattern) {
     emitError(op->getLoc(), "bad path '") << text << "': " << error;
     return failure();
   }
   return *pattern;
+}
+
+/// Where an earlier `OpTy` of the same sequence selected the module (or
+/// parameter) at `path`, if one did.
+template <typename OpTy>
+std::optional<Location> earlierSelection(Operation *op, StringRef path) {
+  std::optional<Location> found;
+  for (Operation *prev = op->getPrevNode(); prev; prev = prev->getPrevNode()) {
+    auto earlier = dyn_cast<OpTy>(prev);
+    if (!earlier)
+      continue;
+    std::string error;
+    size_t column = 0;
+    std::optional<graph::PathPattern> pattern =
+        sched::parseSchedulePath(earlier.getPath(), error, column);
+    if (pattern && pattern->matches(path))
+      found = earlier.getLoc(); // the first one is the one that applied
+  }
+  return found;
+}
+
+/// " (line N)" naming the line of `earlier`, " (file:N)" when it is in
+/// another file than `here`, "" when it has no line.
+std::string lineOf(std::optional<Location> earlier, Location here) {
+  auto line = earlier ? dyn_cast<FileLineColLoc>(*earlier) : FileLineColLoc();
+  if (!line)
+    return "";
+  auto current = dyn_cast<FileLineColLoc>(here);
+  if (current && current.getFilename() == line.getFilename())
+    return (" (line " + Twine(line.getLine()) + ")").str();
+  return (" (" + line.getFilename().getValue() + ":" + Twine(line.getLine()) +
+          ")")
+      .str();
 }
 
 /// Runs `body` on every graph.model under the payload ops of `root`.
@@ -155,6 +190,14 @@ CheckpointOp::apply(transform::TransformRewriter &,
   return editModules(
       *this, getRoot(), getPath(), state,
       [&](graph::GraphModuleOp module) -> LogicalResult {
+        // A second checkpoint of the same module says nothing new and is
+        // most likely a mistake in the schedule: refuse it.
+        if (module->hasAttr("checkpoint"))
+          return mlir::emitDefiniteFailure(*this, "module '")
+                 << graph::getPath(module) << "' is already checkpointed"
+                 << lineOf(earlierSelection<CheckpointOp>(
+                               *this, graph::getPath(module)),
+                           getLoc());
         // Nested checkpoints would recompute twice: refuse them.
         for (auto outer = module->getParentOfType<graph::GraphModuleOp>();
              outer; outer = outer->getParentOfType<graph::GraphModuleOp>())
@@ -180,6 +223,16 @@ CheckpointOp::apply(transform::TransformRewriter &,
 DiagnosedSilenceableFailure LoraOp::apply(transform::TransformRewriter &,
                                           transform::TransformResults &,
                                           transform::TransformState &state) {
+  // The .sched parser checks these; transform IR written by hand may not.
+  double alpha = getAlpha().convertToDouble(),
+         dropout = getDropout().convertToDouble();
+  if (int64_t(getRank()) <= 0 || !std::isfinite(alpha) || !(alpha > 0.0) ||
+      !(dropout >= 0.0 && dropout < 1.0))
+    return mlir::emitDefiniteFailure(*this,
+                                     "lora needs rank > 0, a finite alpha "
+                                     "> 0 and dropout in [0, 1), got rank=")
+           << int64_t(getRank()) << " alpha=" << alpha
+           << " dropout=" << dropout;
   return editModules(*this, getRoot(), getPath(), state,
                      [&](graph::GraphModuleOp module) -> LogicalResult {
                        return graph::insertLoraAdapter(
@@ -195,7 +248,16 @@ DecomposeOp::apply(transform::TransformRewriter &,
                    transform::TransformResults &,
                    transform::TransformState &state) {
   return editModules(*this, getRoot(), getPath(), state,
-                     [&](graph::GraphModuleOp module) {
+                     [&](graph::GraphModuleOp module) -> LogicalResult {
+                       // decomposeLinearBias leaves a bias already out as
+                       // it is (a sync may have taken it out); a second
+                       // decompose of the module is refused.
+                       std::string path = graph::getPath(module);
+                       if (std::optional<Location> earlier =
+                               earlierSelection<DecomposeOp>(*this, path))
+                         return mlir::emitDefiniteFailure(*this, "module '")
+                                << path << "' is already decomposed"
+                                << lineOf(earlier, getLoc());
                        return graph::decomposeLinearBias(module, getLoc());
                      });
 }
@@ -325,6 +387,64 @@ DiagnosedSilenceableFailure SyncOp::apply(transform::TransformRewriter &,
         return graph::insertSync(module, getForwardAttr(), getBackwardAttr(),
                                  getAtOutput(), getLoc());
       });
+}
+
+std::optional<graph::PathPattern>
+slapo::sched::parseSchedulePath(StringRef text, std::string &error,
+                                size_t &column) {
+  // Count the members of each {...} before PathPattern expands them.
+  for (size_t open = text.find('{'); open != StringRef::npos;
+       open = text.find('{', open + 1)) {
+    size_t close = text.find('}', open);
+    if (close == StringRef::npos)
+      break; // PathPattern reports it
+    StringRef body = text.slice(open + 1, close);
+    SmallVector<StringRef> items;
+    body.split(items, ',');
+    uint64_t members = 0;
+    for (StringRef item : items) {
+      auto [low, high] = item.split("..");
+      uint64_t first = 0, last = 0;
+      uint64_t count = 1;
+      if (item.contains("..") && !low.trim().getAsInteger(10, first) &&
+          !high.trim().getAsInteger(10, last) && last >= first)
+        count = last - first == UINT64_MAX ? UINT64_MAX : last - first + 1;
+      members = count > UINT64_MAX - members ? UINT64_MAX : members + count;
+    }
+    if (members > kMaxSetMembers) {
+      column = open;
+      error =
+          ("'{" + body + "}' has " + Twine(members) +
+           " members; a set or range may have at most " + Twine(kMaxSetMembers))
+              .str();
+      return std::nullopt;
+    }
+    open = close;
+  }
+  std::optional<graph::PathPattern> pattern =
+      graph::PathPattern::parse(text, error, column);
+  if (!pattern)
+    return std::nullopt;
+  // `**.**` matches what `**` matches: keep one of each run.
+  SmallVector<StringRef> segments;
+  size_t start = 0;
+  bool inBraces = false;
+  for (size_t pos = 0; pos <= text.size(); ++pos) {
+    if (pos < text.size() && text[pos] == '{')
+      inBraces = true;
+    else if (pos < text.size() && text[pos] == '}')
+      inBraces = false;
+    else if (pos == text.size() || (text[pos] == '.' && !inBraces)) {
+      StringRef segment = text.slice(start, pos);
+      if (!(segment == "**" && !segments.empty() && segments.back() == "**"))
+        segments.push_back(segment);
+      start = pos + 1;
+    }
+  }
+  std::string collapsed = llvm::join(segments, ".");
+  if (collapsed == text)
+    return pattern;
+  return graph::PathPattern::parse(collapsed, error, column);
 }
 
 void slapo::sched::registerSchedExtension(DialectRegistry &registry) {

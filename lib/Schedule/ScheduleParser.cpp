@@ -4,6 +4,7 @@
 #include "graph/PathPattern.h"
 #include "slapo/Schedule/SchedOps.h"
 #include "slapo/Schedule/Schedule.h"
+#include "slapo/Schedule/SchedulePath.h"
 
 #include "mlir/Dialect/Transform/IR/TransformOps.h"
 #include "mlir/Dialect/Transform/Transforms/TransformInterpreterUtils.h"
@@ -12,6 +13,8 @@
 #include "mlir/Parser/Parser.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
+
+#include <cmath>
 
 using namespace mlir;
 
@@ -103,7 +106,7 @@ public:
     const Token &path = tokens[1];
     std::string problem;
     size_t column = 0;
-    if (!graph::PathPattern::parse(path.text, problem, column))
+    if (!sched::parseSchedulePath(path.text, problem, column))
       return emitError(at(path.column + column), problem);
 
     llvm::StringMap<OptionValue> options;
@@ -141,6 +144,9 @@ public:
                << r.text << "'";
       if (a.text.getAsDouble(alpha) || !(alpha > 0.0))
         return emitError(at(a.column), "alpha must be a positive number, got '")
+               << a.text << "'";
+      if (!std::isfinite(alpha))
+        return emitError(at(a.column), "alpha must be a finite number, got '")
                << a.text << "'";
       if (options.count("dropout")) {
         const OptionValue &d = options["dropout"];
