@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GraphConfigCheck.h"
 #include "GraphShapeCheck.h"
 #include "graph/GraphDialect.h"
 #include "graph/GraphUtils.h"
@@ -69,33 +70,9 @@ static LogicalResult verifyOutputs(Operation *op, Block &body,
   return success();
 }
 
-/// The facts of `config` the compiler sizes things by: positive where
-/// given, and the key/value heads divide the heads.
-static LogicalResult verifyConfig(ModelOp model, DictionaryAttr config) {
-  for (StringRef key :
-       {"num_layers", "hidden_size", "num_heads", "num_kv_heads", "head_dim",
-        "vocab_size", "max_positions"}) {
-    Attribute value = config.get(key);
-    if (!value)
-      continue;
-    auto integer = dyn_cast<IntegerAttr>(value);
-    if (!integer || integer.getInt() <= 0)
-      return model.emitOpError("config '")
-             << key << "' must be a positive integer, got " << value;
-  }
-  auto heads = config.getAs<IntegerAttr>("num_heads");
-  auto kvHeads = config.getAs<IntegerAttr>("num_kv_heads");
-  if (heads && kvHeads && heads.getInt() % kvHeads.getInt() != 0)
-    return model.emitOpError("config 'num_kv_heads' (")
-           << kvHeads.getInt() << ") does not divide 'num_heads' ("
-           << heads.getInt() << ")";
-  return success();
-}
-
 LogicalResult ModelOp::verifyRegions() {
-  if (DictionaryAttr config = getConfigAttr())
-    if (failed(verifyConfig(*this, config)))
-      return failure();
+  if (failed(verifyConfigValues(*this)))
+    return failure();
   Block &body = getBody().front();
   if (body.getArgumentTypes() != TypeRange(getArgumentTypes()))
     return emitOpError("entry block arguments do not match the signature");
@@ -134,7 +111,9 @@ LogicalResult ModelOp::verifyRegions() {
     }
     return WalkResult::advance();
   });
-  return failure(refs.wasInterrupted());
+  if (refs.wasInterrupted())
+    return failure();
+  return verifyConfigShapes(*this, byPath);
 }
 
 //===----------------------------------------------------------------------===//

@@ -644,3 +644,188 @@ graph.model @m(%x: tensor<?x8xf32>) -> tensor<?x8xf32> attributes {config = {num
 graph.model @m(%x: tensor<?x8xf32>) -> tensor<?x8xf32> attributes {config = {num_heads = 4 : i64, num_kv_heads = 3 : i64}} {
   graph.output %x : tensor<?x8xf32>
 }
+
+// -----
+
+// The config's sizes are checked against the parameters that carry them.
+// The token embedding (the graph.embedding of the token ids) has
+// `vocab_size` rows, found by what it reads, through the module hierarchy.
+// expected-error @+1 {{'graph.model' op parameter 'transformer.wte.weight' of shape [250, 8] has 250 rows but config 'vocab_size' is 256}}
+graph.model @gpt2(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<f32> attributes {config = {vocab_size = 256 : i64, hidden_size = 8 : i64}} {
+  %h = graph.module @transformer(%x = %ids) : (tensor<?x?xi64>) -> tensor<?x?x8xf32> {
+    %e = graph.module @wte(%y = %x) : (tensor<?x?xi64>) -> tensor<?x?x8xf32> {
+      %w = graph.param @weight {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<250x8xf32>
+      %0 = graph.embedding %y, %w : tensor<?x?xi64>, tensor<250x8xf32>
+      graph.output %0 : tensor<?x?x8xf32>
+    }
+    graph.output %e : tensor<?x?x8xf32>
+  }
+  %logits = graph.module @lm_head(%x = %h) : (tensor<?x?x8xf32>) -> tensor<?x?x250xf32> {
+    %w = graph.param_ref "transformer.wte.weight" : tensor<250x8xf32>
+    %0 = graph.linear %x, %w : tensor<?x?x8xf32>, tensor<250x8xf32>
+    graph.output %0 : tensor<?x?x250xf32>
+  }
+  %loss = graph.cross_entropy %logits, %targets : tensor<?x?x250xf32>, tensor<?x?xi64>
+  graph.output %loss : tensor<f32>
+}
+
+// -----
+
+// ... and `hidden_size` columns (seen through graph-autocast's cast) ...
+// expected-error @+1 {{'graph.model' op parameter 'model.embed_tokens.weight' of shape [256, 6] has 6 columns but config 'hidden_size' is 8}}
+graph.model @llama(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<?x?x6xbf16> attributes {config = {vocab_size = 256 : i64, hidden_size = 8 : i64}} {
+  %w = graph.param @model.embed_tokens.weight {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<256x6xf32>
+  %w16 = graph.cast %w : tensor<256x6xf32> to bf16
+  %0 = graph.embedding %ids, %w16 : tensor<?x?xi64>, tensor<256x6xbf16>
+  graph.output %0 : tensor<?x?x6xbf16>
+}
+
+// -----
+
+// ... unless a graph.linear projects its rows to `hidden_size` (OPT's
+// project_in from word_embed_proj_dim), which this one does not.
+// expected-error @+1 {{'graph.model' op parameter 'model.decoder.embed_tokens.weight' of shape [256, 4] has 4 columns but config 'hidden_size' is 8}}
+graph.model @opt(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<?x?x6xf32> attributes {config = {vocab_size = 256 : i64, hidden_size = 8 : i64}} {
+  %w = graph.param @model.decoder.embed_tokens.weight {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<256x4xf32>
+  %p = graph.param @model.decoder.project_in.weight {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<6x4xf32>
+  %0 = graph.embedding %ids, %w : tensor<?x?xi64>, tensor<256x4xf32>
+  %1 = graph.linear %0, %p : tensor<?x?x4xf32>, tensor<6x4xf32>
+  graph.output %1 : tensor<?x?x6xf32>
+}
+
+// -----
+
+// The position embedding (the graph.embedding of graph.position_ids) has
+// `max_positions` rows ...
+// expected-error @+1 {{'graph.model' op parameter 'transformer.wpe.weight' of shape [32, 8] has 32 rows but config 'max_positions' is 16}}
+graph.model @gpt2(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<?x?x8xf32> attributes {config = {vocab_size = 256 : i64, hidden_size = 8 : i64, max_positions = 16 : i64}} {
+  %w = graph.param @transformer.wpe.weight {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<32x8xf32>
+  %p = graph.position_ids %ids : tensor<?x?xi64>
+  %0 = graph.embedding %p, %w : tensor<?x?xi64>, tensor<32x8xf32>
+  graph.output %0 : tensor<?x?x8xf32>
+}
+
+// -----
+
+// ... plus the offset of the positions (OPT's 2) ...
+// expected-error @+1 {{'graph.model' op parameter 'model.decoder.embed_positions.weight' of shape [16, 8] has 16 rows but config 'max_positions' is 16, 18 rows with the position offset 2}}
+graph.model @opt(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<?x?x8xf32> attributes {config = {vocab_size = 256 : i64, hidden_size = 8 : i64, max_positions = 16 : i64}} {
+  %w = graph.param @model.decoder.embed_positions.weight {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<16x8xf32>
+  %p = graph.position_ids %ids {offset = 2} : tensor<?x?xi64>
+  %0 = graph.embedding %p, %w : tensor<?x?xi64>, tensor<16x8xf32>
+  graph.output %0 : tensor<?x?x8xf32>
+}
+
+// -----
+
+// ... and `hidden_size` columns.
+// expected-error @+1 {{'graph.model' op parameter 'transformer.wpe.weight' of shape [16, 4] has 4 columns but config 'hidden_size' is 8}}
+graph.model @gpt2(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<?x?x4xf32> attributes {config = {vocab_size = 256 : i64, hidden_size = 8 : i64, max_positions = 16 : i64}} {
+  %w = graph.param @transformer.wpe.weight {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<16x4xf32>
+  %p = graph.position_ids %ids : tensor<?x?xi64>
+  %0 = graph.embedding %p, %w : tensor<?x?xi64>, tensor<16x4xf32>
+  graph.output %0 : tensor<?x?x4xf32>
+}
+
+// -----
+
+// An LM head of its own (untied) has `vocab_size` outputs too.
+// expected-error @+1 {{'graph.model' op parameter 'lm_head.weight' of shape [250, 8] has 250 rows but config 'vocab_size' is 256}}
+graph.model @llama(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<f32> attributes {config = {vocab_size = 256 : i64, hidden_size = 8 : i64}} {
+  %e = graph.param @model.embed_tokens.weight {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<256x8xf32>
+  %w = graph.param @lm_head.weight {init = #graph.init<normal, std = 0.02>, trainable = true} : tensor<250x8xf32>
+  %0 = graph.embedding %ids, %e : tensor<?x?xi64>, tensor<256x8xf32>
+  %1 = graph.linear %0, %w : tensor<?x?x8xf32>, tensor<250x8xf32>
+  %loss = graph.cross_entropy %1, %targets : tensor<?x?x250xf32>, tensor<?x?xi64>
+  graph.output %loss : tensor<f32>
+}
+
+// -----
+
+// A table that is no parameter is checked too, and pointed at.
+// expected-error @+1 {{'graph.model' op the table [250, 8] of graph.embedding has 250 rows but config 'vocab_size' is 256}}
+graph.model @m(%ids: tensor<?x?xi64>, %table: tensor<250x8xf32>) -> tensor<?x?x8xf32> attributes {config = {vocab_size = 256 : i64}} {
+  // expected-note @+1 {{read here}}
+  %0 = graph.embedding %ids, %table : tensor<?x?xi64>, tensor<250x8xf32>
+  graph.output %0 : tensor<?x?x8xf32>
+}
+
+// -----
+
+// After graph-partition-tensor-parallel (the model's `tp`) a vocab-parallel
+// table holds one rank's rows: 253 tokens at tp 2 are 127 a rank, the last
+// rank's last row padding ...
+// expected-error @+1 {{'graph.model' op parameter 'transformer.wte.weight' of shape [126, 8] has 126 rows but config 'vocab_size' is 253, 127 a rank at tp 2 with padding}}
+graph.model @gpt2(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<?x?x8xf32> attributes {config = {vocab_size = 253 : i64, hidden_size = 8 : i64}, tp = 2 : i64} {
+  %w = graph.param @transformer.wte.weight {init = #graph.init<normal, std = 0.02>, shard = {axis = 0 : i64, parts = 1 : i64, size = 253 : i64}, trainable = true} : tensor<126x8xf32>
+  %0 = graph.embedding %ids, %w {vocab_parallel = 253 : i64} : tensor<?x?xi64>, tensor<126x8xf32>
+  graph.output %0 : tensor<?x?x8xf32>
+}
+
+// -----
+
+// ... whose shard keeps the whole size, the config's ...
+// expected-error @+1 {{'graph.model' op parameter 'transformer.wte.weight' of shape [127, 8] holds 127 rows a rank at tp 2 of config 'vocab_size' 253, but its shard says the whole size is 254}}
+graph.model @gpt2(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<?x?x8xf32> attributes {config = {vocab_size = 253 : i64, hidden_size = 8 : i64}, tp = 2 : i64} {
+  %w = graph.param @transformer.wte.weight {init = #graph.init<normal, std = 0.02>, shard = {axis = 0 : i64, parts = 1 : i64, size = 254 : i64}, trainable = true} : tensor<127x8xf32>
+  %0 = graph.embedding %ids, %w {vocab_parallel = 253 : i64} : tensor<?x?xi64>, tensor<127x8xf32>
+  graph.output %0 : tensor<?x?x8xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'graph.model' op parameter 'transformer.wte.weight' of shape [127, 8] holds 127 rows a rank at tp 2 of config 'vocab_size' 253, but its shard does not say the whole size (size = 253)}}
+graph.model @gpt2(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<?x?x8xf32> attributes {config = {vocab_size = 253 : i64, hidden_size = 8 : i64}, tp = 2 : i64} {
+  %w = graph.param @transformer.wte.weight {init = #graph.init<normal, std = 0.02>, shard = {axis = 0 : i64, parts = 1 : i64}, trainable = true} : tensor<127x8xf32>
+  %0 = graph.embedding %ids, %w {vocab_parallel = 253 : i64} : tensor<?x?xi64>, tensor<127x8xf32>
+  graph.output %0 : tensor<?x?x8xf32>
+}
+
+// -----
+
+// ... and a vocab-parallel op masks the config's vocabulary.
+// expected-error @+1 {{'graph.model' op graph.cross_entropy is vocab-parallel over 250 tokens but config 'vocab_size' is 253}}
+graph.model @gpt2(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<f32> attributes {config = {vocab_size = 253 : i64, hidden_size = 8 : i64}, tp = 2 : i64} {
+  %w = graph.param @transformer.wte.weight {init = #graph.init<normal, std = 0.02>, shard = {axis = 0 : i64, parts = 1 : i64, size = 253 : i64}, trainable = true} : tensor<127x8xf32>
+  %0 = graph.embedding %ids, %w {vocab_parallel = 253 : i64} : tensor<?x?xi64>, tensor<127x8xf32>
+  %1 = graph.linear %0, %w : tensor<?x?x8xf32>, tensor<127x8xf32>
+  %loss = graph.cross_entropy %1, %targets {vocab_parallel = 250 : i64} : tensor<?x?x127xf32>, tensor<?x?xi64>
+  graph.output %loss : tensor<f32>
+}
+
+// -----
+
+// A split hidden axis is divided exactly: 8 columns at tp 2 are 4 a rank.
+// expected-error @+1 {{'graph.model' op parameter 'transformer.wte.weight' of shape [256, 8] has 8 columns but config 'hidden_size' is 8, 4 a rank at tp 2}}
+graph.model @gpt2(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<?x?x8xf32> attributes {config = {vocab_size = 256 : i64, hidden_size = 8 : i64}, tp = 2 : i64} {
+  %w = graph.param @transformer.wte.weight {init = #graph.init<normal, std = 0.02>, shard = {axis = 1 : i64, parts = 1 : i64}, trainable = true} : tensor<256x8xf32>
+  %0 = graph.embedding %ids, %w : tensor<?x?xi64>, tensor<256x8xf32>
+  graph.output %0 : tensor<?x?x8xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'graph.model' op attribute 'tp' must be a positive integer (the tensor-parallel degree), got 0 : i64}}
+graph.model @m(%x: tensor<?x8xf32>) -> tensor<?x8xf32> attributes {config = {vocab_size = 256 : i64}, tp = 0 : i64} {
+  graph.output %x : tensor<?x8xf32>
+}
+
+// -----
+
+// Only a vocabulary is padded: a split hidden axis divides by tp.
+// expected-error @+1 {{'graph.model' op parameter 'transformer.wte.weight' of shape [256, 2] is split on axis 1 over tp 4, which does not divide config 'hidden_size' 6 (only the rows of a vocab-parallel table or logits are padded)}}
+graph.model @gpt2(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<?x?x2xf32> attributes {config = {vocab_size = 256 : i64, hidden_size = 6 : i64}, tp = 4 : i64} {
+  %w = graph.param @transformer.wte.weight {init = #graph.init<normal, std = 0.02>, shard = {axis = 1 : i64, parts = 1 : i64}, trainable = true} : tensor<256x2xf32>
+  %0 = graph.embedding %ids, %w : tensor<?x?xi64>, tensor<256x2xf32>
+  graph.output %0 : tensor<?x?x2xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'graph.model' op graph.embedding is vocab-parallel over 17 rows but config 'max_positions' is 16, 18 rows with the position offset 2}}
+graph.model @opt(%ids: tensor<?x?xi64>, %targets: tensor<?x?xi64>) -> tensor<?x?x8xf32> attributes {config = {vocab_size = 256 : i64, hidden_size = 8 : i64, max_positions = 16 : i64}, tp = 2 : i64} {
+  %w = graph.param @model.decoder.embed_positions.weight {init = #graph.init<normal, std = 0.02>, shard = {axis = 0 : i64, parts = 1 : i64}, trainable = true} : tensor<9x8xf32>
+  %p = graph.position_ids %ids {offset = 2} : tensor<?x?xi64>
+  %0 = graph.embedding %p, %w {vocab_parallel = 17 : i64} : tensor<?x?xi64>, tensor<9x8xf32>
+  graph.output %0 : tensor<?x?x8xf32>
+}
