@@ -11,6 +11,7 @@
 #include "slapo/Runtime/Checkpoint.h"
 #include "slapo/Runtime/Data.h"
 #include "slapo/Runtime/LrSchedule.h"
+#include "slapo/Runtime/Mpi.h"
 #include "slapo/Runtime/Plan.h"
 #include "slapo/Runtime/Trainer.h"
 #include "slapo/Runtime/TrainingState.h"
@@ -25,6 +26,9 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <sys/stat.h>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace slapo::run {
@@ -37,10 +41,54 @@ namespace {
 volatile std::sig_atomic_t stopSignal = 0;
 extern "C" void onStopSignal(int signal) { stopSignal = signal; }
 
+/// "" when `path` is a regular file or absent (its reader then says so);
+/// otherwise why it cannot be read as `what`.
+std::string notAFile(const std::string &path, const char *what) {
+  struct stat info {};
+  if (path.empty() || ::stat(path.c_str(), &info) != 0 || S_ISREG(info.st_mode))
+    return "";
+  return path +
+         (S_ISDIR(info.st_mode) ? ": is a directory, not "
+                                : ": is not a regular file, not ") +
+         what;
+}
+
+/// "" when a save `option` can write `path` (absent, or what it writes
+/// there: a regular file, or a directory); otherwise why not. Checked
+/// before training, so that no run trains to nowhere. `eitherForm`: the
+/// option writes a file where the name ends in .safetensors.
+std::string badSaveTarget(const std::string &path, bool directory,
+                          const std::string &option, bool eitherForm) {
+  struct stat info {};
+  if (path.empty() || ::stat(path.c_str(), &info) != 0 ||
+      (directory ? S_ISDIR(info.st_mode) : S_ISREG(info.st_mode)))
+    return "";
+  if (directory && S_ISREG(info.st_mode))
+    return path + ": exists and is not a directory (" + option +
+           " writes a directory there" +
+           (eitherForm ? " unless the name ends in .safetensors)" : ")");
+  return path + ": exists and is not a regular file" +
+         (directory ? " or a directory (" + option + " writes a directory"
+                    : " (" + option + " writes a .safetensors file") +
+         " there)";
+}
+
+bool endsWithSafetensors(const std::string &path) {
+  return path.size() >= 12 &&
+         path.compare(path.size() - 12, 12, ".safetensors") == 0;
+}
+
+/// "nan", "inf" or "-inf".
+std::string nonFiniteName(double value) {
+  return std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
+}
+
 } // namespace
 
 int train(Job &job, Options options) {
   bool leader = job.rank() == 0;
+  // A rank that stops or hangs ends the job after this (--timeout).
+  mpi::setCollectiveTimeout(options.timeout);
   std::string error;
   auto stop = [&](const std::string &message) {
     if (leader)
@@ -48,6 +96,12 @@ int train(Job &job, Options options) {
     return 1;
   };
 
+  // Directories and devices where data is read are refused by name, before
+  // any rank reads them (reading one would fail mid-way, or block); the
+  // plan loader refuses its own.
+  for (const std::string *path : {&options.data, &options.evalData})
+    if (error = notAFile(*path, "a data file"); !error.empty())
+      return stop(error);
   std::unique_ptr<Plan> plan = loadPlan(options.plan, error);
   if (!job.agree(plan != nullptr, error))
     return stop(error);
@@ -68,6 +122,19 @@ int train(Job &job, Options options) {
              (options.mergeLora || !options.saveAdapter.empty())) {
     ok = false;
     error = "--save-adapter and --merge-lora take plans compiled for tp 1";
+  }
+  // Where the run will write, checked before it trains.
+  for (auto [path, option, eitherForm] :
+       {std::tuple{&options.save, "--save", true},
+        std::tuple{&options.saveBest, "--save-best", true},
+        std::tuple{&options.saveState, "--save-state", false},
+        std::tuple{&options.saveAdapter, "--save-adapter", false}}) {
+    bool directory = !eitherForm || !endsWithSafetensors(*path);
+    if (std::string bad = badSaveTarget(*path, directory, option, eitherForm);
+        ok && !bad.empty()) {
+      ok = false;
+      error = bad;
+    }
   }
   if (!job.agree(ok, error))
     return stop(error);
@@ -111,6 +178,12 @@ int train(Job &job, Options options) {
   uint64_t baseline = residentBytes();
   int64_t seq = plan->seq;
   int64_t batch = options.batch ? options.batch : plan->batch * dp;
+  // A step's ids and targets are batch x seq tokens each, on the host.
+  constexpr int64_t kMaxStepTokens = int64_t(1) << 31;
+  if (batch > kMaxStepTokens / std::max<int64_t>(seq, 1))
+    return stop("--batch " + std::to_string(batch) + ": " +
+                std::to_string(batch) + " rows of " + std::to_string(seq) +
+                " tokens is more than 2^31 tokens a step");
   uint64_t plannedPeak = plan->memory.peak;
   // Steps that accumulate micro-batches or reduce over data-parallel ranks
   // also hold the plan's gradient accumulator.
@@ -228,6 +301,8 @@ int train(Job &job, Options options) {
                              options.saveTotalLimit, error);
   };
   int64_t savedAt = -1, interrupted = 0, done = progress.step;
+  int64_t skippedSteps = 0;
+  trainer->setSkipNonFiniteUpdates(true);
   std::vector<int64_t> ids(size_t(batch * seq)), targets(ids.size());
   // The evaluation set, whole (or its first --eval-batches batches): the
   // mean loss over every counted target. Keeps the best weights.
@@ -296,6 +371,27 @@ int train(Job &job, Options options) {
     if (trainer->hasGradientNorm())
       gradNorm = trainer->gradientNorm();
     metrics.step({s + 1, loss, lr, tokensPerSecond, gradNorm});
+    // A non-finite loss (or gradient norm) would train every later step
+    // to nan: the trainer applied no update for it; the run stops, or
+    // with --skip-nonfinite-steps goes on past it. Every rank saw the
+    // same reduced loss.
+    if (trainer->lastUpdateSkipped()) {
+      std::string what =
+          (std::isfinite(loss) ? "gradient norm is " + nonFiniteName(*gradNorm)
+                               : "loss is " + nonFiniteName(loss)) +
+          " at step " + std::to_string(s + 1);
+      if (!options.skipNonFiniteSteps) {
+        progressLine.breakLine();
+        return stop(what + " (its update was not applied; "
+                           "--skip-nonfinite-steps skips such steps)");
+      }
+      ++skippedSteps;
+      if (leader) {
+        progressLine.breakLine();
+        std::fprintf(stderr, "slapo-run: warning: %s: its update is skipped\n",
+                     what.c_str());
+      }
+    }
     bool evaluating =
         evalData && ((options.evalEvery && (s + 1) % options.evalEvery == 0) ||
                      s + 1 == options.steps);
@@ -348,6 +444,11 @@ int train(Job &job, Options options) {
                 onDevice ? " on " : "",
                 onDevice ? device.describe().c_str() : "",
                 measuredPeak / 1048576.0, plannedPeak / 1048576.0);
+    if (skippedSteps)
+      std::fprintf(stderr,
+                   "slapo-run: %lld of the steps applied no update (a "
+                   "non-finite loss or gradient norm)\n",
+                   (long long)skippedSteps);
     if (job.size() > 1)
       std::printf(
           "%d processes (tp %d x dp %lld), %lld rows a step: "
@@ -369,15 +470,21 @@ int train(Job &job, Options options) {
           << ", \"training_seconds\": " << trainingSeconds
           << ", \"communication_seconds\": " << communication
           << ", \"steps_done\": " << done;
+  if (skippedSteps)
+    summary << ", \"skipped_steps\": " << skippedSteps;
   if (interrupted)
     summary << ", \"interrupted_by\": \""
             << (interrupted == SIGINT ? "SIGINT" : "SIGTERM") << "\"";
-  ok = !leader || metrics.finish(summary.str(), error);
+  // Metrics that cannot be written fail the run, but only after the
+  // weights are saved: the training is not lost with them (and every rank
+  // takes part in the save, which gathers over the tensor-parallel group).
+  std::string metricsError;
+  bool metricsOk = !leader || metrics.finish(summary.str(), metricsError);
   // A stopped run saved its state (with --save-state) and its metrics; it
   // writes no final weights, and says it did not finish.
   if (interrupted) {
-    if (!job.agree(ok, error))
-      return stop(error);
+    if (!job.agree(metricsOk, metricsError))
+      return stop(metricsError);
     if (leader && !options.saveState.empty())
       std::fprintf(stderr,
                    "slapo-run: state saved in %s: continue with "
@@ -385,9 +492,7 @@ int train(Job &job, Options options) {
                    options.saveState.c_str(), options.saveState.c_str());
     return 128 + int(interrupted);
   }
-  bool directory =
-      options.save.size() < 12 ||
-      options.save.compare(options.save.size() - 12, 12, ".safetensors") != 0;
+  bool directory = !endsWithSafetensors(options.save);
   if (!options.save.empty() && directory && leader &&
       trainer->plan().hfConfig.empty())
     std::fprintf(stderr,
@@ -395,7 +500,8 @@ int train(Job &job, Options options) {
                  "model was not imported by slapo-import from one): %s gets "
                  "the weights only\n",
                  options.save.c_str());
-  if (ok && !options.save.empty())
+  ok = true;
+  if (!options.save.empty())
     ok = options.mergeLora
              ? !trainer->writesFiles() ||
                    saveMergedWeights(*trainer, options.save, error,
@@ -405,6 +511,8 @@ int train(Job &job, Options options) {
     ok = saveAdapter(*trainer, options.saveAdapter, error);
   if (!job.agree(ok, error))
     return stop(error);
+  if (!job.agree(metricsOk, metricsError))
+    return stop(metricsError);
   return 0;
 }
 

@@ -276,11 +276,19 @@ bool writeCheckpoint(const std::string &directory,
     current.insert(kIndexName);
   for (const auto &entry : fs::directory_iterator(directory, code)) {
     std::string name = entry.path().filename().string();
-    bool ours = name == kSingleName || name == kIndexName ||
-                (name.rfind("model-", 0) == 0 &&
-                 name.find("-of-") != std::string::npos &&
-                 entry.path().extension() == ".safetensors");
-    if (!ours || current.count(name))
+    // A temporary a killed save left (of any of its files) goes too.
+    std::string stem = name;
+    bool temporary =
+        stem.size() > 4 && stem.compare(stem.size() - 4, 4, ".tmp") == 0;
+    if (temporary)
+      stem.resize(stem.size() - 4);
+    bool ours = stem == kSingleName || stem == kIndexName ||
+                (stem.rfind("model-", 0) == 0 &&
+                 stem.find("-of-") != std::string::npos &&
+                 fs::path(stem).extension() == ".safetensors") ||
+                (temporary && stem == "config.json");
+    if (!ours || (!temporary && current.count(name)) ||
+        (temporary && fs::is_directory(fs::symlink_status(entry.path()))))
       continue;
     std::error_code removed;
     if (!fs::remove(entry.path(), removed) || removed) {
@@ -295,8 +303,17 @@ bool writeCheckpoint(const std::string &directory,
 
 bool writeFileAtomically(const std::string &path, const std::string &text,
                          std::string &error) {
+  // As writeSafetensors: a stale temporary is removed, never written
+  // through (it may be a link), and this one is never left behind.
   std::string temporary = path + ".tmp";
-  std::ofstream out(temporary, std::ios::trunc);
+  std::remove(temporary.c_str());
+  std::ofstream out;
+  if (!fs::exists(fs::symlink_status(temporary)))
+    out.open(temporary, std::ios::trunc);
+  if (!out.is_open() || !out) {
+    error = path + ": cannot write " + temporary;
+    return false;
+  }
   out << text;
   out.close();
   if (!out || std::rename(temporary.c_str(), path.c_str()) != 0) {

@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <sys/stat.h>
 
 namespace slapo::rt {
 
@@ -35,11 +38,33 @@ constexpr const char kBuiltinCorpus[] =
     "the spelling of its words first and their order later. The quick brown "
     "fox jumps over the lazy dog, and the lazy dog does not mind at all. ";
 
-std::string readFile(const std::string &path, bool &ok) {
+/// The bytes of the regular file at `path`, or "" with `error`.
+std::string readFile(const std::string &path, bool &ok, std::string &error) {
+  ok = false;
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    error = path + ": cannot open: " + std::strerror(errno);
+    return {};
+  }
+  if (!S_ISREG(info.st_mode)) {
+    error = path + (S_ISDIR(info.st_mode)
+                        ? ": is a directory, not a data file"
+                        : ": is not a regular file, not a data file");
+    return {};
+  }
   std::ifstream in(path, std::ios::binary);
-  ok = bool(in);
-  return std::string(std::istreambuf_iterator<char>(in),
-                     std::istreambuf_iterator<char>());
+  if (!in) {
+    error = path + ": cannot open: " + std::strerror(errno);
+    return {};
+  }
+  std::ostringstream bytes;
+  bytes << in.rdbuf(); // a read error ends the copy, never throws
+  if (in.bad() || (!bytes && info.st_size > 0)) {
+    error = path + ": cannot read";
+    return {};
+  }
+  ok = true;
+  return bytes.str();
 }
 
 bool endsWith(const std::string &text, const std::string &suffix) {
@@ -103,11 +128,9 @@ std::unique_ptr<Dataset> Dataset::builtin(int64_t vocab, std::string &error) {
 std::unique_ptr<Dataset> Dataset::open(const std::string &path, int64_t vocab,
                                        std::string &error) {
   bool ok = false;
-  std::string bytes = readFile(path, ok);
-  if (!ok) {
-    error = path + ": cannot open";
+  std::string bytes = readFile(path, ok, error);
+  if (!ok)
     return nullptr;
-  }
   if (bytes.empty()) {
     error = path + ": the data file is empty";
     return nullptr;

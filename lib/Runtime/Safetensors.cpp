@@ -48,18 +48,33 @@ std::string escape(const std::string &text) {
   return out;
 }
 
+/// The element count of `shape`, or -1 where it does not fit an int64_t
+/// (never for a shape a checked header or a plan gives).
 int64_t product(const std::vector<int64_t> &shape) {
   int64_t n = 1;
   for (int64_t d : shape)
-    n *= d;
+    if (d < 0 || __builtin_mul_overflow(n, d, &n))
+      return -1;
   return n;
+}
+
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string text;
+  for (int64_t d : shape)
+    text += (text.empty() ? "" : ", ") + std::to_string(d);
+  return "[" + text + "]";
+}
+
+std::string nonFiniteName(float value) {
+  return std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
 }
 
 /// Reads the 16-bit or 32-bit elements at `bytes` as floats.
 void decode(const uint8_t *bytes, const std::string &dtype, int64_t count,
             float *out) {
   if (dtype == "F32") {
-    std::memcpy(out, bytes, size_t(count) * 4);
+    if (count > 0) // an empty tensor's reader may pass no buffer
+      std::memcpy(out, bytes, size_t(count) * 4);
     return;
   }
   bool brain = dtype == "BF16";
@@ -173,27 +188,22 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
       error = path + ": tensor '" + name + "' has unknown dtype " + info.dtype;
       return nullptr;
     }
-    // The element and byte counts, checked against overflow: no tensor is
-    // larger than the data section.
-    uint64_t bytes = uint64_t(size);
-    int64_t count = 1;
+    // The element and byte counts, checked against overflow (as the
+    // safetensors crate's checked product: a zero dimension makes 0).
     for (const Json &dim : shape->array) {
       if (dim.kind != Json::Kind::Number || !dim.integral || dim.integer < 0) {
         error = path + ": tensor '" + name + "' has a bad shape";
         return nullptr;
       }
       info.shape.push_back(dim.integer);
-      if (dim.integer != 0 && count > (int64_t(1) << 62) / dim.integer) {
-        error = path + ": tensor '" + name +
-                "' has more elements than any file can hold";
-        return nullptr;
-      }
-      count *= dim.integer;
-      if (dim.integer != 0 && bytes > dataBytes / uint64_t(dim.integer))
-        bytes = dataBytes + 1; // more than the file holds, whatever the rest
-      else
-        bytes *= uint64_t(dim.integer);
     }
+    int64_t count = product(info.shape), signedBytes = 0;
+    if (count < 0 || __builtin_mul_overflow(count, size, &signedBytes)) {
+      error = path + ": tensor '" + name + "' has shape " +
+              shapeText(info.shape) + " whose size overflows";
+      return nullptr;
+    }
+    uint64_t bytes = uint64_t(signedBytes);
     for (const Json &offset : offsets->array)
       if (offset.kind != Json::Kind::Number || !offset.integral ||
           offset.integer < 0) {
@@ -211,12 +221,32 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
     if (info.end - info.begin != bytes) {
       error = path + ": tensor '" + name + "' holds " +
               std::to_string(info.end - info.begin) + " bytes, not the " +
-              (bytes > dataBytes ? "more than " + std::to_string(dataBytes)
-                                 : std::to_string(bytes)) +
-              " its shape and dtype need";
+              std::to_string(bytes) + " its shape and dtype need";
       return nullptr;
     }
     file->tensors[name] = std::move(info);
+  }
+  // No two tensors share bytes: each would alias the other's values.
+  std::vector<const std::pair<const std::string, SafetensorsEntry> *> ranges;
+  for (const auto &entry : file->tensors)
+    if (entry.second.end > entry.second.begin)
+      ranges.push_back(&entry);
+  std::sort(ranges.begin(), ranges.end(), [](const auto *a, const auto *b) {
+    return a->second.begin < b->second.begin ||
+           (a->second.begin == b->second.begin && a->first < b->first);
+  });
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    // Sorted by start, with no overlap so far: the previous range reaches
+    // furthest.
+    if (ranges[i]->second.begin < ranges[i - 1]->second.end) {
+      error = path + ": tensors '" + ranges[i - 1]->first + "' and '" +
+              ranges[i]->first + "' overlap in the data section (bytes " +
+              std::to_string(ranges[i - 1]->second.begin) + "-" +
+              std::to_string(ranges[i - 1]->second.end) + " and " +
+              std::to_string(ranges[i]->second.begin) + "-" +
+              std::to_string(ranges[i]->second.end) + ")";
+      return nullptr;
+    }
   }
   return file;
 }
@@ -245,7 +275,7 @@ bool SafetensorsFile::readFloat32(const SafetensorsEntry &entry,
   for (int64_t i = 0; i < count; ++i)
     if (!std::isfinite(out[i])) {
       error = thePath + ": tensor '" + name + "' holds a non-finite value (" +
-              std::to_string(out[i]) + ") at element " +
+              nonFiniteName(out[i]) + ") at element " +
               std::to_string(first + i);
       return false;
     }
@@ -284,7 +314,27 @@ bool writeSafetensors(const std::string &path,
   while (header.size() % 8 != 0) // keep the data section 8-byte aligned
     header += ' ';
 
+  // The file is written whole next to `path`, then renamed over it. A
+  // temporary a killed save left is removed first (never written through:
+  // it may be a link), and this one is never left behind.
   std::string temporary = path + ".tmp";
+  std::remove(temporary.c_str());
+  struct RemoveUnlessKept {
+    const std::string &path;
+    bool kept = false;
+    ~RemoveUnlessKept() {
+      if (!kept)
+        std::remove(path.c_str());
+    }
+  } cleanup{temporary};
+  int fd =
+      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    error = path + ": cannot write " + temporary + ": " + std::strerror(errno);
+    cleanup.kept = true; // not ours
+    return false;
+  }
+  ::close(fd);
   std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
   if (!out) {
     error = path + ": cannot write";
@@ -329,10 +379,10 @@ bool writeSafetensors(const std::string &path,
   }
   out.close();
   if (!out || std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
     error = path + ": writing failed";
     return false;
   }
+  cleanup.kept = true;
   return true;
 }
 

@@ -470,8 +470,17 @@ float Trainer::step(double lr) {
   learningRate = lr;
   runKernels(stepBegin, updateBegin, 0);
   measureAndClipGradients();
-  runKernels(updateBegin, stepEnd, 0);
-  return loss();
+  float value = loss();
+  applyUpdate(value);
+  return value;
+}
+
+void Trainer::applyUpdate(float loss) {
+  updateSkipped = skipNonFinite &&
+                  (!std::isfinite(loss) ||
+                   (hasGradientNorm() && !std::isfinite(lastGradientNorm)));
+  if (!updateSkipped)
+    runKernels(updateBegin, stepEnd, 0);
 }
 
 bool Trainer::setMaxGradNorm(double maxNorm, std::string &error) {
@@ -625,7 +634,7 @@ float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,
     sumOverGroup(*theGroups.dp, &result, 1);
   }
   measureAndClipGradients();
-  runKernels(updateBegin, stepEnd, 0);
+  applyUpdate(result);
   return result;
 }
 

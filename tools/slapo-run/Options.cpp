@@ -123,9 +123,17 @@ ParseOutcome parseOptions(int argc, char **argv, Options &o,
                  "clip the global gradient norm (every rank's) to this; 0: "
                  "no clipping")
       ->check(kFiniteNonNegative);
+  app.add_flag("--skip-nonfinite-steps", o.skipNonFiniteSteps,
+               "skip the update of a step whose loss or gradient norm is "
+               "nan or inf, with a warning (default: such a step stops the "
+               "run, before its update)");
   app.add_option("--bucket-mb", o.bucketMiB,
                  "data-parallel gradient all-reduce bucket in MiB "
                  "(default 25)")
+      ->check(kPositive);
+  app.add_option("--timeout", o.timeout,
+                 "seconds a rank waits for the others in one collective "
+                 "before it ends the job, naming it (default 300)")
       ->check(kPositive);
 
   group("Weights");

@@ -17,6 +17,8 @@
 #include "Options.h"
 
 #include <cstdio>
+#include <exception>
+#include <new>
 #include <string>
 
 using namespace slapo;
@@ -43,5 +45,20 @@ int main(int argc, char **argv) {
       std::fprintf(stderr, "slapo-run: error: %s\n", error.c_str());
     return 1;
   }
-  return run::train(*job, std::move(options));
+  // What no check caught still ends in one line and exit 1, never an
+  // abort (std::terminate); under MPI every rank ends with it (the others
+  // may wait in a collective).
+  try {
+    return run::train(*job, std::move(options));
+  } catch (const std::bad_alloc &e) {
+    std::fprintf(stderr,
+                 "slapo-run: error: out of memory (%s): a smaller --batch, "
+                 "model or data may fit\n",
+                 e.what());
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "slapo-run: error: %s\n", e.what());
+  }
+  if (job->size() > 1)
+    job->abort(1);
+  return 1;
 }

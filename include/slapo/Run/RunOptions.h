@@ -33,12 +33,14 @@ struct Options {
   double warmupRatio = 0.0; // of the run's steps, instead of warmupSteps
   double maxGradNorm = 0.0; // 0: no clipping
   double bucketMiB = 25.0;  // data-parallel gradient all-reduce bucket
+  double timeout = 300.0;   // seconds a collective waits for the others
   uint64_t seed = 0;
   bool shuffle = false; // on by default with --epochs
   bool pack = false;
   bool info = false;
   bool profile = false;
   bool mergeLora = false;
+  bool skipNonFiniteSteps = false; // else a non-finite loss stops the run
 };
 
 } // namespace slapo::run

@@ -31,6 +31,13 @@ std::unique_ptr<Communicator> world();
 /// form a group, ordered by `key`.
 std::unique_ptr<Communicator> split(Communicator &parent, int color, int key);
 
+/// How long one collective of an MPI communicator (and the barriers before
+/// MPI_Comm_split and MPI_Finalize) waits for the other ranks, in seconds
+/// (> 0; 300 by default). Past it the waiting rank prints which collective
+/// did not complete and ends every rank of the job (MPI_Abort): a stopped,
+/// hung or dead rank never leaves the others waiting forever.
+void setCollectiveTimeout(double seconds);
+
 /// The most elements (bytes for broadcast) one MPI call of an MPI
 /// communicator carries; larger collectives are split into several calls.
 /// MPI's limit (its counts are `int`) by default; tests lower it.

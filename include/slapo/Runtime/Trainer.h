@@ -136,6 +136,15 @@ public:
   /// hasGradientNorm()).
   double gradientNorm() const { return lastGradientNorm; }
 
+  /// When on, a step whose loss (or measured gradient norm) is not finite
+  /// applies no update: the parameters and the optimizer state stay as
+  /// they were (the step still counts, so a resumed run stays in step).
+  /// Every rank sees the same reduced loss, so every rank decides alike.
+  void setSkipNonFiniteUpdates(bool on) { skipNonFinite = on; }
+  /// Whether the last step's update was skipped (its loss or gradient
+  /// norm was not finite, with setSkipNonFiniteUpdates on).
+  bool lastUpdateSkipped() const { return updateSkipped; }
+
   /// The step's inputs, [batch, seq] each.
   int64_t *inputIds();
   int64_t *targets();
@@ -201,6 +210,9 @@ private:
                       int64_t index);
   /// Measures the global gradient norm and clips to maxGradNorm.
   void measureAndClipGradients();
+  /// The update kernels, unless skipNonFinite and `loss` or the gradient
+  /// norm is not finite.
+  void applyUpdate(float loss);
   /// Sums `count` (at most kScalarScratch) host floats over `group`, whose
   /// collectives take the backend's memory.
   void sumOverGroup(Communicator &group, float *values, int64_t count);
@@ -224,6 +236,8 @@ private:
   std::vector<bool> gradientSharded; // ... is one tp rank's block
   double maxGradNorm = 0.0;
   double lastGradientNorm = 0.0;
+  bool skipNonFinite = false;
+  bool updateSkipped = false;
   float *flatGradients = nullptr; // their weighted sum, back to back,
   int64_t flatCount = 0;          // in the backend's memory
   int64_t ignoreIndex = -100;

@@ -30,6 +30,8 @@ std::unique_ptr<Communicator> split(Communicator &, int, int) {
   return std::make_unique<SelfCommunicator>();
 }
 
+void setCollectiveTimeout(double) {}
+
 void setMaxCountPerCall(Communicator &, int64_t) {}
 
 void abortAll(int code) {

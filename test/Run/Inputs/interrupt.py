@@ -8,7 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "Utils"))
+from metrics_lines import wait_for_lines  # noqa: E402
 
 
 def main():
@@ -16,18 +19,7 @@ def main():
                                   sys.argv[4:])
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    def count():
-        try:
-            with open(path) as f:
-                return f.read().count("\n")
-        except FileNotFoundError:
-            return 0
-    while count() < lines and time.time() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"FAIL: slapo-run ended ({process.returncode}) first:\n"
-                     f"{process.stderr.read()}")
-        time.sleep(0.005)
+    wait_for_lines(process, path, lines, 300)
     process.send_signal(getattr(signal, "SIG" + name))
     _, stderr = process.communicate(timeout=300)
     print(f"exit {process.returncode}")
