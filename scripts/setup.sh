@@ -20,6 +20,9 @@ packages=(
   # nlohmann-json, its Unicode regexes through PCRE2, SentencePiece models
   # through libsentencepiece, the tool's options through CLI11
   nlohmann-json3-dev libpcre2-dev libsentencepiece-dev libcli11-dev
+  # the sanitizer build and the libFuzzer harnesses (scripts/test.sh
+  # --sanitize, scripts/fuzz.sh): clang with its runtimes and OpenMP
+  clang-22 libclang-rt-22-dev libomp-22-dev
   # zlib/zstd/libedit etc. that LLVM's cmake config links against
   zlib1g-dev libzstd-dev libedit-dev libxml2-dev libcurl4-openssl-dev
 )

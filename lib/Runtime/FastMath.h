@@ -20,7 +20,10 @@
 namespace slapo::rt {
 
 SLAPO_HOST_DEVICE inline float vexp(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  // Clamped so that 2^n is a normal float; a nan is clamped too (its
+  // conversion to an integer below would be undefined) and is returned.
+  float input = x;
+  x = x > -87.0f ? (x < 88.0f ? x : 88.0f) : -87.0f;
   // x = n ln2 + r, |r| <= ln2 / 2, with ln2 split in two for precision.
 #ifdef __CUDA_ARCH__
   float n = rintf(x * 1.44269504088896341f);
@@ -40,7 +43,7 @@ SLAPO_HOST_DEVICE inline float vexp(float x) {
   int32_t bits = (int32_t(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
+  return input == input ? p * scale : input;
 }
 
 SLAPO_HOST_DEVICE inline float vsigmoid(float x) {

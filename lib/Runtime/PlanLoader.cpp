@@ -18,6 +18,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <fstream>
 #include <iterator>
 #include <optional>
@@ -124,6 +125,21 @@ std::string describeCall(size_t index, const KernelCall &call,
          plan.tensors[call.outputs[0]].name + ")";
 }
 
+/// Copies a verified [int64] vector into `out`; false when its elements are
+/// not 8-byte aligned (an empty vector has none to align). The writer aligns
+/// them; the FlatBuffers verifier checks only the 4-byte alignment of a
+/// vector's length, and reading misaligned int64s would be undefined behaviour.
+bool readInt64s(const flatbuffers::Vector<int64_t> *in,
+                std::vector<int64_t> &out) {
+  if (!in)
+    return true;
+  if (in->size() > 0 &&
+      reinterpret_cast<uintptr_t>(in->Data()) % alignof(int64_t) != 0)
+    return false;
+  out.assign(in->begin(), in->end());
+  return true;
+}
+
 /// Reads the attributes of `k` into `call`, and their kinds into `kinds`;
 /// returns "" or what is wrong.
 std::string readAttributes(const fb::Kernel &k, KernelCall &call,
@@ -137,8 +153,8 @@ std::string readAttributes(const fb::Kernel &k, KernelCall &call,
     AttrValue value;
     value.i = a->i();
     value.f = a->f();
-    if (a->ints())
-      value.ints.assign(a->ints()->begin(), a->ints()->end());
+    if (!readInt64s(a->ints(), value.ints))
+      return "attribute '" + key + "' has misaligned integers";
     value.s = str(a->s());
     call.attrs[key] = std::move(value);
     kinds[key] = static_cast<AttrKind>(a->kind());
@@ -193,8 +209,8 @@ std::string convert(const fb::Plan &in, Plan &out) {
       return "tensor '" + info.name + "' has dtype number " +
              std::to_string(int(t->dtype())) + ", which is no dtype";
     info.dtype = *dtype;
-    if (t->shape())
-      info.shape.assign(t->shape()->begin(), t->shape()->end());
+    if (!readInt64s(t->shape(), info.shape))
+      return "tensor '" + info.name + "' has a misaligned shape";
     for (int64_t d : info.shape)
       if (d <= 0 || d > (int64_t(1) << 40))
         return "tensor '" + info.name + "' has a bad dimension";
@@ -389,6 +405,11 @@ std::unique_ptr<Plan> loadPlanFromFlatBuffer(const uint8_t *data, size_t size,
                                              std::string &error) {
   if (!hasPlanIdentifier(data, size, source, error))
     return nullptr;
+  // FlatBuffers aligns within the buffer; the buffer must be aligned too.
+  if (reinterpret_cast<uintptr_t>(data) % alignof(std::max_align_t) != 0) {
+    std::vector<uint8_t> aligned(data, data + size);
+    return loadPlanFromFlatBuffer(aligned.data(), size, source, error);
+  }
   flatbuffers::Verifier verifier(data, size);
   if (!fb::VerifyPlanBuffer(verifier)) {
     error = source + ": corrupt plan: the FlatBuffers verifier rejected it "

@@ -44,6 +44,19 @@ TEST_F(PlanLoader, LoadsWhatTheCompilerWrites) {
   EXPECT_EQ(plan->memory.optimizer, 2 * plan->memory.params);
 }
 
+// A buffer at any address loads (the loader aligns a copy): FlatBuffers'
+// alignment is within the buffer.
+TEST_F(PlanLoader, LoadsFromAMisalignedBuffer) {
+  ASSERT_FALSE(bytes.empty());
+  std::vector<uint8_t> shifted(bytes.size() + 4);
+  std::copy(bytes.begin(), bytes.end(), shifted.begin() + 4);
+  std::string error;
+  auto plan =
+      rt::loadPlanFromBuffer(shifted.data() + 4, bytes.size(), "p", error);
+  ASSERT_TRUE(plan) << error;
+  EXPECT_EQ(plan->seq, 4);
+}
+
 TEST_F(PlanLoader, RefusesEveryTruncation) {
   ASSERT_FALSE(bytes.empty());
   // The checksum that ends the file refuses every cut, even one of the
