@@ -41,6 +41,9 @@ write(d, "huge-layers.json", json.dumps(dict(tiny, n_layer=1000000000)))
 write(d, "float-int.json", json.dumps(dict(tiny, n_layer=2.5)))
 write(d, "overflow.json", json.dumps(dict(tiny, n_embd=2 ** 31)))
 write(d, "inf-range.json", json.dumps(tiny).replace("0.02", "1e999"))
+# Found by the fuzzer: n_embd past 2^63/4 overflowed n_inner's default.
+write(d, "found-n_embd-overflows-n_inner.json", json.dumps(dict(tiny, n_embd=2347483642147483648)))
+write(d, "negative-huge.json", json.dumps(dict(tiny, n_embd=-2347483642147483648)))
 
 # schedule: every shipped schedule, and the language's corners.
 d = reset("schedule")

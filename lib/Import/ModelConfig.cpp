@@ -260,11 +260,21 @@ private:
   }
 
   /// Every integer of a config.json is a size, a count or a token id: none
-  /// may exceed 2^31-1, beyond which products of shapes overflow.
+  /// may exceed 2^31-1 in magnitude, beyond which products of shapes
+  /// overflow. A value out of range is refused and read as the nearest
+  /// bound, so that the sizes derived from it before the caller sees the
+  /// error (a default of 4 * n_embd) cannot overflow either.
   int64_t bounded(StringRef key, int64_t value) {
-    if (value > kMaxSize)
+    if (value > kMaxSize) {
       invalid(key, formatv("must be at most 2^31-1 ({0}), got {1}", kMaxSize,
                            value));
+      return kMaxSize;
+    }
+    if (value < -kMaxSize) {
+      invalid(key, formatv("must be at least -(2^31-1) (-{0}), got {1}",
+                           kMaxSize, value));
+      return -kMaxSize;
+    }
     return value;
   }
 
@@ -607,45 +617,45 @@ ParameterCount countParameters(const ModelConfig &c) {
   int64_t d = c.hiddenSize, inner = c.intermediateSize;
   switch (c.family) {
   case ModelFamily::GPT2:
-    model.add(c.vocabSize, d);         // wte
-    model.add(c.maxPositions, d);      // wpe
-    model.add(2, d);                   // ln_f
-    layer.add(4, d);                   // ln_1, ln_2
-    layer.add(d, 3, d + 1);            // c_attn
-    layer.add(d, d + 1);               // attn.c_proj
-    layer.add(inner, d + 1);           // c_fc
-    layer.add(d, inner + 1);           // mlp.c_proj
+    model.add(c.vocabSize, d);    // wte
+    model.add(c.maxPositions, d); // wpe
+    model.add(2, d);              // ln_f
+    layer.add(4, d);              // ln_1, ln_2
+    layer.add(d, 3, d + 1);       // c_attn
+    layer.add(d, d + 1);          // attn.c_proj
+    layer.add(inner, d + 1);      // c_fc
+    layer.add(d, inner + 1);      // mlp.c_proj
     break;
   case ModelFamily::OPT: {
     int64_t proj = c.wordEmbedProjDim, bias = c.enableBias;
     int64_t norm = c.layerNormElementwiseAffine ? 2 * d : 0;
-    model.add(c.vocabSize, proj);            // embed_tokens
-    model.add(c.maxPositions + 2, d);        // embed_positions
+    model.add(c.vocabSize, proj);     // embed_tokens
+    model.add(c.maxPositions + 2, d); // embed_positions
     if (proj != d)
-      model.add(2, proj, d);                 // project_in, project_out
+      model.add(2, proj, d); // project_in, project_out
     if (c.doLayerNormBefore && !c.removeFinalLayerNorm)
-      model.add(norm);                       // final_layer_norm
+      model.add(norm); // final_layer_norm
     if (!c.tieWordEmbeddings)
-      model.add(c.vocabSize, proj);          // lm_head
-    layer.add(2, norm);                      // the two layer norms
-    layer.add(4, d, d + bias);               // q, k, v, out_proj
-    layer.add(inner, d + bias);              // fc1
-    layer.add(d, inner + bias);              // fc2
+      model.add(c.vocabSize, proj); // lm_head
+    layer.add(2, norm);             // the two layer norms
+    layer.add(4, d, d + bias);      // q, k, v, out_proj
+    layer.add(inner, d + bias);     // fc1
+    layer.add(d, inner + bias);     // fc2
     break;
   }
   case ModelFamily::Llama: {
     int64_t q = c.numHeads * c.headDim, kv = c.numKeyValueHeads * c.headDim;
     int64_t attnBias = c.attentionBias, mlpBias = c.mlpBias;
-    model.add(c.vocabSize, d);               // embed_tokens
-    model.add(d);                            // norm
+    model.add(c.vocabSize, d); // embed_tokens
+    model.add(d);              // norm
     if (!c.tieWordEmbeddings)
-      model.add(c.vocabSize, d);             // lm_head
-    layer.add(2, d);                         // the two RMS norms
-    layer.add(q, d + attnBias);              // q_proj
-    layer.add(2, kv, d + attnBias);          // k_proj, v_proj
-    layer.add(d, q + attnBias);              // o_proj
-    layer.add(2, inner, d + mlpBias);        // gate_proj, up_proj
-    layer.add(d, inner + mlpBias);           // down_proj
+      model.add(c.vocabSize, d);      // lm_head
+    layer.add(2, d);                  // the two RMS norms
+    layer.add(q, d + attnBias);       // q_proj
+    layer.add(2, kv, d + attnBias);   // k_proj, v_proj
+    layer.add(d, q + attnBias);       // o_proj
+    layer.add(2, inner, d + mlpBias); // gate_proj, up_proj
+    layer.add(d, inner + mlpBias);    // down_proj
     break;
   }
   }
@@ -660,11 +670,11 @@ void validateParameterCount(FieldReader &reader, ModelConfig &config) {
   ParameterCount count = countParameters(config);
   StringRef fields = config.family == ModelFamily::GPT2
                          ? "vocab_size, n_embd, n_inner and n_layer"
-                         : config.family == ModelFamily::OPT
-                               ? "vocab_size, hidden_size, ffn_dim and "
-                                 "num_hidden_layers"
-                               : "vocab_size, hidden_size, "
-                                 "intermediate_size and num_hidden_layers";
+                     : config.family == ModelFamily::OPT
+                         ? "vocab_size, hidden_size, ffn_dim and "
+                           "num_hidden_layers"
+                         : "vocab_size, hidden_size, "
+                           "intermediate_size and num_hidden_layers";
   if (count.overflow())
     reader.invalidModel(formatv("the model would have more than 2^63 "
                                 "parameters, more than the limit of 2^40 "

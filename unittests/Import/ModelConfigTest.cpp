@@ -105,6 +105,18 @@ TEST(ModelConfig, RangesAreChecked) {
             "(expected relu, gelu, gelu_new, gelu_pytorch_tanh or silu)");
 }
 
+// A size past the bounds is refused and read as the bound, so that the
+// sizes derived from it meanwhile (n_inner's default, 4 * n_embd) do not
+// overflow (found by fuzz/ConfigFuzzer.cpp under UBSan).
+TEST(ModelConfig, SizesPastTheBoundsAreRefusedBeforeTheyAreUsed) {
+  EXPECT_EQ(errorOf(gpt2With("n_embd", "2347483642147483648")),
+            "cfg.json: field 'n_embd': must be at most 2^31-1 (2147483647), "
+            "got 2347483642147483648");
+  EXPECT_EQ(errorOf(gpt2With("n_embd", "-2347483642147483648")),
+            "cfg.json: field 'n_embd': must be at least -(2^31-1) "
+            "(-2147483647), got -2347483642147483648");
+}
+
 TEST(ModelConfig, InvalidJsonIsReported) {
   std::string error = errorOf("{\"model_type\": ");
   EXPECT_EQ(error.rfind("cfg.json: invalid JSON: ", 0), 0u) << error;
