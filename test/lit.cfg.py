@@ -44,14 +44,30 @@ if os.environ.get("CI") == "true" and "reference" not in config.available_featur
     lit_config.fatal("CI=true but the reference environment is missing: "
                      "run scripts/setup-reference.sh")
 
+# The sanitized build (scripts/test.sh --sanitize): every finding is fatal;
+# "asan" marks the tests that cannot run under AddressSanitizer.
+asan_options = ""
+if config.slapo_sanitize:
+    config.available_features.add("asan")
+    asan_options = os.environ.get(
+        "ASAN_OPTIONS", "detect_leaks=1:strict_string_checks=1")
+    config.environment["ASAN_OPTIONS"] = asan_options
+    config.environment["UBSAN_OPTIONS"] = os.environ.get(
+        "UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+
 # Multi-process tests: OpenMPI's mpirun, oversubscribed (more ranks than this
 # machine's cores), one OpenMP thread a rank.
 import shutil
 mpirun = shutil.which("mpirun")
 if mpirun:
     config.available_features.add("mpi")
+    # OpenMPI's own allocations outlive MPI_Finalize: under ASan the ranks
+    # keep every check but leak detection.
+    rank_env = "-x OMP_NUM_THREADS=1"
+    if config.slapo_sanitize:
+        rank_env += f" -x ASAN_OPTIONS={asan_options}:detect_leaks=0"
     config.substitutions.append(
-        ("%mpirun", f"{mpirun} --oversubscribe -x OMP_NUM_THREADS=1"))
+        ("%mpirun", f"{mpirun} --oversubscribe {rank_env}"))
     # Allowed where the tests run as root (containers, CI); harmless otherwise.
     config.environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
     config.environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"

@@ -12,6 +12,7 @@
 #include "slapo/Runtime/Data.h"
 #include "slapo/Runtime/LrSchedule.h"
 #include "slapo/Runtime/Mpi.h"
+#include "slapo/Runtime/NonFinite.h"
 #include "slapo/Runtime/Plan.h"
 #include "slapo/Runtime/Trainer.h"
 #include "slapo/Runtime/TrainingState.h"
@@ -76,11 +77,6 @@ std::string badSaveTarget(const std::string &path, bool directory,
 bool endsWithSafetensors(const std::string &path) {
   return path.size() >= 12 &&
          path.compare(path.size() - 12, 12, ".safetensors") == 0;
-}
-
-/// "nan", "inf" or "-inf".
-std::string nonFiniteName(double value) {
-  return std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
 }
 
 } // namespace

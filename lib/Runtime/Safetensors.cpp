@@ -9,6 +9,7 @@
 #include "slapo/Runtime/Safetensors.h"
 #include "slapo/Runtime/HalfFloat.h"
 #include "slapo/Runtime/Json.h"
+#include "slapo/Runtime/NonFinite.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -63,10 +64,6 @@ std::string shapeText(const std::vector<int64_t> &shape) {
   for (int64_t d : shape)
     text += (text.empty() ? "" : ", ") + std::to_string(d);
   return "[" + text + "]";
-}
-
-std::string nonFiniteName(float value) {
-  return std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
 }
 
 /// Reads the 16-bit or 32-bit elements at `bytes` as floats.
