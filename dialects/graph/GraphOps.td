@@ -480,5 +480,6 @@ def Graph_SyncOp : Graph_DiffOp<"sync", [ShardingRule]> {
 }
 
 include "graph/GraphGradOps.td"
+include "graph/GraphSparseOps.td"
 
 #endif // SLAPO_GRAPH_OPS

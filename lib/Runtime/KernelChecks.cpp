@@ -547,6 +547,74 @@ std::string checkLinearGradWeight(const KernelCheck &check) {
   return r.problem();
 }
 
+/// ceil(rows / tile) of a [..., D] tensor's rows, taken `tile` at a time.
+int64_t rowTiles(const Operand &x, int64_t tile) {
+  int64_t rows = 1;
+  for (int64_t i = 0; i + 1 < x.rank(); ++i)
+    rows *= x.dim(i);
+  return (rows + tile - 1) / tile;
+}
+
+std::string checkBlockMask(const KernelCheck &check) {
+  Rules r(check, {"scores"}, {"mask"});
+  Operand scores = r.in(0);
+  if (!(r.floats() && r.minRank(scores, 1) &&
+        r.intAttr("rows", 1, INT64_MAX, true) &&
+        r.intAttr("cols", 1, INT64_MAX, true) &&
+        r.floatAttr("threshold", FloatRange::Finite, true)))
+    return r.problem();
+  int64_t rows = check.call->intAttr("rows", 1),
+          cols = check.call->intAttr("cols", 1);
+  if (scores.dim(-1) % cols != 0)
+    return r.outcome(r.fail("attribute 'cols' (" + std::to_string(cols) +
+                            ") does not divide " + scores.str()));
+  return r.outcome(r.shapeIs(r.out(0),
+                             {rowTiles(scores, rows), scores.dim(-1) / cols},
+                             "[row tiles, column blocks]"));
+}
+
+/// graph.block_sparse_linear (x [..., in]) and its input gradient (x is
+/// dy [..., out]): the weight [out, in], a mask of [row tiles, blocks] of
+/// the side `sparse` names, and the result [..., in or out].
+std::string checkBlockSparse(const KernelCheck &check, bool gradient) {
+  Rules r(check, gradient ? std::vector<std::string>{"grad", "weight", "mask"}
+                          : std::vector<std::string>{"input", "weight", "bias",
+                                                     "mask"});
+  bool hasBias = !gradient && r.numIns() == 4;
+  Operand x = r.in(0), w = r.in(1), mask = r.in(r.numIns() - 1);
+  if (!(r.floats() && r.minRank(x, 1) && r.rank(w, 2) && r.rank(mask, 2) &&
+        r.intAttr("rows", 1, INT64_MAX, true) &&
+        r.intAttr("block", 1, INT64_MAX, true) &&
+        r.stringAttr("sparse", {"out", "in"}) &&
+        r.sameDim(x, -1, w, gradient ? 0 : 1,
+                  gradient ? "the output features (weight [out, in])"
+                           : "the input features (weight [out, in])")))
+    return r.problem();
+  int64_t rows = check.call->intAttr("rows", 1),
+          block = check.call->intAttr("block", 1);
+  bool sparseOut = check.call->attrs.at("sparse").s == "out";
+  int64_t cut = w.dim(sparseOut ? 0 : 1);
+  if (cut % block != 0)
+    return r.outcome(r.fail("attribute 'block' (" + std::to_string(block) +
+                            ") does not divide the " +
+                            (sparseOut ? "output" : "input") + " features of " +
+                            w.str()));
+  int64_t resultFeatures = w.dim(gradient ? 1 : 0);
+  return r.outcome(r.shapeIs(mask, {rowTiles(x, rows), cut / block},
+                             "[row tiles, feature blocks]") &&
+                   (!hasBias || r.shapeIs(r.in(2), {w.dim(0)},
+                                          "one value per output feature")) &&
+                   r.shapeIs(r.out(0), withLast(x.shape(), resultFeatures)));
+}
+
+std::string checkBlockSparseLinear(const KernelCheck &check) {
+  return checkBlockSparse(check, /*gradient=*/false);
+}
+
+std::string checkBlockSparseLinearGrad(const KernelCheck &check) {
+  return checkBlockSparse(check, /*gradient=*/true);
+}
+
 std::string checkMatmul(const KernelCheck &check) {
   Rules r(check, {"lhs", "rhs"});
   Operand a = r.in(0), b = r.in(1);

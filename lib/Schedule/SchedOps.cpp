@@ -326,6 +326,26 @@ DiagnosedSilenceableFailure ReplaceOp::apply(transform::TransformRewriter &,
       });
 }
 
+DiagnosedSilenceableFailure
+SparsifyOp::apply(transform::TransformRewriter &, transform::TransformResults &,
+                  transform::TransformState &state) {
+  graph::SparsifyConfig config;
+  config.block = int64_t(getBlock());
+  config.rows = int64_t(getRows());
+  config.predictor = getPredictor().str();
+  config.threshold = getThreshold().convertToDouble();
+  return editModules(*this, getRoot(), getPath(), state,
+                     [&](graph::GraphModuleOp module) -> LogicalResult {
+                       std::string path = graph::getPath(module);
+                       if (std::optional<Location> earlier =
+                               earlierSelection<SparsifyOp>(*this, path))
+                         return mlir::emitDefiniteFailure(*this, "module '")
+                                << path << "' is already sparsified"
+                                << lineOf(earlier, getLoc());
+                       return graph::sparsifyMlp(module, config, getLoc());
+                     });
+}
+
 DiagnosedSilenceableFailure ShardOp::apply(transform::TransformRewriter &,
                                            transform::TransformResults &,
                                            transform::TransformState &state) {

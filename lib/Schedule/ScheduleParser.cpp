@@ -49,8 +49,8 @@ std::vector<Token> tokenize(llvm::StringRef line) {
 }
 
 constexpr const char *kPrimitives =
-    "checkpoint, decompose, freeze, fuse, lora, replace, shard, sync or "
-    "unfreeze";
+    "checkpoint, decompose, freeze, fuse, lora, replace, shard, sparsify, "
+    "sync or unfreeze";
 
 /// The options each primitive takes; `required` ones must be given.
 struct PrimitiveSpec {
@@ -70,6 +70,9 @@ const PrimitiveSpec *findPrimitive(llvm::StringRef name) {
       {"fuse", {"pattern"}, {"pattern"}},
       {"replace", {"attention"}, {"attention"}},
       {"sync", {"forward", "backward"}, {}},
+      {"sparsify",
+       {"block", "rows", "predictor", "threshold"},
+       {"block", "predictor"}},
   };
   for (const PrimitiveSpec &spec : specs)
     if (spec.name == name)
@@ -162,6 +165,8 @@ public:
     }
     if (primitive.text == "shard")
       return shard(b, loc, root, pathAttr, options);
+    if (primitive.text == "sparsify")
+      return sparsify(b, loc, root, pathAttr, options);
     if (primitive.text == "sync")
       return sync(b, loc, root, pathAttr, options);
     if (primitive.text == "fuse") {
@@ -219,6 +224,41 @@ private:
     }
     sched::ShardOp::create(b, loc, root, path, b.getI64IntegerAttr(axis),
                            b.getI64IntegerAttr(parts));
+    return success();
+  }
+
+  LogicalResult sparsify(OpBuilder &b, Location loc, Value root,
+                         StringAttr path,
+                         llvm::StringMap<OptionValue> &options) {
+    int64_t block = 0, rows = 0;
+    double threshold = 0.0;
+    const OptionValue &blk = options["block"];
+    if (blk.text.getAsInteger(10, block) || block <= 0)
+      return emitError(at(blk), "block must be a positive integer, got '")
+             << blk.text << "'";
+    rows = block;
+    if (options.count("rows")) {
+      const OptionValue &r = options["rows"];
+      if (r.text.getAsInteger(10, rows) || rows <= 0)
+        return emitError(at(r), "rows must be a positive integer, got '")
+               << r.text << "'";
+    }
+    const OptionValue &predictor = options["predictor"];
+    if (predictor.text != "oracle")
+      return emitError(at(predictor), "predictor '")
+             << predictor.text
+             << "' is not supported yet: only predictor=oracle (the exact "
+                "mask, from the up-projection itself)";
+    if (options.count("threshold")) {
+      const OptionValue &t = options["threshold"];
+      if (t.text.getAsDouble(threshold) || !std::isfinite(threshold))
+        return emitError(at(t), "threshold must be a finite number, got '")
+               << t.text << "'";
+    }
+    sched::SparsifyOp::create(b, loc, root, path, b.getI64IntegerAttr(block),
+                              b.getI64IntegerAttr(rows),
+                              b.getStringAttr(predictor.text),
+                              b.getF64FloatAttr(threshold));
     return success();
   }
 

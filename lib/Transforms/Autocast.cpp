@@ -60,7 +60,8 @@ Rule ruleOf(Operation *op) {
       .Case<EmbeddingOp, LinearOp, MatmulOp, AttentionOp, RopeOp, GeluOp,
             ReluOp, SiluOp, DropoutOp, AddOp, MulOp, ScaleOp, CausalMaskOp,
             BiasGeluOp, SyncOp, LayerNormOp, RmsNormOp, SoftmaxOp,
-            CrossEntropyOp, BiasDropoutAddLayerNormOp, AddRmsNormOp>(
+            CrossEntropyOp, BiasDropoutAddLayerNormOp, AddRmsNormOp,
+            BlockMaskOp, BlockSparseLinearOp>(
           [](Operation *) { return Rule::Compute; })
       .Case<ReshapeOp, TransposeOp, SplitOp, ConcatOp>(
           [](Operation *) { return Rule::Layout; })

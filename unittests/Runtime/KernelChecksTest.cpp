@@ -103,6 +103,12 @@ struct Compiled {
   const char *precision = "fp32";
 };
 
+/// The OPT MLPs block-sparse under the oracle mask, with LoRA on attention.
+constexpr const char *kSparsify =
+    "freeze **\n"
+    "lora model.decoder.layers.*.self_attn.{q_proj,v_proj} rank=4 alpha=8\n"
+    "sparsify model.decoder.layers.* block=16 rows=4 predictor=oracle\n";
+
 TEST(KernelChecks, PassEveryPlanTheCompilerWrites) {
   const Compiled builds[] = {
       {"gpt2-tiny", "", 1, "adamw"},
@@ -118,6 +124,7 @@ TEST(KernelChecks, PassEveryPlanTheCompilerWrites) {
       {"opt-tiny", "schedules/opt-lora.sched", 1, "sgd"},
       {"opt-tiny", "schedules/opt-ckpt.sched", 1, "adamw"},
       {"opt-tiny", "schedules/opt-tp.sched", 2, "adamw"},
+      {"opt-tiny", kSparsify, 1, "adamw"},
       {"opt-tiny-postln-proj", "", 1, "adamw"},
       {"llama-tiny", "", 1, "adamw"},
       {"llama-tiny", "schedules/llama-fused.sched", 1, "adamw"},
@@ -133,6 +140,7 @@ TEST(KernelChecks, PassEveryPlanTheCompilerWrites) {
        true, "bf16"},
       {"gpt2-tiny", "schedules/gpt2-tp.sched", 2, "adamw", true, "bf16"},
       {"opt-tiny", "schedules/opt-lora.sched", 1, "adamw", false, "bf16"},
+      {"opt-tiny", kSparsify, 1, "adamw", false, "bf16"},
       {"llama-tiny", "schedules/llama-fused.sched", 1, "adamw", false, "bf16"},
       {"llama-tiny", "schedules/llama-ckpt.sched", 1, "sgd", false, "bf16"},
   };

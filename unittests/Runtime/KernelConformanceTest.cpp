@@ -644,6 +644,71 @@ std::vector<double> linearGradWeight(const Tensor &x, const Tensor &dy,
   return out;
 }
 
+/// graph.block_mask: element (i, j) of [ceil(N / rows), F / cols] is 1 when
+/// some score of row tile i (rows [i * rows, (i + 1) * rows) of the N) and
+/// column block j is above `threshold` (equal is not above), else 0.
+std::vector<double> blockMask(const Tensor &scores, int64_t rows, int64_t cols,
+                              double threshold) {
+  int64_t n = scores.rows(), f = scores.dim(-1), blocks = f / cols;
+  std::vector<double> out((n + rows - 1) / rows * blocks, 0.0);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t c = 0; c < f; ++c)
+      if (scores[r * f + c] > threshold)
+        out[r / rows * blocks + c / cols] = 1.0;
+  return out;
+}
+
+/// Whether feature `feature` of row `row` lies in a live tile of `mask`
+/// [row tiles, blocks] (rows `rows` at a time, features `block` at a
+/// time): a nonzero element.
+bool liveTile(const Tensor &mask, int64_t row, int64_t rows, int64_t feature,
+              int64_t block) {
+  return mask[row / rows * mask.dim(1) + feature / block] != 0.0;
+}
+
+/// graph.block_sparse_linear of x [..., in], w [out, in], bias [out] (may
+/// be null): `sparseOut`, the live tiles of x W^T + b and zeros; else
+/// b + x W^T over the live input blocks of each row's tile only.
+std::vector<double> blockSparseLinear(const Tensor &x, const Tensor &w,
+                                      const Tensor *bias, const Tensor &mask,
+                                      int64_t rows, int64_t block,
+                                      bool sparseOut) {
+  int64_t in = w.dim(1), out = w.dim(0);
+  std::vector<double> y(x.rows() * out, 0.0);
+  for (int64_t r = 0; r < x.rows(); ++r)
+    for (int64_t o = 0; o < out; ++o) {
+      if (sparseOut && !liveTile(mask, r, rows, o, block))
+        continue;
+      double sum = bias ? (*bias)[o] : 0.0;
+      for (int64_t c = 0; c < in; ++c)
+        if (sparseOut || liveTile(mask, r, rows, c, block))
+          sum += x[r * in + c] * w[o * in + c];
+      y[r * out + o] = sum;
+    }
+  return y;
+}
+
+/// graph.block_sparse_linear_grad of dy [..., out] and w [out, in]:
+/// `sparseOut`, dy W over the live output blocks of each row's tile only;
+/// else the live tiles of dy W and zeros.
+std::vector<double> blockSparseLinearGrad(const Tensor &dy, const Tensor &w,
+                                          const Tensor &mask, int64_t rows,
+                                          int64_t block, bool sparseOut) {
+  int64_t in = w.dim(1), out = w.dim(0);
+  std::vector<double> dx(dy.rows() * in, 0.0);
+  for (int64_t r = 0; r < dy.rows(); ++r)
+    for (int64_t c = 0; c < in; ++c) {
+      if (!sparseOut && !liveTile(mask, r, rows, c, block))
+        continue;
+      double sum = 0.0;
+      for (int64_t o = 0; o < out; ++o)
+        if (!sparseOut || liveTile(mask, r, rows, o, block))
+          sum += dy[r * out + o] * w[o * in + c];
+      dx[r * in + c] = sum;
+    }
+  return dx;
+}
+
 /// torch.matmul over matching batch axes; `transposeB` reads b as [.., N, K].
 std::vector<double> matmul(const Tensor &a, const Tensor &b, bool transposeB) {
   int64_t m = a.dim(-2), k = a.dim(-1), n = transposeB ? b.dim(-2) : b.dim(-1);
@@ -1164,6 +1229,141 @@ void caseLinearGradWeight(Backend &backend, DType dtype, Random &random) {
     expectClose(dw, ref::linearGradWeight(x, dy, inOut),
                 tolerance(dtype, kRows, maxAbs(x.values) * maxAbs(dy.values)),
                 "weight grad");
+  }
+}
+
+/// A mask [tiles, blocks] of 0 and 1 with about half the blocks live, the
+/// first live and (where there are two) the second dead.
+Tensor randomMask(Random &random, int64_t tiles, int64_t blocks, DType dtype) {
+  Tensor mask = output({tiles, blocks}, dtype);
+  for (double &v : mask.values)
+    v = random.unit() < 0.5 ? 1.0 : 0.0;
+  mask.values[0] = 1.0;
+  if (mask.numel() > 1)
+    mask.values[1] = 0.0;
+  return mask;
+}
+
+void caseBlockMask(Backend &backend, DType dtype, Random &random) {
+  for (auto [rows, cols, threshold] :
+       {std::tuple{int64_t(1), int64_t(8), 0.875},
+        std::tuple{int64_t(5), int64_t(12), 0.9375},
+        std::tuple{int64_t(24), int64_t(32), 0.5}}) {
+    SCOPED_TRACE("rows " + std::to_string(rows) + ", cols " +
+                 std::to_string(cols));
+    Tensor scores = random.uniform({kBatch, kSeq, kHidden}, dtype);
+    // A block whose best score equals the threshold (each exact in bf16)
+    // is dead: equal is not above.
+    for (int64_t c = 0; c < cols; ++c)
+      scores.values[c] = roundTo(dtype, c == 0 ? threshold : -1.0);
+    if (rows == 1)
+      ASSERT_EQ(scores.values[0], threshold);
+    int64_t tiles = (kRows + rows - 1) / rows;
+    Tensor mask = output({tiles, kHidden / cols}, dtype);
+    KernelRun run(backend, "block_mask");
+    run.integer("rows", rows)
+        .integer("cols", cols)
+        .real("threshold", threshold);
+    ASSERT_TRUE(run.run({&scores}, {&mask}));
+    std::vector<double> want = ref::blockMask(scores, rows, cols, threshold);
+    if (rows == 1)
+      ASSERT_EQ(want[0], 0.0);
+    expectClose(mask, want, 0.0, "mask");
+  }
+}
+
+/// The sizes of a block-sparse linear case: `rowsMult` x kSeq rows of `in`
+/// features to `out`, the mask on the output (`sparseOut`) or input
+/// features, `block` features and `tile` rows at a time.
+struct BlockSparseVariant {
+  int64_t in, out, block, tile;
+  bool sparseOut, bias;
+  int64_t batch = kBatch;
+  std::string str() const {
+    return std::to_string(batch * kSeq) + " rows, " + std::to_string(in) +
+           " -> " + std::to_string(out) + ", sparse " +
+           (sparseOut ? "out" : "in") + ", block " + std::to_string(block) +
+           ", rows " + std::to_string(tile) + (bias ? ", bias" : "");
+  }
+  int64_t tiles() const { return (batch * kSeq + tile - 1) / tile; }
+  int64_t blocks() const { return (sparseOut ? out : in) / block; }
+};
+
+/// Small tiles with tails, and (the last two) 32-row tiles of 32-feature
+/// blocks, so a device's 32 x 32 tiles are wholly dead or live.
+const std::vector<BlockSparseVariant> &blockSparseVariants() {
+  static const std::vector<BlockSparseVariant> variants = {
+      {kOdd, kHidden, 8, 1, true, true},   {kOdd, kHidden, 12, 5, true, false},
+      {kHidden, kOdd, 12, 4, false, true}, {kHidden, kOdd, 8, 1, false, false},
+      {kOdd, 128, 32, 32, true, true, 8},  {128, kOdd, 32, 32, false, true, 8},
+  };
+  return variants;
+}
+
+void caseBlockSparseLinear(Backend &backend, DType dtype, Random &random) {
+  for (const BlockSparseVariant &c : blockSparseVariants()) {
+    SCOPED_TRACE(c.str());
+    Tensor x = random.uniform({c.batch, kSeq, c.in}, dtype);
+    Tensor w = random.uniform({c.out, c.in}, dtype);
+    Tensor b = random.uniform({c.out}, dtype);
+    Tensor mask = randomMask(random, c.tiles(), c.blocks(), dtype);
+    Tensor y = output({c.batch, kSeq, c.out}, dtype);
+    KernelRun run(backend, "block_sparse_linear");
+    run.integer("rows", c.tile)
+        .integer("block", c.block)
+        .text("sparse", c.sparseOut ? "out" : "in");
+    std::vector<const Tensor *> ins = {&x, &w};
+    if (c.bias)
+      ins.push_back(&b);
+    ins.push_back(&mask);
+    ASSERT_TRUE(run.run(ins, {&y}));
+    double scale =
+        maxAbs(x.values) * maxAbs(w.values) + (c.bias ? maxAbs(b.values) : 0.0);
+    expectClose(y,
+                ref::blockSparseLinear(x, w, c.bias ? &b : nullptr, mask,
+                                       c.tile, c.block, c.sparseOut),
+                tolerance(dtype, c.in, scale), "result");
+  }
+
+  // Exactness: an input that is zero outside the mask's live blocks (a
+  // ReLU's output under its oracle mask) gives the dense product.
+  SCOPED_TRACE("oracle: dead input blocks are zero");
+  BlockSparseVariant c{kHidden, kOdd, 8, 3, false, true};
+  Tensor x = random.uniform({c.batch, kSeq, c.in}, dtype);
+  Tensor w = random.uniform({c.out, c.in}, dtype);
+  Tensor b = random.uniform({c.out}, dtype);
+  Tensor mask = randomMask(random, c.tiles(), c.blocks(), dtype);
+  for (int64_t r = 0; r < x.rows(); ++r)
+    for (int64_t f = 0; f < c.in; ++f)
+      if (!ref::liveTile(mask, r, c.tile, f, c.block))
+        x.values[r * c.in + f] = 0.0;
+  Tensor y = output({c.batch, kSeq, c.out}, dtype);
+  KernelRun run(backend, "block_sparse_linear");
+  run.integer("rows", c.tile).integer("block", c.block).text("sparse", "in");
+  ASSERT_TRUE(run.run({&x, &w, &b, &mask}, {&y}));
+  expectClose(y, ref::linear(x, w, &b, false),
+              tolerance(dtype, c.in,
+                        maxAbs(x.values) * maxAbs(w.values) + maxAbs(b.values)),
+              "result against dense");
+}
+
+void caseBlockSparseLinearGrad(Backend &backend, DType dtype, Random &random) {
+  for (const BlockSparseVariant &c : blockSparseVariants()) {
+    SCOPED_TRACE(c.str());
+    Tensor dy = random.uniform({c.batch, kSeq, c.out}, dtype);
+    Tensor w = random.uniform({c.out, c.in}, dtype);
+    Tensor mask = randomMask(random, c.tiles(), c.blocks(), dtype);
+    Tensor dx = output({c.batch, kSeq, c.in}, dtype);
+    KernelRun run(backend, "block_sparse_linear_grad");
+    run.integer("rows", c.tile)
+        .integer("block", c.block)
+        .text("sparse", c.sparseOut ? "out" : "in");
+    ASSERT_TRUE(run.run({&dy, &w, &mask}, {&dx}));
+    expectClose(
+        dx,
+        ref::blockSparseLinearGrad(dy, w, mask, c.tile, c.block, c.sparseOut),
+        tolerance(dtype, c.out, maxAbs(dy.values) * maxAbs(w.values)),
+        "input grad");
   }
 }
 
@@ -2102,6 +2302,9 @@ const std::vector<std::pair<std::string, CaseFn>> &conformanceCases() {
       {"position_ids", casePositionIds},
       {"linear", caseLinear},
       {"linear_grad_weight", caseLinearGradWeight},
+      {"block_mask", caseBlockMask},
+      {"block_sparse_linear", caseBlockSparseLinear},
+      {"block_sparse_linear_grad", caseBlockSparseLinearGrad},
       {"matmul", caseMatmul},
       {"layer_norm", caseLayerNorm},
       {"layer_norm_grad", caseLayerNormGrad},

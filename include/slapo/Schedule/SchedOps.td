@@ -100,6 +100,21 @@ def Sched_ReplaceOp : Sched_Op<"replace"> {
   let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
 }
 
+def Sched_SparsifyOp : Sched_Op<"sparsify"> {
+  let summary = "compute the ReLU feed-forward of the matched modules block-sparse";
+  let description = [{
+    The feed-forward directly in each matched module (a linear module,
+    graph.relu, a linear module, frozen) runs graph.block_sparse_linear
+    under a mask of live (row tile of `rows` tokens, block of `block`
+    features) tiles; `predictor = "oracle"` computes the mask exactly from
+    the up-projection, `threshold` is the score a live tile exceeds.
+  }];
+  let arguments = (ins TransformHandleTypeInterface:$root, StrAttr:$path,
+                       I64Attr:$block, I64Attr:$rows, StrAttr:$predictor,
+                       F64Attr:$threshold);
+  let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
+}
+
 def Sched_ShardOp : Sched_Op<"shard"> {
   let summary = "split the matched parameters over the tensor-parallel ranks";
   let description = [{

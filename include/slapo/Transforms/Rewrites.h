@@ -14,6 +14,8 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 
+#include <string>
+
 namespace slapo::graph {
 
 struct LoraConfig {
@@ -29,6 +31,27 @@ struct LoraConfig {
 mlir::LogicalResult insertLoraAdapter(GraphModuleOp module,
                                       const LoraConfig &config,
                                       mlir::Location at);
+
+/// How `sparsify` cuts a ReLU MLP: feature blocks of `block`, row tiles of
+/// `rows` tokens, and the scores that decide which tiles are live.
+struct SparsifyConfig {
+  int64_t block = 64;
+  int64_t rows = 64;
+  /// "oracle": the up-projection's own pre-activations, computed densely
+  /// (exact: every block with a non-zero ReLU output is live).
+  std::string predictor = "oracle";
+  /// A block is live where a score is above it (0 for the oracle: ReLU).
+  double threshold = 0.0;
+};
+
+/// `sparsify`: the ReLU feed-forward directly in `module` (a linear module,
+/// graph.relu, a linear module, on frozen weights) computed block-sparse:
+/// a `sparsity_oracle` module beside them gives the block mask, the
+/// up-projection computes only its live tiles and the down-projection
+/// reads only those. Names and parameters are kept.
+mlir::LogicalResult sparsifyMlp(GraphModuleOp module,
+                                const SparsifyConfig &config,
+                                mlir::Location at);
 
 /// Replaces `linear` (which has a bias) by `wrap(linear without bias) +
 /// bias` and returns the sum.

@@ -13,6 +13,7 @@
 #include "../RopeFrequencies.h"
 #include "CPUKernels.h"
 #include "DropoutNumbering.h"
+#include "ParallelTiles.h"
 
 #include <algorithm>
 #include <cblas.h>
@@ -34,41 +35,6 @@ struct Shapes {
         s(k.dim(2)), d(q.dim(3)), dv(v.dim(3)) {}
   int64_t group() const { return heads / kvHeads; }
 };
-
-/// Runs `body(i, scratch)` over [0, n) in parallel with OpenBLAS kept
-/// single-threaded; `scratch` is the thread's own `scratchFloats` floats
-/// (the float copies of a bf16 head; none for float).
-template <typename Body>
-void parallelHeads(int64_t n, int64_t scratchFloats, Body body) {
-  // OpenBLAS's OpenMP build sets OpenMP's thread count along with its own,
-  // so the team size is read before and given to the region explicitly.
-  int threads = omp_get_max_threads();
-  int blasThreads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
-#pragma omp parallel num_threads(threads)
-  {
-    std::vector<float> scratch(static_cast<size_t>(scratchFloats));
-#pragma omp for schedule(dynamic)
-    for (int64_t i = 0; i < n; ++i)
-      body(i, scratch.data());
-  }
-  openblas_set_num_threads(blasThreads);
-  omp_set_num_threads(threads); // which that call changed too
-}
-
-/// dst[0, n) = src[0, n) as float.
-template <class T> void toFloat(const T *src, int64_t n, float *dst) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i)
-    dst[i] = src[i];
-}
-
-/// dst[0, n) = src[0, n) as T (rounded to nearest even for bf16).
-template <class T> void fromFloat(const float *src, int64_t n, T *dst) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i)
-    dst[i] = src[i];
-}
 
 /// Queries are processed in blocks of rows; with a causal mask a block only
 /// needs the keys up to its last row, so the masked half of Q K^T is never
@@ -143,7 +109,7 @@ template <class T> void attention(KernelContext &c) {
   int64_t qSize = sh.t * sh.d, kSize = sh.s * sh.d, vSize = sh.s * sh.dv;
   int64_t oSize = sh.t * sh.dv;
   int64_t scratch = widen ? qSize + kSize + vSize + oSize : 0;
-  parallelHeads(sh.batch * sh.heads, scratch, [&](int64_t bh, float *local) {
+  parallelTasks(sh.batch * sh.heads, scratch, [&](int64_t bh, float *local) {
     int64_t b = bh / sh.heads, h = bh % sh.heads;
     int64_t kv = b * sh.kvHeads + h / sh.group();
     const T *qSrc = as<T>(q) + bh * sh.t * sh.d;
@@ -203,7 +169,7 @@ template <class T> void attentionGrad(KernelContext &c) {
   int64_t qSize = sh.t * sh.d, kSize = sh.s * sh.d, vSize = sh.s * sh.dv;
   int64_t oSize = sh.t * sh.dv;
   int64_t scratch = widen ? 2 * (kSize + vSize + qSize) + oSize : 0;
-  parallelHeads(sh.batch * sh.kvHeads, scratch, [&](int64_t bkv, float *local) {
+  parallelTasks(sh.batch * sh.kvHeads, scratch, [&](int64_t bkv, float *local) {
     int64_t b = bkv / sh.kvHeads, g = bkv % sh.kvHeads;
     const T *kSrc = as<T>(k) + bkv * sh.s * sh.d;
     const T *vSrc = as<T>(v) + bkv * sh.s * sh.dv;

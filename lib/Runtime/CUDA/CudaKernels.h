@@ -64,7 +64,8 @@ template <> inline bf16 *as<bf16>(const View &view) {
 
 // Every kernel of the table (KernelTable.def), each defined in the file of
 // its family (Gemm.cpp on cuBLASLt; Embedding.cu, Norms.cu, Attention.cu,
-// Elementwise.cu, Shape.cu, Loss.cu, Optimizers.cu; Collectives.cpp).
+// BlockSparse.cu, Elementwise.cu, Shape.cu, Loss.cu, Optimizers.cu;
+// Collectives.cpp).
 #define SLAPO_TYPED_KERNEL(name, fn)                                           \
   template <class T> void fn(KernelContext &c);
 #define SLAPO_SHARED_KERNEL(name, fn) void fn(KernelContext &c);

@@ -1,0 +1,193 @@
+//===- GraphSparseOps.cpp - block-sparse ops: inference, adjoints ---------===//
+//
+// graph.block_mask, graph.block_sparse_linear and its input gradient
+// (GraphSparseOps.td). The mask's leading axis counts row tiles of the
+// flattened leading axes, so it is dynamic until the batch and sequence
+// are (graph-specialize-shapes).
+//
+//===----------------------------------------------------------------------===//
+
+#include "GraphShapeCheck.h"
+#include "graph/GraphDialect.h"
+
+#include "mlir/IR/Builders.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace slapo::graph;
+using namespace slapo::graph::detail;
+
+namespace {
+
+/// The number of rows of `type` (the product of all axes but the last), or
+/// dynamic.
+int64_t rowsOf(RankedTensorType type) {
+  int64_t rows = 1;
+  for (int64_t dim : type.getShape().drop_back()) {
+    if (isDynamic(dim))
+      return ShapedType::kDynamic;
+    rows *= dim;
+  }
+  return rows;
+}
+
+/// ceil(rows / tile), or dynamic.
+int64_t tilesOf(int64_t rows, int64_t tile) {
+  return isDynamic(rows) ? ShapedType::kDynamic : (rows + tile - 1) / tile;
+}
+
+/// The rules graph.block_sparse_linear and its gradient share: `x` is the
+/// tensor whose last axis is `xFeatures` of the weight (in for the forward,
+/// out for the gradient), `sparse` says which side of the weight the mask's
+/// blocks cut.
+LogicalResult checkSparseLinear(ShapeCheck &check, RankedTensorType x,
+                                StringRef xName, RankedTensorType weight,
+                                RankedTensorType mask, int64_t rows,
+                                int64_t block, StringRef sparse,
+                                bool gradient) {
+  if (x.getRank() < 1)
+    return check.fail(xName, " must have at least one axis");
+  if (failed(check.sameElementType(x, xName, weight, "weight")) ||
+      failed(check.sameElementType(x, xName, mask, "mask")))
+    return failure();
+  if (rows <= 0 || block <= 0)
+    return check.fail("rows and block must be positive, got rows = ", rows,
+                      " and block = ", block);
+  if (sparse != "out" && sparse != "in")
+    return check.fail("sparse must be \"out\" (the output features are cut "
+                      "in blocks) or \"in\" (the input features are), got \"",
+                      sparse, "\"");
+  int64_t out = weight.getDimSize(0), in = weight.getDimSize(1);
+  int64_t given = x.getShape().back(), expected = gradient ? out : in;
+  if (!dimsAgree(given, expected))
+    return check.fail(
+        xName, " has ", dimStr(given), " features but the weight ",
+        shapeToString(weight.getShape()), " ([out, in]) expects ", expected);
+  int64_t cut = sparse == "out" ? out : in;
+  if (cut % block != 0)
+    return check.fail("block ", block, " does not divide the ", sparse,
+                      " features (", cut, ")");
+  if (mask.getDimSize(1) != cut / block)
+    return check.fail("mask has ", dimStr(mask.getDimSize(1)),
+                      " blocks a row tile but ", cut, " ", sparse,
+                      " features make ", cut / block, " blocks of ", block);
+  int64_t tiles = tilesOf(rowsOf(x), rows);
+  if (!dimsAgree(mask.getDimSize(0), tiles))
+    return check.fail("mask has ", dimStr(mask.getDimSize(0)),
+                      " row tiles but ", dimStr(rowsOf(x)), " rows make ",
+                      dimStr(tiles), " tiles of ", rows);
+  return success();
+}
+
+} // namespace
+
+LogicalResult BlockMaskOp::inferReturnTypes(MLIRContext *context,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "block_mask");
+  auto scores = check.tensor(adaptor.getScores(), "scores");
+  if (failed(scores))
+    return failure();
+  if (scores->getRank() < 1)
+    return check.fail("scores must have at least one axis");
+  int64_t rows = adaptor.getRowsAttr().getInt(),
+          cols = adaptor.getColsAttr().getInt();
+  if (rows <= 0 || cols <= 0)
+    return check.fail("rows and cols must be positive, got rows = ", rows,
+                      " and cols = ", cols);
+  double threshold = adaptor.getThresholdAttr().getValueAsDouble();
+  if (!std::isfinite(threshold))
+    return check.fail("threshold must be finite, got ", threshold);
+  int64_t features = scores->getShape().back();
+  if (isDynamic(features) || features % cols != 0)
+    return check.fail("cols ", cols, " does not divide the ", dimStr(features),
+                      " score columns");
+  inferred.push_back(
+      RankedTensorType::get({tilesOf(rowsOf(*scores), rows), features / cols},
+                            scores->getElementType()));
+  return success();
+}
+
+LogicalResult BlockSparseLinearOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "block_sparse_linear");
+  auto input = check.tensor(adaptor.getInput(), "input");
+  auto weight = check.tensorOfRank(adaptor.getWeight(), "weight", 2);
+  auto mask = check.tensorOfRank(adaptor.getMask(), "mask", 2);
+  if (failed(input) || failed(weight) || failed(mask) ||
+      failed(checkSparseLinear(check, *input, "input", *weight, *mask,
+                               adaptor.getRowsAttr().getInt(),
+                               adaptor.getBlockAttr().getInt(),
+                               adaptor.getSparseAttr().getValue(),
+                               /*gradient=*/false)))
+    return failure();
+  int64_t out = weight->getDimSize(0);
+  if (Value biasValue = adaptor.getBias()) {
+    auto bias = check.tensorOfRank(biasValue, "bias", 1);
+    if (failed(bias) ||
+        failed(check.sameElementType(*input, "input", *bias, "bias")))
+      return failure();
+    if (bias->getDimSize(0) != out)
+      return check.fail("bias has ", bias->getDimSize(0),
+                        " elements but the layer has ", out,
+                        " output features");
+  }
+  SmallVector<int64_t> shape(input->getShape());
+  shape.back() = out;
+  inferred.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}
+
+LogicalResult BlockSparseLinearGradOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "block_sparse_linear_grad");
+  auto grad = check.tensor(adaptor.getGrad(), "grad");
+  auto weight = check.tensorOfRank(adaptor.getWeight(), "weight", 2);
+  auto mask = check.tensorOfRank(adaptor.getMask(), "mask", 2);
+  if (failed(grad) || failed(weight) || failed(mask) ||
+      failed(checkSparseLinear(
+          check, *grad, "grad", *weight, *mask, adaptor.getRowsAttr().getInt(),
+          adaptor.getBlockAttr().getInt(), adaptor.getSparseAttr().getValue(),
+          /*gradient=*/true)))
+    return failure();
+  SmallVector<int64_t> shape(grad->getShape());
+  shape.back() = weight->getDimSize(1);
+  inferred.push_back(RankedTensorType::get(shape, grad->getElementType()));
+  return success();
+}
+
+LogicalResult BlockMaskOp::buildAdjoint(OpBuilder &, ArrayRef<Value>,
+                                        ArrayRef<bool>,
+                                        SmallVectorImpl<Value> &grads) {
+  // A comparison: the mask is piecewise constant, its gradient zero.
+  grads.assign(getOperation()->getNumOperands(), Value());
+  return success();
+}
+
+LogicalResult BlockSparseLinearOp::buildAdjoint(OpBuilder &b,
+                                                ArrayRef<Value> resultGrads,
+                                                ArrayRef<bool> needsGrad,
+                                                SmallVectorImpl<Value> &grads) {
+  grads.assign(getOperation()->getNumOperands(), Value());
+  // Operands: input, weight, [bias], mask.
+  bool weightGrad = needsGrad[1] || (getBias() && needsGrad[2]);
+  if (weightGrad)
+    return emitOpError("has a trainable weight or bias, but a block-sparse "
+                       "linear layer computes no weight gradient: freeze it "
+                       "(sparsify needs its layers frozen)");
+  if (needsGrad[0])
+    grads[0] = BlockSparseLinearGradOp::create(
+        b, getLoc(), resultGrads[0], getWeight(), getMask(), getRowsAttr(),
+        getBlockAttr(), getSparseAttr());
+  return success();
+}
