@@ -1,11 +1,24 @@
 //===- BlockSparse.cpp - block masks and block-sparse linear layers -------===//
 //
 // The kernels of a sparsified ReLU MLP (graph.block_mask,
-// graph.block_sparse_linear and its input gradient): row tiles of `rows`
-// tokens run in parallel, each with single-threaded sgemm over the live
-// feature blocks of its mask row only, so a dead block costs nothing but
-// (where the result has it) its zeros. bf16 tiles are computed on float
-// copies and rounded once.
+// graph.block_sparse_linear and its input gradient). The tokens are split
+// into the mask's row tiles, and a tile computes only its live feature
+// blocks: a dead block costs nothing but (where the result has it) its
+// zeros. The work runs as parallel tasks (ParallelTiles.h) with
+// single-threaded sgemm, so a single tile (the whole sequence sharing one
+// mask) still uses every thread:
+//
+//  - where the result has the sparse features (fc1's output, fc2's input
+//    gradient), a task is a tile and a group of up to kGroupFeatures of its
+//    live features; the group's weight rows or columns are gathered into
+//    contiguous floats and multiplied with the whole tile in one sgemm;
+//  - where the sparse features are summed over (fc2's output, fc1's input
+//    gradient), a task is a tile and kColumnChunk of the result's columns,
+//    summing over the tile's live blocks a group at a time (the live input
+//    columns and weights gathered, sgemm accumulating).
+//
+// Each tile reads its live weights once. bf16 operands are converted to
+// float as they are gathered and each result is rounded once.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,93 +27,216 @@
 
 #include <algorithm>
 #include <cblas.h>
-#include <cstring>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace slapo::rt::cpu {
 
 namespace {
 
-/// The sizes every block-sparse kernel reads: `rows` tokens of `width`
-/// features taken `tile` rows at a time, the mask [tiles, blocks].
+/// Sparse features one product covers at most.
+constexpr int64_t kGroupFeatures = 512;
+/// Result columns of one task where the sparse features are summed over.
+constexpr int64_t kColumnChunk = 512;
+
+/// The sizes every block-sparse kernel reads: `rows` tokens taken `tile`
+/// rows at a time, the mask [tiles, blocks] of `block` features each.
 struct TileGrid {
-  int64_t rows, tile, tiles, blocks, block;
+  int64_t rows, tile, tiles, blocks, block, perGroup;
   TileGrid(const View &x, const View &mask, const KernelCall &call)
       : rows(x.rows()), tile(call.intAttr("rows", 1)), tiles(mask.dim(0)),
-        blocks(mask.dim(1)), block(call.intAttr("block", 1)) {}
+        blocks(mask.dim(1)), block(call.intAttr("block", 1)),
+        perGroup(std::max<int64_t>(1, kGroupFeatures / block)) {}
   int64_t first(int64_t i) const { return i * tile; }
   int64_t count(int64_t i) const { return std::min(tile, rows - i * tile); }
+  int64_t groupFeatures() const { return perGroup * block; }
 };
 
-/// A matrix of T: element (r, c) at data[r * ld + c].
-template <class T> struct Matrix {
-  T *data;
+/// The live blocks of every tile, in order: tile i's are
+/// blocks[start[i], start[i + 1]).
+struct LiveBlocks {
+  std::vector<int64_t> blocks, start;
+  int64_t count(int64_t i) const { return start[i + 1] - start[i]; }
+  const int64_t *of(int64_t i) const { return blocks.data() + start[i]; }
+};
+
+template <class T> LiveBlocks liveBlocks(const T *mask, const TileGrid &g) {
+  LiveBlocks live;
+  live.start.push_back(0);
+  for (int64_t i = 0; i < g.tiles; ++i) {
+    for (int64_t j = 0; j < g.blocks; ++j)
+      if (float(mask[i * g.blocks + j]) != 0.0f)
+        live.blocks.push_back(j);
+    live.start.push_back(int64_t(live.blocks.size()));
+  }
+  return live;
+}
+
+/// A float matrix: element (r, c) at data[r * ld + c].
+struct Floats {
+  const float *data;
   int64_t ld;
-  T *at(int64_t r, int64_t c) const { return data + r * ld + c; }
 };
 
-/// [m, n] of `src` as a dense float block at `dst`.
+/// src [m, n] (ld) as floats: itself for float, else converted into `dst`.
 template <class T>
-const float *floats(Matrix<const T> src, int64_t m, int64_t n, float *dst) {
+Floats asFloats(const T *src, int64_t m, int64_t n, int64_t ld, float *dst) {
   if constexpr (std::is_same_v<T, float>) {
     (void)m, (void)n, (void)dst;
-    return src.data;
+    return {src, ld};
   } else {
     for (int64_t r = 0; r < m; ++r)
-      toFloat(src.at(r, 0), n, dst + r * n);
-    return dst;
+      toFloat(src + r * ld, n, dst + r * n);
+    return {dst, n};
   }
 }
 
-/// c[m, n] (+)= a[m, k] b^T (b [n, k], `transB`) or a b (b [k, n]), in
-/// float, with each operand given as float (ld) for T = float or converted
-/// into `scratch` for bf16. `c` is float (ldc).
-template <class T>
-void tileGemm(int64_t m, int64_t n, int64_t k, Matrix<const T> a,
-              Matrix<const T> b, bool transB, float beta, float *c, int64_t ldc,
-              float *scratch) {
-  bool copied = !std::is_same_v<T, float>;
-  const float *af = floats(a, m, k, scratch);
-  const float *bf = transB ? floats(b, n, k, scratch + m * k)
-                           : floats(b, k, n, scratch + m * k);
-  int64_t lda = copied ? k : a.ld, ldb = copied ? (transB ? k : n) : b.ld;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-              m, n, k, 1.0f, af, lda, bf, ldb, beta, c, ldc);
-}
-
-/// Writes the float block `src` [m, n] (ld n) to `dst`.
-template <class T>
-void store(const float *src, int64_t m, int64_t n, Matrix<T> dst) {
-  for (int64_t r = 0; r < m; ++r)
-    fromFloat(src + r * n, n, dst.at(r, 0));
-}
-
-template <class T> void zero(Matrix<T> dst, int64_t m, int64_t n) {
-  for (int64_t r = 0; r < m; ++r)
-    std::fill(dst.at(r, 0), dst.at(r, 0) + n, T(0.0f));
-}
-
-bool live(const float *maskRow, int64_t j) { return maskRow[j] != 0.0f; }
-
-/// The mask row of tile i as floats (`scratch` for bf16).
-template <class T>
-const float *maskRow(const T *mask, int64_t i, int64_t blocks, float *scratch) {
-  return floats(Matrix<const T>{mask + i * blocks, blocks}, 1, blocks, scratch);
-}
-
-/// A tile task's float scratch: its result [tile, width], the copies of a
-/// product's operands (at most [tile, features] and [block, features],
-/// features = max(in, out)) and its mask row.
-struct TileScratch {
-  int64_t floats, resultAt, copiesAt, maskAt;
-  TileScratch(const TileGrid &g, int64_t width, int64_t in, int64_t out) {
-    int64_t features = std::max(in, out);
-    resultAt = 0;
-    copiesAt = g.tile * width;
-    maskAt = copiesAt + (g.tile + g.block) * features;
-    floats = maskAt + g.blocks;
-  }
+/// `count` blocks of `block` features, by index.
+struct Blocks {
+  const int64_t *index;
+  int64_t count, block;
+  int64_t features() const { return count * block; }
 };
+
+/// dst [features, n] = rows [j * block, (j + 1) * block) of src (ld), for
+/// each block j.
+template <class T>
+void gatherRows(const T *src, int64_t ld, Blocks blocks, int64_t n,
+                float *dst) {
+  for (int64_t b = 0; b < blocks.count; ++b)
+    for (int64_t r = 0; r < blocks.block; ++r)
+      toFloat(src + (blocks.index[b] * blocks.block + r) * ld, n,
+              dst + (b * blocks.block + r) * n);
+}
+
+/// dst [m, features] = columns [j * block, (j + 1) * block) of src [m, ...]
+/// (ld), for each block j.
+template <class T>
+void gatherColumns(const T *src, int64_t ld, int64_t m, Blocks blocks,
+                   float *dst) {
+  int64_t width = blocks.features();
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t b = 0; b < blocks.count; ++b)
+      toFloat(src + r * ld + blocks.index[b] * blocks.block, blocks.block,
+              dst + r * width + b * blocks.block);
+}
+
+/// The blocks' columns of dst [m, ...] (ld) = src [m, features] (+ the
+/// bias of those features, when given).
+template <class T>
+void scatterColumns(const float *src, int64_t m, Blocks blocks, const T *bias,
+                    T *dst, int64_t ld) {
+  int64_t width = blocks.features(), B = blocks.block;
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t b = 0; b < blocks.count; ++b) {
+      int64_t at = blocks.index[b] * B;
+      const float *from = src + r * width + b * B;
+      T *to = dst + r * ld + at;
+      for (int64_t k = 0; k < B; ++k)
+        to[k] = T(from[k] + (bias ? float(bias[at + k]) : 0.0f));
+    }
+}
+
+/// Zeros the dead blocks' columns of every tile of dst [rows, ...] (ld).
+template <class T>
+void zeroDeadBlocks(const TileGrid &g, const T *mask, T *dst, int64_t ld) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < g.tiles; ++i)
+    for (int64_t j = 0; j < g.blocks; ++j)
+      if (float(mask[i * g.blocks + j]) == 0.0f)
+        for (int64_t r = g.first(i); r < g.first(i) + g.count(i); ++r)
+          std::fill(dst + r * ld + j * g.block,
+                    dst + r * ld + (j + 1) * g.block, T(0.0f));
+}
+
+/// c [m, n] (ldc) = a [m, k] b^T (b [n, k], `transB`) or a b (b [k, n]),
+/// plus `beta` c.
+void gemm(int64_t m, int64_t n, int64_t k, Floats a, Floats b, bool transB,
+          float beta, float *c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+              m, n, k, 1.0f, a.data, a.ld, b.data, b.ld, beta, c, ldc);
+}
+
+/// The (tile, first live block) of every group of every tile.
+std::vector<std::pair<int64_t, int64_t>> groupTasks(const TileGrid &g,
+                                                    const LiveBlocks &live) {
+  std::vector<std::pair<int64_t, int64_t>> tasks;
+  for (int64_t i = 0; i < g.tiles; ++i)
+    for (int64_t first = 0; first < live.count(i); first += g.perGroup)
+      tasks.push_back({i, first});
+  return tasks;
+}
+
+/// Tile i's live blocks from its `first` on, a group's worth at most.
+Blocks groupOf(const TileGrid &g, const LiveBlocks &live, int64_t i,
+               int64_t first) {
+  return {live.of(i) + first, std::min(g.perGroup, live.count(i) - first),
+          g.block};
+}
+
+/// Where the result holds the sparse features: per group task, the tile
+/// [m, k] as A times the group's gathered weights (`gather` fills them,
+/// [features, k] when `transB` or [k, features]), scattered into the
+/// result's blocks (+ bias).
+template <class T, class Gather>
+void sparseColumns(const TileGrid &g, const LiveBlocks &live, const T *a,
+                   int64_t k, bool transB, Gather gather, const T *bias,
+                   T *result, int64_t width) {
+  auto tasks = groupTasks(g, live);
+  int64_t features = g.groupFeatures();
+  int64_t weightsAt = 0, productAt = features * k,
+          inputAt = productAt + g.tile * features,
+          scratch = inputAt + (std::is_same_v<T, float> ? 0 : g.tile * k);
+  parallelTasks(int64_t(tasks.size()), scratch, [&](int64_t t, float *local) {
+    auto [i, first] = tasks[t];
+    int64_t r0 = g.first(i), m = g.count(i);
+    Blocks blocks = groupOf(g, live, i, first);
+    int64_t n = blocks.features();
+    float *weights = local + weightsAt, *product = local + productAt;
+    Floats at = asFloats(a + r0 * k, m, k, k, local + inputAt);
+    gather(blocks, weights);
+    gemm(m, n, k, at, Floats{weights, transB ? k : n}, transB, 0.0f, product,
+         n);
+    scatterColumns(product, m, blocks, bias, result + r0 * width, width);
+  });
+}
+
+/// Where the sparse features are summed over: per (tile, chunk of `width`
+/// result columns) task, bias (or 0) + the sum over the tile's live groups
+/// of the gathered columns of a [rows, k] times the gathered weights
+/// (`gather(blocks, c0, columns, to)` fills [columns, features] when
+/// `transB` or [features, columns]).
+template <class T, class Gather>
+void summedBlocks(const TileGrid &g, const LiveBlocks &live, const T *a,
+                  int64_t k, bool transB, Gather gather, const T *bias,
+                  T *result, int64_t width) {
+  int64_t chunks = (width + kColumnChunk - 1) / kColumnChunk;
+  int64_t features = g.groupFeatures();
+  int64_t accAt = 0, inputAt = g.tile * kColumnChunk,
+          weightsAt = inputAt + g.tile * features,
+          scratch = weightsAt + features * kColumnChunk;
+  parallelTasks(g.tiles * chunks, scratch, [&](int64_t t, float *local) {
+    int64_t i = t / chunks, c0 = t % chunks * kColumnChunk;
+    int64_t r0 = g.first(i), m = g.count(i);
+    int64_t columns = std::min(kColumnChunk, width - c0);
+    float *acc = local + accAt, *input = local + inputAt,
+          *weights = local + weightsAt;
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < columns; ++c)
+        acc[r * columns + c] = bias ? float(bias[c0 + c]) : 0.0f;
+    for (int64_t first = 0; first < live.count(i); first += g.perGroup) {
+      Blocks blocks = groupOf(g, live, i, first);
+      int64_t n = blocks.features();
+      gatherColumns(a + r0 * k, k, m, blocks, input);
+      gather(blocks, c0, columns, weights);
+      gemm(m, columns, n, Floats{input, n},
+           Floats{weights, transB ? n : columns}, transB, 1.0f, acc, columns);
+    }
+    for (int64_t r = 0; r < m; ++r)
+      fromFloat(acc + r * columns, columns, result + (r0 + r) * width + c0);
+  });
+}
 
 } // namespace
 
@@ -129,80 +265,56 @@ template <class T> void blockMask(KernelContext &c) {
 
 template <class T> void blockSparseLinear(KernelContext &c) {
   const View &x = c.ins[0], &w = c.ins[1], &maskView = c.ins.back();
-  bool hasBias = c.ins.size() == 4;
-  bool sparseOut = c.call->attrs.at("sparse").s == "out";
+  const T *bias = c.ins.size() == 4 ? as<T>(c.ins[2]) : nullptr;
   TileGrid g(x, maskView, *c.call);
-  int64_t in = w.dim(1), out = w.dim(0), B = g.block;
-  const T *xs = as<T>(x), *ws = as<T>(w), *ms = as<T>(maskView);
-  const T *bias = hasBias ? as<T>(c.ins[2]) : nullptr;
+  int64_t in = w.dim(1), out = w.dim(0);
+  const T *xs = as<T>(x), *ws = as<T>(w), *mask = as<T>(maskView);
   T *ys = as<T>(c.outs[0]);
-  TileScratch layout(g, out, in, out);
-  parallelTasks(g.tiles, layout.floats, [&](int64_t i, float *local) {
-    int64_t r0 = g.first(i), m = g.count(i);
-    float *acc = local + layout.resultAt; // [m, out], the tile's result
-    float *copies = local + layout.copiesAt;
-    const float *mrow = maskRow(ms, i, g.blocks, local + layout.maskAt);
-    Matrix<const T> xt{xs + r0 * in, in};
-    if (sparseOut) {
-      // Live output block j: x[tile] W[block j]^T + b[block j]; dead: 0.
-      std::fill(acc, acc + m * out, 0.0f);
-      for (int64_t j = 0; j < g.blocks; ++j) {
-        if (!live(mrow, j))
-          continue;
-        tileGemm<T>(m, B, in, xt, Matrix<const T>{ws + j * B * in, in}, true,
-                    0.0f, acc + j * B, out, copies);
-        if (bias)
-          for (int64_t r = 0; r < m; ++r)
-            for (int64_t k = 0; k < B; ++k)
-              acc[r * out + j * B + k] += float(bias[j * B + k]);
-      }
-    } else {
-      // b + the sum over live input blocks j of x[tile, block j] W[:, block
-      // j]^T.
-      for (int64_t r = 0; r < m; ++r)
-        for (int64_t k = 0; k < out; ++k)
-          acc[r * out + k] = bias ? float(bias[k]) : 0.0f;
-      for (int64_t j = 0; j < g.blocks; ++j)
-        if (live(mrow, j))
-          tileGemm<T>(m, out, B, Matrix<const T>{xs + r0 * in + j * B, in},
-                      Matrix<const T>{ws + j * B, in}, true, 1.0f, acc, out,
-                      copies);
-    }
-    store(acc, m, out, Matrix<T>{ys + r0 * out, out});
-  });
+  LiveBlocks live = liveBlocks(mask, g);
+  if (c.call->attrs.at("sparse").s == "out") {
+    // Live output block j: x[tile] W[block j]^T + b[block j]; dead: 0.
+    zeroDeadBlocks(g, mask, ys, out);
+    sparseColumns(
+        g, live, xs, in, /*transB=*/true,
+        [&](Blocks blocks, float *to) { gatherRows(ws, in, blocks, in, to); },
+        bias, ys, out);
+  } else {
+    // b + the sum over live input blocks j of x[tile, block j]
+    // W[:, block j]^T.
+    summedBlocks(
+        g, live, xs, in, /*transB=*/true,
+        [&](Blocks blocks, int64_t c0, int64_t columns, float *to) {
+          gatherColumns(ws + c0 * in, in, columns, blocks, to);
+        },
+        bias, ys, out);
+  }
 }
 
 template <class T> void blockSparseLinearGrad(KernelContext &c) {
   const View &dy = c.ins[0], &w = c.ins[1], &maskView = c.ins[2];
-  bool sparseOut = c.call->attrs.at("sparse").s == "out";
   TileGrid g(dy, maskView, *c.call);
-  int64_t in = w.dim(1), out = w.dim(0), B = g.block;
-  const T *dys = as<T>(dy), *ws = as<T>(w), *ms = as<T>(maskView);
+  int64_t in = w.dim(1), out = w.dim(0);
+  const T *dys = as<T>(dy), *ws = as<T>(w), *mask = as<T>(maskView);
   T *dxs = as<T>(c.outs[0]);
-  TileScratch layout(g, in, in, out);
-  parallelTasks(g.tiles, layout.floats, [&](int64_t i, float *local) {
-    int64_t r0 = g.first(i), m = g.count(i);
-    float *acc = local + layout.resultAt; // [m, in], the tile's gradient
-    float *copies = local + layout.copiesAt;
-    const float *mrow = maskRow(ms, i, g.blocks, local + layout.maskAt);
-    std::fill(acc, acc + m * in, 0.0f);
-    if (sparseOut) {
-      // The sum over live output blocks j of dy[tile, block j] W[block j, :].
-      for (int64_t j = 0; j < g.blocks; ++j)
-        if (live(mrow, j))
-          tileGemm<T>(m, in, B, Matrix<const T>{dys + r0 * out + j * B, out},
-                      Matrix<const T>{ws + j * B * in, in}, false, 1.0f, acc,
-                      in, copies);
-    } else {
-      // Live input block j: dy[tile] W[:, block j]; dead: 0.
-      for (int64_t j = 0; j < g.blocks; ++j)
-        if (live(mrow, j))
-          tileGemm<T>(m, B, out, Matrix<const T>{dys + r0 * out, out},
-                      Matrix<const T>{ws + j * B, in}, false, 0.0f, acc + j * B,
-                      in, copies);
-    }
-    store(acc, m, in, Matrix<T>{dxs + r0 * in, in});
-  });
+  LiveBlocks live = liveBlocks(mask, g);
+  if (c.call->attrs.at("sparse").s == "out") {
+    // The sum over live output blocks j of dy[tile, block j] W[block j, :].
+    summedBlocks(
+        g, live, dys, out, /*transB=*/false,
+        [&](Blocks blocks, int64_t c0, int64_t columns, float *to) {
+          gatherRows(ws + c0, in, blocks, columns, to);
+        },
+        static_cast<const T *>(nullptr), dxs, in);
+  } else {
+    // Live input block j: dy[tile] W[:, block j]; dead: 0.
+    zeroDeadBlocks(g, mask, dxs, in);
+    sparseColumns(
+        g, live, dys, out, /*transB=*/false,
+        [&](Blocks blocks, float *to) {
+          gatherColumns(ws, in, out, blocks, to);
+        },
+        static_cast<const T *>(nullptr), dxs, in);
+  }
 }
 
 SLAPO_CPU_KERNEL_TYPES(blockMask);
