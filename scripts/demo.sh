@@ -5,25 +5,27 @@
 # repository) as Hugging Face Trainer would: 30 warmup steps, cosine decay,
 # gradients clipped to norm 1, the validation loss every 100 steps.
 #   scripts/demo.sh [--precision fp32|bf16] [--out DIR] [--no-build]
-#                   [models/<config>.json]
-# --no-build uses the tools already built in build/ (the tests run it so).
+#                   [--bin DIR] [models/<config>.json]
+# --no-build uses the tools already built in build/ (the tests run it so),
+# or in --bin DIR (the sanitized suite passes build-sanitize/bin).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 config=$root/models/gpt2-demo.json
 precision=fp32
 out=$root/build/demo
 build=1
+bin=$root/build/bin
 while (($#)); do
   case $1 in
   --precision) precision=$2; shift 2 ;;
   --out) out=$2; shift 2 ;;
   --no-build) build=0; shift ;;
+  --bin) bin=$2; build=0; shift 2 ;;
   -*) echo "demo.sh: unknown option $1" >&2; exit 1 ;;
   *) config=$1; shift ;;
   esac
 done
 if ((build)); then bash "$root/scripts/build.sh"; fi
-bin="$root/build/bin"
 data="$root/data/tinyshakespeare"
 mkdir -p "$out"
 

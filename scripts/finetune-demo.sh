@@ -13,26 +13,28 @@
 #   5. the curves (scripts/plot-metrics, with .venv's matplotlib)
 #
 #   scripts/finetune-demo.sh [--out DIR] [--no-build] [--quick]
-#                            [--base W.safetensors]
+#                            [--base W.safetensors] [--bin DIR]
 # --quick trains a few steps on a slice of the data (the tests run it so);
-# --no-build uses the tools already built in build/.
+# --no-build uses the tools already built in build/ (or in --bin DIR: the
+# sanitized suite passes build-sanitize/bin).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/build/finetune-demo
 build=1
 quick=0
 base=
+bin=$root/build/bin
 while (($#)); do
   case $1 in
   --out) out=$2; shift 2 ;;
   --no-build) build=0; shift ;;
   --quick) quick=1; shift ;;
   --base) base=$2; shift 2 ;;
+  --bin) bin=$2; build=0; shift 2 ;;
   *) echo "finetune-demo.sh: unknown option $1" >&2; exit 1 ;;
   esac
 done
 if ((build)); then bash "$root/scripts/build.sh"; fi
-bin="$root/build/bin"
 text="$root/data/tinyshakespeare"
 config="$root/models/llama-shakespeare.json"
 mkdir -p "$out"

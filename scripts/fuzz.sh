@@ -17,7 +17,8 @@ bash "$root/scripts/setup.sh" > /dev/null
 bash "$root/scripts/sanitize-build.sh" "${names[@]/#/slapo-fuzz-}"
 work="$root/build-sanitize/fuzz"
 mkdir -p "$work/findings"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+# allow_user_poisoning=0: see scripts/test.sh.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allow_user_poisoning=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 status=0
 rows=()

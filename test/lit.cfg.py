@@ -38,6 +38,8 @@ else:
     lit_config.note("no reference Python (run scripts/setup-reference.sh): "
                     "reference tests are skipped")
 config.substitutions.append(("%utils", utils))
+# The tools of this build, for scripts that would use build/bin.
+config.substitutions.append(("%bindir", config.slapo_tools_dir))
 
 # In CI the reference comparisons must run, not skip.
 if os.environ.get("CI") == "true" and "reference" not in config.available_features:
@@ -50,10 +52,16 @@ asan_options = ""
 if config.slapo_sanitize:
     config.available_features.add("asan")
     asan_options = os.environ.get(
-        "ASAN_OPTIONS", "detect_leaks=1:strict_string_checks=1")
+        "ASAN_OPTIONS",
+        "detect_leaks=1:strict_string_checks=1:allow_user_poisoning=0")
     config.environment["ASAN_OPTIONS"] = asan_options
     config.environment["UBSAN_OPTIONS"] = os.environ.get(
         "UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+# How far a run's measured peak memory may be from its plan: ASan's shadow
+# memory, redzones and quarantine are not the plan's, so it is not compared
+# there.
+config.substitutions.append(
+    ("%peak-tolerance", "skip" if config.slapo_sanitize else "0.10"))
 
 # Multi-process tests: OpenMPI's mpirun, oversubscribed (more ranks than this
 # machine's cores), one OpenMP thread a rank.

@@ -308,11 +308,19 @@ DiagnosedSilenceableFailure ReplaceOp::apply(transform::TransformRewriter &,
             ++replaced;
           }
         } else {
-          SmallVector<graph::MatmulOp> matmuls;
-          module.walk([&](graph::MatmulOp op) { matmuls.push_back(op); });
-          // Walk from the last: a fused chain erases matmuls before it.
-          for (graph::MatmulOp matmul : llvm::reverse(matmuls))
-            replaced += graph::fuseAttention(matmul);
+          // A fused chain erases its scores matmul too, so the walk
+          // starts again after each fusion rather than visiting an op it
+          // collected before (found by ASan: a use after free).
+          for (bool fused = true; fused;) {
+            fused = false;
+            module.walk([&](graph::MatmulOp op) {
+              if (!graph::fuseAttention(op))
+                return WalkResult::advance();
+              fused = true;
+              ++replaced;
+              return WalkResult::interrupt();
+            });
+          }
         }
         if (replaced == 0)
           return mlir::emitDefiniteFailure(*this, "module '")
