@@ -144,7 +144,8 @@ private:
     context.stream = backend.stream();
     context.deviceScalars = backend.setScalars(StepScalars{});
     for (Operand *operand : ins)
-      context.ins.push_back(View{operand->data, &operand->info, backend.space()});
+      context.ins.push_back(
+          View{operand->data, &operand->info, backend.space()});
     for (Operand *operand : outs)
       context.outs.push_back(
           View{operand->data, &operand->info, backend.space()});
@@ -156,8 +157,8 @@ private:
     std::vector<DType> dtypes(ins.size() + outs.size(), DType::F32);
     KernelFn fn = backend.findKernel(call.name, dtypes);
     if (!fn) {
-      std::fprintf(stderr, "error: %s has no f32 '%s'\n",
-                   backend.name(), call.name.c_str());
+      std::fprintf(stderr, "error: %s has no f32 '%s'\n", backend.name(),
+                   call.name.c_str());
       std::exit(1);
     }
     return fn;
@@ -248,8 +249,10 @@ int main(int argc, char **argv) {
   Operand *w1 = bench.tensor({ffn, hidden}), *b1 = bench.tensor({ffn});
   Operand *w2 = bench.tensor({hidden, ffn}), *b2 = bench.tensor({hidden});
   Operand *h = bench.tensor({tokens, ffn}); // fc2's input
-  Operand *dy = bench.tensor({tokens, hidden}), *dh = bench.tensor({tokens, ffn});
-  Operand *outH = bench.tensor({tokens, ffn}), *outX = bench.tensor({tokens, hidden});
+  Operand *dy = bench.tensor({tokens, hidden}),
+          *dh = bench.tensor({tokens, ffn});
+  Operand *outH = bench.tensor({tokens, ffn}),
+          *outX = bench.tensor({tokens, hidden});
   Operand *denseH = bench.tensor({tokens, ffn}),
           *denseX = bench.tensor({tokens, hidden});
 
@@ -261,14 +264,38 @@ int main(int argc, char **argv) {
   };
   // The mask is filled in per fraction (the sparse inputs' last operand).
   std::vector<Kernel> kernels = {
-      {"fc1", "block_sparse_linear", "out", {x, w1, b1}, {x, w1, b1}, false,
-       outH, denseH},
-      {"fc2", "block_sparse_linear", "in", {h, w2, b2}, {h, w2, b2}, false,
-       outX, denseX},
-      {"fc2 input grad", "block_sparse_linear_grad", "in", {dy, w2}, {dy, w2},
-       true, outH, denseH},
-      {"fc1 input grad", "block_sparse_linear_grad", "out", {dh, w1}, {dh, w1},
-       true, outX, denseX},
+      {"fc1",
+       "block_sparse_linear",
+       "out",
+       {x, w1, b1},
+       {x, w1, b1},
+       false,
+       outH,
+       denseH},
+      {"fc2",
+       "block_sparse_linear",
+       "in",
+       {h, w2, b2},
+       {h, w2, b2},
+       false,
+       outX,
+       denseX},
+      {"fc2 input grad",
+       "block_sparse_linear_grad",
+       "in",
+       {dy, w2},
+       {dy, w2},
+       true,
+       outH,
+       denseH},
+      {"fc1 input grad",
+       "block_sparse_linear_grad",
+       "out",
+       {dh, w1},
+       {dh, w1},
+       true,
+       outX,
+       denseX},
   };
 
   std::ostringstream json;

@@ -32,7 +32,8 @@ namespace {
 const std::vector<slapo::import::ModelConfig> &models() {
   static const std::vector<slapo::import::ModelConfig> configs = [] {
     std::vector<slapo::import::ModelConfig> result;
-    for (const char *name : {"gpt2-tiny.json", "llama-tiny.json"}) {
+    for (const char *name :
+         {"gpt2-tiny.json", "llama-tiny.json", "opt-tiny.json"}) {
       llvm::Expected<slapo::import::ModelConfig> config =
           slapo::import::loadModelConfig(std::string(SLAPO_SOURCE_DIR) +
                                          "/models/" + name);

@@ -56,6 +56,11 @@ write(d, "lora.sched", "lora model.layers.*.self_attn.{q_proj,v_proj} "
 write(d, "errors.sched", "checkpoint transformer.h.{0..999999999}\n"
       "lora **.attn.c_attn rank=0 alpha=inf\n")
 write(d, "deep.sched", "freeze " + "**." * 30 + "bias\n")
+write(d, "sparsify.sched", "freeze model.decoder.layers.*.{fc1,fc2}.*\n"
+      "lora model.decoder.layers.*.self_attn.q_proj rank=2 alpha=4\n"
+      "sparsify model.decoder.layers.* block=16 rows=4 predictor=oracle\n"
+      "sparsify model.decoder.layers.0 block=8 predictor=p.safetensors "
+      "threshold=0.7\n")
 
 
 def safetensors(tensors, metadata=None):

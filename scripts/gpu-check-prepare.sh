@@ -35,6 +35,13 @@ for model in gpt2-tiny opt-tiny llama-tiny; do
   compile "$model-adamw" "$root/models/$model.json" --batch 2 --seq 16 --optimizer adamw
 done
 compile gpt2-tiny-dropout-adamw "$out/configs/gpt2-tiny-dropout.json" --batch 2 --seq 16 --optimizer adamw
+# The block-sparse MLP kernels in a training step (oracle masks, LoRA on
+# attention): the device's masked GEMM against the CPU's.
+printf '%s\n' 'freeze model.decoder.layers.*.{fc1,fc2}.*' \
+  'lora model.decoder.layers.*.self_attn.{q_proj,v_proj} rank=4 alpha=8' \
+  'sparsify model.decoder.layers.* block=2 rows=1 predictor=oracle' > "$out/configs/opt-sparsify.sched"
+compile opt-tiny-sparsify-adamw "$root/models/opt-tiny.json" --schedule "$out/configs/opt-sparsify.sched" \
+  --batch 2 --seq 16 --optimizer adamw
 
 # Against Hugging Face on the GPU (test/Reference/compare_training.py with
 # --plan): one SGD step in bf16, dropout off as that script sets it.

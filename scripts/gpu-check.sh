@@ -5,11 +5,12 @@
 #   1. unpacks the carried .debs (dpkg -x) and builds the runtime alone
 #      (SLAPO_RUNTIME_ONLY: slapo-run and its unit tests) for this GPU;
 #   2. the kernel conformance suite on the cuda backend;
-#   3. whole training steps GPU against CPU (tiny GPT-2, OPT, Llama, and
-#      GPT-2 with dropout): 20 AdamW steps, fp32, TF32 off;
+#   3. whole training steps GPU against CPU (tiny GPT-2, OPT, Llama, GPT-2
+#      with dropout, and OPT with sparsify): 20 AdamW steps, fp32, TF32 off;
 #   4. one bf16 step of GPT-2 124M and a Llama-3.2-1B shape against Hugging
 #      Face on PyTorch on the same GPU (loss and every gradient);
 #   5. the GPU benchmark (bench/gpu_throughput.py);
+#   6. the block-sparse MLP kernels against dense (bench/block_sparse.py);
 # and prints one summary. Each part has its own time limit and the whole a
 # deadline (SLAPO_GPU_CHECK_SECONDS, 450; the build's two 240 s steps do
 # not count against it): a part with 30 s or less left is skipped, saying
@@ -70,7 +71,7 @@ if timeout 240 cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release 
       -DCMAKE_PREFIX_PATH="$prefix/usr" -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" \
       -DSLAPO_CUDA_WERROR=OFF "${nccl[@]}" > "$log/configure.log" 2>&1 \
    && grep -q "the CUDA backend is built" "$log/configure.log" \
-   && timeout 240 ninja -C "$build" slapo-run slapo-runtime-unittests > "$log/build.log" 2>&1; then
+   && timeout 240 ninja -C "$build" slapo-run slapo-runtime-unittests slapo-bench-block-sparse > "$log/build.log" 2>&1; then
   record "runtime build (sm_${arch:-90})" "ok ($(elapsed))"
 else
   record "runtime build" "FAIL (see below)"
@@ -103,7 +104,7 @@ else
 fi
 
 # 3. GPU against CPU.
-for plan in gpt2-tiny-adamw opt-tiny-adamw llama-tiny-adamw gpt2-tiny-dropout-adamw; do
+for plan in gpt2-tiny-adamw opt-tiny-adamw llama-tiny-adamw gpt2-tiny-dropout-adamw opt-tiny-sparsify-adamw; do
   if [ "$(limit 60)" = 0 ]; then skip "gpu = cpu: $plan"; continue; fi
   # The dropout plan also runs two micro-batches a step (--batch 4), so the
   # replayed graph reads another micro-batch number.
@@ -144,4 +145,15 @@ else
   record "bench/gpu_throughput.py" "FAIL or timed out"
 fi
 cat "$log/bench.log"
+
+# 6. The block-sparse MLP kernels against dense on the device (OPT-1.3b's
+# MLP over 1024 tokens, 256-token mask rows).
+if [ "$(limit 60)" = 0 ]; then skip "bench/block_sparse.py (cuda)"
+elif timeout "$(limit 60)" "$python" "$root/bench/block_sparse.py" --device cuda --rows 256 \
+     --bin "$build/bin" --out "$log/block_sparse.json" > "$log/block-sparse.log" 2>&1; then
+  record "bench/block_sparse.py (cuda)" "ran"
+else
+  record "bench/block_sparse.py (cuda)" "FAIL or timed out"
+fi
+cat "$log/block-sparse.log"
 finish "$failed"

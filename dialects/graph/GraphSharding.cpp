@@ -249,6 +249,47 @@ LogicalResult EmbeddingOp::propagateSharding(ShardingContext &rule) {
   return rule.refuse(table, "cannot use a table " + describe(table));
 }
 
+namespace {
+
+/// A column-parallel layer (its weight split on the output axis): the
+/// input replicated, the bias (if any) split the same way, the result
+/// split on its last axis.
+LogicalResult columnParallel(ShardingContext &rule, Value result, Sharding x,
+                             Sharding w, Value biasValue, Sharding bias) {
+  if (!x.isReplicated())
+    return rule.refuse(w, "splits its output, so its input must be "
+                          "replicated, but it is " +
+                              describe(x));
+  if (biasValue &&
+      !(bias.isSharded() && bias.axis == 0 && bias.parts == w.parts))
+    return rule.refuse(w, "splits its output but not its bias: shard '" +
+                              getPath(biasValue.getDefiningOp<ParamOp>()) +
+                              "' axis=0 too");
+  rule.set(result, Sharding::shardedOn(rankOf(result) - 1, w.parts, w.origin));
+  return success();
+}
+
+/// A row-parallel layer (its weight split on the input axis): each rank
+/// multiplies its slice of the input into a partial sum, so it adds no
+/// bias.
+LogicalResult rowParallel(ShardingContext &rule, Value result, Sharding x,
+                          Sharding w, bool hasBias) {
+  if (!(x.isSharded() && x.axis == rankOf(result) - 1 && x.parts == w.parts))
+    return rule.refuse(w, "splits its input axis, so its input must come "
+                          "split the same way (from a column-parallel "
+                          "layer), but it is " +
+                              describe(x));
+  if (hasBias)
+    return rule.refuse(w, "would add its bias on every rank: `sync " +
+                              modulePath(rule.getOp()) +
+                              " forward=all_reduce` adds it after the "
+                              "reduction");
+  rule.set(result, Sharding::partialFrom(rule.getOp(), w.origin));
+  return success();
+}
+
+} // namespace
+
 LogicalResult LinearOp::propagateSharding(ShardingContext &rule) {
   Sharding x = rule.state(getInput()), w = rule.state(getWeight());
   Sharding bias = getBias() ? rule.state(getBias()) : Sharding();
@@ -267,32 +308,9 @@ LogicalResult LinearOp::propagateSharding(ShardingContext &rule) {
   }
   if (!w.isSharded())
     return rule.refuse(w, "cannot use a weight that is " + describe(w));
-  if (w.axis == outAxis) { // column-parallel
-    if (!x.isReplicated())
-      return rule.refuse(w, "splits its output, so its input must be "
-                            "replicated, but it is " +
-                                describe(x));
-    if (getBias() &&
-        !(bias.isSharded() && bias.axis == 0 && bias.parts == w.parts))
-      return rule.refuse(w, "splits its output but not its bias: shard '" +
-                                getPath(getBias().getDefiningOp<ParamOp>()) +
-                                "' axis=0 too");
-    rule.set(getResult(), Sharding::shardedOn(last, w.parts, w.origin));
-    return success();
-  }
-  // Row-parallel: each rank multiplies its slice of the input.
-  if (!(x.isSharded() && x.axis == last && x.parts == w.parts))
-    return rule.refuse(w, "splits its input axis, so its input must come "
-                          "split the same way (from a column-parallel "
-                          "layer), but it is " +
-                              describe(x));
-  if (getBias())
-    return rule.refuse(w, "would add its bias on every rank: `sync " +
-                              modulePath(getOperation()) +
-                              " forward=all_reduce` adds it after the "
-                              "reduction");
-  rule.set(getResult(), Sharding::partialFrom(getOperation(), w.origin));
-  return success();
+  if (w.axis == outAxis)
+    return columnParallel(rule, getResult(), x, w, getBias(), bias);
+  return rowParallel(rule, getResult(), x, w, bool(getBias()));
 }
 
 LogicalResult MatmulOp::propagateSharding(ShardingContext &rule) {
@@ -495,6 +513,68 @@ LogicalResult OutputOp::propagateSharding(ShardingContext &rule) {
   if (!loss.isReplicated())
     return blame(loss, getOperation()) << "the loss is " << describe(loss);
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Block-sparse ops (sparsify)
+//===----------------------------------------------------------------------===//
+
+/// A mask follows its scores' column split: each rank's columns make whole
+/// blocks of its own, so its mask is its slice of the blocks (axis 1).
+LogicalResult BlockMaskOp::propagateSharding(ShardingContext &rule) {
+  Sharding s = rule.state(getScores());
+  if (s.isReplicated())
+    return success();
+  if (s.isPartial())
+    return rule.unreducedPartial(s);
+  int64_t last = rankOf(getScores()) - 1;
+  if (s.axis != last)
+    return rule.refuse(s, "needs its scores whole on every axis but the "
+                          "last, but they are " +
+                              describe(s));
+  int64_t width =
+      cast<RankedTensorType>(getScores().getType()).getShape().back();
+  int64_t cols = getCols();
+  if (ShapedType::isDynamic(width) || (width / cols) % s.parts != 0)
+    return rule.refuse(s, "cannot split its " + std::to_string(width / cols) +
+                              " blocks of " + std::to_string(cols) +
+                              " evenly over " + std::to_string(s.parts) +
+                              " ranks");
+  rule.set(getResult(), Sharding::shardedOn(1, s.parts, s.origin));
+  return success();
+}
+
+/// As graph.linear's column- and row-parallel forms, with the mask split
+/// on its blocks the way the weight splits the sparse features.
+LogicalResult BlockSparseLinearOp::propagateSharding(ShardingContext &rule) {
+  Sharding x = rule.state(getInput()), w = rule.state(getWeight());
+  Sharding mask = rule.state(getMask());
+  Sharding bias = getBias() ? rule.state(getBias()) : Sharding();
+  bool sparseOut = getSparse() == "out";
+  if (w.isReplicated()) {
+    for (const Sharding &s : {x, mask, bias})
+      if (!s.isReplicated())
+        return rule.refuse(s, "has a whole weight, so its input, mask and "
+                              "bias must be whole too, but one is " +
+                                  describe(s));
+    return success();
+  }
+  if (!w.isSharded())
+    return rule.refuse(w, "cannot use a weight that is " + describe(w));
+  if (!(mask.isSharded() && mask.axis == 1 && mask.parts == w.parts))
+    return rule.refuse(w, "splits its weight, so its block mask must be "
+                          "split on its blocks the same way, but it is " +
+                              describe(mask));
+  // The mask's blocks are the sparse side's: fc1's outputs, fc2's inputs.
+  if (sparseOut != (w.axis == 0))
+    return rule.refuse(w, std::string("is sparse in its ") +
+                              (sparseOut ? "output" : "input") +
+                              " blocks, so its weight can only be split on "
+                              "that axis (" +
+                              (sparseOut ? "0" : "1") + ")");
+  if (sparseOut)
+    return columnParallel(rule, getResult(), x, w, getBias(), bias);
+  return rowParallel(rule, getResult(), x, w, bool(getBias()));
 }
 
 } // namespace slapo::graph

@@ -10,7 +10,7 @@
 #ifndef SLAPO_GRAPH_SPARSE_OPS
 #define SLAPO_GRAPH_SPARSE_OPS
 
-def Graph_BlockMaskOp : Graph_DiffOp<"block_mask"> {
+def Graph_BlockMaskOp : Graph_DiffOp<"block_mask", [ShardingRule]> {
   let summary = "which (row tile, column block) tiles of the scores exceed a threshold";
   let description = [{
     `scores [..., F]` read as N = (product of the leading axes) rows give
@@ -32,7 +32,7 @@ def Graph_BlockMaskOp : Graph_DiffOp<"block_mask"> {
   let assemblyFormat = "$scores attr-dict `:` type($scores)";
 }
 
-def Graph_BlockSparseLinearOp : Graph_DiffOp<"block_sparse_linear"> {
+def Graph_BlockSparseLinearOp : Graph_DiffOp<"block_sparse_linear", [ShardingRule]> {
   let summary = "graph.linear over the live tiles of a block mask";
   let description = [{
     `input [..., in]`, `weight [out, in]`, optional `bias [out]` and

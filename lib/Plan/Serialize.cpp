@@ -260,12 +260,15 @@ private:
       if (auto size = shard.getAs<IntegerAttr>("size"))
         shardSize = size.getInt();
     }
-    auto addedBy = tensor->getAttrOfType<StringAttr>("added_by");
+    auto text = [&](StringRef key) {
+      auto attr = tensor->getAttrOfType<StringAttr>(key);
+      return builder.CreateString(attr ? attr.getValue().str() : "");
+    };
+    auto addedBy = text("added_by"), initFile = text("init_file");
     return fb::CreateParam(
         builder, builder.CreateString(tensor.getName().str()), index, kind,
         init.getStd().convertToDouble(), tensor.getTrainableAttr().getValue(),
-        shardAxis, shardParts, shardSize,
-        builder.CreateString(addedBy ? addedBy.getValue().str() : ""));
+        shardAxis, shardParts, shardSize, addedBy, initFile);
   }
 
   FailureOr<flatbuffers::Offset<fb::Kernel>> kernelEntry(plan::CallOp call) {

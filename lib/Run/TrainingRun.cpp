@@ -215,8 +215,9 @@ int train(Job &job, Options options) {
       ok = loadTrainingState(*trainer, options.resume, planFingerprint,
                              progress, error);
     else
-      ok = options.init.empty() ||
-           trainer->loadWeights(options.init, error, &loaded);
+      ok = (options.init.empty() ||
+            trainer->loadWeights(options.init, error, &loaded)) &&
+           trainer->loadParameterFiles(error);
   }
   if (ok && !options.resume.empty() && progress.data != dataFingerprint &&
       leader)

@@ -153,6 +153,16 @@ std::vector<std::string> Checkpoint::names() const {
   return all;
 }
 
+std::string shapeMismatch(const Checkpoint::Tensor &tensor,
+                          const std::vector<int64_t> &shape,
+                          const std::string &where) {
+  if (tensor.entry->shape == shape)
+    return "";
+  return where + ": tensor '" + tensor.name + "' has shape " +
+         shapeText(tensor.entry->shape) + ", the model needs " +
+         shapeText(shape);
+}
+
 bool bindWeights(
     const Plan &plan, const Checkpoint &checkpoint,
     const std::function<std::vector<int64_t>(const ParamInfo &)> &fullShape,
@@ -174,6 +184,13 @@ bool bindWeights(
       tensor = checkpoint.find(param.name.substr(prefix.size()));
     if (!tensor.file && param.name == tiedEmbedding && storedHead.file)
       tensor = storedHead;
+    if (!param.initFile.empty()) {
+      // Read from its own file (Trainer::loadParameterFiles); a copy here
+      // (a checkpoint saved with it) is not unused.
+      if (tensor.file)
+        taken.insert(tensor.name);
+      continue;
+    }
     if (!tensor.file && !param.addedBy.empty()) {
       sources.push_back({&param, {}});
       continue;
@@ -184,13 +201,9 @@ bool bindWeights(
         error += " (nor '" + param.name.substr(prefix.size()) + "')";
       return false;
     }
-    std::vector<int64_t> shape = fullShape(param);
-    if (tensor.entry->shape != shape) {
-      error = checkpoint.path() + ": tensor '" + tensor.name + "' has shape " +
-              shapeText(tensor.entry->shape) + ", the model needs " +
-              shapeText(shape);
+    error = shapeMismatch(tensor, fullShape(param), checkpoint.path());
+    if (!error.empty())
       return false;
-    }
     taken.insert(tensor.name);
     sources.push_back({&param, tensor});
   }

@@ -250,9 +250,10 @@ std::string convert(const fb::Plan &in, Plan &out) {
   if (in.params())
     for (const fb::Param *p : *in.params()) {
       ParamInfo param{
-          str(p->name()),   p->tensor(),     static_cast<Init>(p->init()),
-          p->std(),         p->trainable(),  p->shard_axis(),
-          p->shard_parts(), p->shard_size(), str(p->added_by())};
+          str(p->name()),     p->tensor(),     static_cast<Init>(p->init()),
+          p->std(),           p->trainable(),  p->shard_axis(),
+          p->shard_parts(),   p->shard_size(), str(p->added_by()),
+          str(p->init_file())};
       if (!validTensor(param.tensor) ||
           out.tensors[param.tensor].category != Category::Param)
         return "parameter '" + param.name + "' names no parameter tensor";

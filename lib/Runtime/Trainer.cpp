@@ -252,6 +252,34 @@ bool Trainer::loadWeights(const std::string &path, std::string &error,
   return true;
 }
 
+bool Trainer::loadParameterFiles(std::string &error) {
+  std::map<std::string, std::unique_ptr<Checkpoint>> files;
+  for (const ParamInfo &param : thePlan->params) {
+    if (param.initFile.empty())
+      continue;
+    std::unique_ptr<Checkpoint> &file = files[param.initFile];
+    if (!file && !(file = Checkpoint::open(param.initFile, error))) {
+      error = "the weights of '" + param.name + "' (added by " + param.addedBy +
+              "): " + error;
+      return false;
+    }
+    Checkpoint::Tensor tensor = file->find(param.name);
+    if (!tensor.file) {
+      error = param.initFile + ": has no tensor '" + param.name +
+              "', which the plan reads from it (added by " + param.addedBy +
+              ")";
+      return false;
+    }
+    error = shapeMismatch(tensor, layoutOf(param).fullShape(), param.initFile);
+    if (!error.empty())
+      return false;
+    if (!readBlock(param.tensor, param, *tensor.file, *tensor.entry,
+                   tensor.name, error))
+      return false;
+  }
+  return true;
+}
+
 bool Trainer::readBlock(int32_t tensor, const ParamInfo &param,
                         const SafetensorsFile &file,
                         const SafetensorsEntry &entry, const std::string &name,

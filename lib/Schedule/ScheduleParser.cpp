@@ -15,6 +15,7 @@
 #include "llvm/ADT/StringMap.h"
 
 #include <cmath>
+#include <filesystem>
 
 using namespace mlir;
 
@@ -244,20 +245,41 @@ private:
                << r.text << "'";
     }
     const OptionValue &predictor = options["predictor"];
-    if (predictor.text != "oracle")
-      return emitError(at(predictor), "predictor '")
-             << predictor.text
-             << "' is not supported yet: only predictor=oracle (the exact "
-                "mask, from the up-projection itself)";
+    bool oracle = predictor.text == "oracle";
+    if (!oracle && !predictor.text.ends_with(".safetensors"))
+      return emitError(at(predictor), "predictor must be 'oracle' or a "
+                                      ".safetensors file of trained predictor "
+                                      "weights, got '")
+             << predictor.text << "'";
+    // The oracle's threshold is a pre-activation (ReLU: 0); a predictor's
+    // is the probability a live block exceeds (0.5).
+    threshold = oracle ? 0.0 : 0.5;
     if (options.count("threshold")) {
       const OptionValue &t = options["threshold"];
       if (t.text.getAsDouble(threshold) || !std::isfinite(threshold))
         return emitError(at(t), "threshold must be a finite number, got '")
                << t.text << "'";
+      if (!oracle && !(threshold > 0.0 && threshold < 1.0))
+        return emitError(at(t), "a predictor's threshold is a probability "
+                                "in (0, 1), got '")
+               << t.text << "'";
+    }
+    std::string predictorPath = "oracle";
+    if (!oracle) {
+      // Relative to the schedule file, as an include would be.
+      std::filesystem::path given(predictor.text.str());
+      if (given.is_relative())
+        given = std::filesystem::path(file).parent_path() / given;
+      std::error_code code;
+      if (!std::filesystem::is_regular_file(given, code))
+        return emitError(at(predictor), "predictor file '")
+               << predictor.text << "' not found (a relative path is read "
+               << "from the schedule's directory)";
+      predictorPath = std::filesystem::absolute(given, code).string();
     }
     sched::SparsifyOp::create(b, loc, root, path, b.getI64IntegerAttr(block),
                               b.getI64IntegerAttr(rows),
-                              b.getStringAttr(predictor.text),
+                              b.getStringAttr(predictorPath),
                               b.getF64FloatAttr(threshold));
     return success();
   }

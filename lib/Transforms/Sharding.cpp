@@ -64,6 +64,16 @@ struct GradState {
   }
 };
 
+/// Whether no gradient flows from `op` to `operand`: a block mask is a
+/// constant of the step (graph.block_mask has no adjoint for its scores,
+/// and a block-sparse linear none for its mask).
+bool carriesNoGradient(Operation &op, Value operand) {
+  if (isa<BlockMaskOp>(op))
+    return true;
+  auto sparse = dyn_cast<BlockSparseLinearOp>(op);
+  return sparse && operand == sparse.getMask();
+}
+
 } // namespace
 
 LogicalResult ShardingAnalysis::backward(ModelOp model) {
@@ -131,7 +141,7 @@ LogicalResult ShardingAnalysis::backward(ModelOp model) {
       return incompleteError(out, &op, "this sync");
 
     for (Value operand : op.getOperands()) {
-      if (!active.contains(operand))
+      if (!active.contains(operand) || carriesNoGradient(op, operand))
         continue;
       GradState contribution = out;
       if (completes)

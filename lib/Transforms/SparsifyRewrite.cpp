@@ -2,10 +2,12 @@
 //
 // The `sparsify` schedule primitive (lib/Schedule/SchedOps.cpp) on a module
 // holding a ReLU feed-forward: up = linear module, graph.relu, down =
-// linear module (OPT's fc1, activation, fc2). A `sparsity_oracle` module
-// beside them scores the up-projection's tiles, graph.block_mask makes
-// the mask, and both linear modules take it as a second operand and run
-// graph.block_sparse_linear on their own (kept) weight and bias.
+// linear module (OPT's fc1, activation, fc2). A module beside them makes
+// the block mask (graph.block_mask): `sparsity_oracle` from the
+// up-projection's own pre-activations (exact), or `sparsity_predictor`
+// from a small linear whose trained weights the run reads from the
+// predictor file. Both linear modules take the mask as a second operand
+// and run graph.block_sparse_linear on their own (kept) weight and bias.
 //
 //===----------------------------------------------------------------------===//
 
@@ -49,9 +51,20 @@ FailureOr<LinearModule> linearModule(GraphModuleOp module, Location at) {
     return emitError(at, "module '")
            << path << "' keeps its weight as [in, out] (Conv1D); sparsify "
            << "takes nn.Linear layers";
-  if (linear.getInput() != body.getArgument(0))
+  // A tensor-parallel layer may sync its input first (`sync ...
+  // backward=all_reduce`), which leaves the values as they are.
+  Value input = linear.getInput();
+  if (auto sync = input.getDefiningOp<SyncOp>())
+    input = sync.getInput();
+  if (input != body.getArgument(0))
     return emitError(at, "module '")
            << path << "' transforms its input before the linear layer";
+  // A bias taken out of the linear (by `decompose`, or by a `sync` that
+  // adds it after its reduction) is still the layer's bias.
+  if (!bias)
+    for (ParamOp param : body.getOps<ParamOp>())
+      if (param.getName() == "bias")
+        bias = param;
   for (ParamOp param : {weight, bias})
     if (param && param.getTrainable())
       return emitError(at, "'")
@@ -89,9 +102,11 @@ void makeBlockSparse(LinearModule layer, Value mask,
   linear.erase();
 }
 
-/// The `sparsity_oracle` module before `up`: the up-projection computed
-/// densely on param_refs of its weights, and its live tiles.
-Value buildOracle(LinearModule up, const SparsifyConfig &config) {
+/// A module named `name` before `up`, on up's input, whose body `build`
+/// fills (given a builder at the body's end and the input argument) and
+/// returns the mask of.
+Value buildMaskModule(LinearModule up, StringRef name,
+                      function_ref<Value(OpBuilder &, Value)> build) {
   Location loc = up.module.getLoc();
   Value x = up.module->getOperand(0);
   // The body first, so that the module gets the mask's inferred type.
@@ -99,21 +114,65 @@ Value buildOracle(LinearModule up, const SparsifyConfig &config) {
   Value arg = body->addArgument(x.getType(), loc);
   OpBuilder ib(up.module.getContext()); // the block has no region yet
   ib.setInsertionPointToEnd(body);
-  Value weight =
-      ParamRefOp::create(ib, loc, up.weight.getType(), getPath(up.weight));
-  Value bias =
-      up.bias ? ParamRefOp::create(ib, loc, up.bias.getType(), getPath(up.bias))
-              : Value();
-  Value scores = LinearOp::create(ib, loc, arg, weight, bias, false);
-  Value mask = BlockMaskOp::create(
-      ib, loc, scores, ib.getI64IntegerAttr(config.rows),
-      ib.getI64IntegerAttr(config.block), ib.getF64FloatAttr(config.threshold));
+  Value mask = build(ib, arg);
   OutputOp::create(ib, loc, mask);
   OpBuilder b(up.module);
-  auto oracle = GraphModuleOp::create(b, loc, TypeRange{mask.getType()},
-                                      "sparsity_oracle", ValueRange{x});
-  oracle.getBody().push_back(body);
-  return oracle.getResult(0);
+  auto module = GraphModuleOp::create(b, loc, TypeRange{mask.getType()}, name,
+                                      ValueRange{x});
+  module.getBody().push_back(body);
+  return module.getResult(0);
+}
+
+/// The `sparsity_oracle` module: the up-projection computed densely on
+/// param_refs of its weights, and its live tiles.
+Value buildOracle(LinearModule up, const SparsifyConfig &config) {
+  return buildMaskModule(
+      up, "sparsity_oracle", [&](OpBuilder &ib, Value arg) -> Value {
+        Location loc = up.module.getLoc();
+        Value weight = ParamRefOp::create(ib, loc, up.weight.getType(),
+                                          getPath(up.weight));
+        Value bias = up.bias ? ParamRefOp::create(ib, loc, up.bias.getType(),
+                                                  getPath(up.bias))
+                             : Value();
+        Value scores = LinearOp::create(ib, loc, arg, weight, bias, false);
+        return BlockMaskOp::create(ib, loc, scores,
+                                   ib.getI64IntegerAttr(config.rows),
+                                   ib.getI64IntegerAttr(config.block),
+                                   ib.getF64FloatAttr(config.threshold));
+      });
+}
+
+/// The `sparsity_predictor` module: a linear from the hidden size to one
+/// logit per block (frozen weights the run reads from the predictor file),
+/// a block live where its tile has a logit above log(p / (1 - p)): the
+/// sigmoid's threshold p taken before the sigmoid.
+Value buildPredictor(LinearModule up, const SparsifyConfig &config,
+                     int64_t ffn) {
+  return buildMaskModule(
+      up, "sparsity_predictor", [&](OpBuilder &ib, Value arg) -> Value {
+        Location loc = up.module.getLoc();
+        Type element = up.weight.getType().getElementType();
+        int64_t hidden = up.weight.getType().getDimSize(1);
+        int64_t blocks = ffn / config.block;
+        auto zeros =
+            InitAttr::get(ib.getContext(), InitKind::zeros, APFloat(0.0));
+        auto param = [&](StringRef name, ArrayRef<int64_t> shape) -> Value {
+          Value value =
+              ParamOp::create(ib, loc, RankedTensorType::get(shape, element),
+                              name, zeros, /*trainable=*/false);
+          Operation *op = value.getDefiningOp();
+          op->setAttr("added_by", ib.getStringAttr("sparsify"));
+          op->setAttr("init_file", ib.getStringAttr(config.predictor));
+          return value;
+        };
+        Value weight = param("weight", {blocks, hidden});
+        Value bias = param("bias", {blocks});
+        Value logits = LinearOp::create(ib, loc, arg, weight, bias, false);
+        double p = config.threshold;
+        return BlockMaskOp::create(
+            ib, loc, logits, ib.getI64IntegerAttr(config.rows),
+            ib.getI64IntegerAttr(1), ib.getF64FloatAttr(std::log(p / (1 - p))));
+      });
 }
 
 } // namespace
@@ -121,13 +180,12 @@ Value buildOracle(LinearModule up, const SparsifyConfig &config) {
 LogicalResult sparsifyMlp(GraphModuleOp module, const SparsifyConfig &config,
                           Location at) {
   std::string path = getPath(module);
-  if (config.predictor != "oracle")
-    return emitError(at, "predictor '")
-           << config.predictor << "' is not supported yet (only "
-           << "predictor=oracle, the exact mask)";
-  if (config.block <= 0 || config.rows <= 0 || !std::isfinite(config.threshold))
+  bool oracle = config.predictor == "oracle";
+  if (config.block <= 0 || config.rows <= 0 ||
+      !std::isfinite(config.threshold) ||
+      (!oracle && !(config.threshold > 0.0 && config.threshold < 1.0)))
     return emitError(at, "sparsify needs block > 0, rows > 0 and a finite "
-                         "threshold");
+                         "threshold (for a predictor, a probability)");
   if (module->hasAttr("sparsified"))
     return emitError(at, "module '") << path << "' is already sparsified";
   Block &body = module.getBody().front();
@@ -174,7 +232,8 @@ LogicalResult sparsifyMlp(GraphModuleOp module, const SparsifyConfig &config,
            << config.block << " does not divide the " << ffn << " features of '"
            << getPath(up) << "'";
 
-  Value mask = buildOracle(*upLinear, config);
+  Value mask = oracle ? buildOracle(*upLinear, config)
+                      : buildPredictor(*upLinear, config, ffn);
   makeBlockSparse(*upLinear, mask, config, "out");
   makeBlockSparse(*downLinear, mask, config, "in");
   // Each module's result type is unchanged; the body arguments grew.

@@ -16,10 +16,36 @@ using namespace mlir;
 
 namespace slapo::graph {
 
+/// Whether `argument` is a `sparsify` block mask, which is never synced:
+/// it is computed from values each rank already has, split as the layer's
+/// blocks are, and carries no gradient.
+static bool isBlockMask(BlockArgument argument) {
+  return !argument.use_empty() &&
+         llvm::all_of(argument.getUses(), [](OpOperand &use) {
+           auto sparse = dyn_cast<BlockSparseLinearOp>(use.getOwner());
+           return sparse && use.get() == sparse.getMask() &&
+                  use.getOperandNumber() == sparse->getNumOperands() - 1;
+         });
+}
+
 /// Puts `sync` (built by `make`) between `value` and its uses in the body
 /// of `module` (a linear's bias moves after it).
 static Value syncOutput(OpBuilder &b, Value value,
                         function_ref<Value(OpBuilder &, Value)> make) {
+  if (auto sparse = value.getDefiningOp<BlockSparseLinearOp>();
+      sparse && sparse.getBias()) {
+    // The same for a sparsified row-parallel layer (sparsify before sync).
+    b.setInsertionPoint(sparse);
+    Value bare = BlockSparseLinearOp::create(
+        b, sparse.getLoc(), sparse.getInput(), sparse.getWeight(), Value(),
+        sparse.getMask(), sparse.getRowsAttr(), sparse.getBlockAttr(),
+        sparse.getSparseAttr());
+    Value sum =
+        AddOp::create(b, sparse.getLoc(), make(b, bare), sparse.getBias());
+    sparse.getResult().replaceAllUsesWith(sum);
+    sparse.erase();
+    return sum;
+  }
   auto linear = value.getDefiningOp<LinearOp>();
   if (!linear || !linear.getBias()) {
     b.setInsertionPointAfterValue(value);
@@ -63,7 +89,7 @@ LogicalResult insertSync(GraphModuleOp module, StringAttr forward,
     b.setInsertionPointToStart(&body);
     for (BlockArgument argument : body.getArguments()) {
       auto type = cast<ShapedType>(argument.getType());
-      if (!isa<FloatType>(type.getElementType()))
+      if (!isa<FloatType>(type.getElementType()) || isBlockMask(argument))
         continue;
       if (argument.hasOneUse() && isSynced(*argument.getUsers().begin()))
         return emitError(at, "module '")

@@ -1256,8 +1256,9 @@ void caseBlockMask(Backend &backend, DType dtype, Random &random) {
     // is dead: equal is not above.
     for (int64_t c = 0; c < cols; ++c)
       scores.values[c] = roundTo(dtype, c == 0 ? threshold : -1.0);
-    if (rows == 1)
+    if (rows == 1) {
       ASSERT_EQ(scores.values[0], threshold);
+    }
     int64_t tiles = (kRows + rows - 1) / rows;
     Tensor mask = output({tiles, kHidden / cols}, dtype);
     KernelRun run(backend, "block_mask");
@@ -1266,8 +1267,9 @@ void caseBlockMask(Backend &backend, DType dtype, Random &random) {
         .real("threshold", threshold);
     ASSERT_TRUE(run.run({&scores}, {&mask}));
     std::vector<double> want = ref::blockMask(scores, rows, cols, threshold);
-    if (rows == 1)
+    if (rows == 1) {
       ASSERT_EQ(want[0], 0.0);
+    }
     expectClose(mask, want, 0.0, "mask");
   }
 }

@@ -7,7 +7,7 @@
 namespace slapo {
 /// Bumped whenever the meaning of a .splan changes; the loader refuses
 /// other versions.
-inline constexpr uint32_t kSplanVersion = 5;
+inline constexpr uint32_t kSplanVersion = 6;
 } // namespace slapo
 
 #endif // SLAPO_PLAN_SPLANVERSION_H

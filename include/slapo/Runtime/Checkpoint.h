@@ -53,6 +53,12 @@ private:
   std::map<std::string, const SafetensorsFile *> where;
 };
 
+/// "" when `tensor` has `shape`, else "FILE: tensor 'NAME' has shape [..],
+/// the model needs [..]" (FILE: `where`).
+std::string shapeMismatch(const Checkpoint::Tensor &tensor,
+                          const std::vector<int64_t> &shape,
+                          const std::string &where);
+
 /// The checkpoint tensor that fills each parameter of a plan.
 struct WeightSource {
   const ParamInfo *param = nullptr;

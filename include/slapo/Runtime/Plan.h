@@ -50,6 +50,9 @@ struct ParamInfo {
   /// The schedule primitive that added it ("lora"), or "" for the model's
   /// own: added parameters need not be in a base checkpoint.
   std::string addedBy;
+  /// A safetensors file the run reads it from, whatever --init gives
+  /// (Trainer::loadParameterFiles), or "".
+  std::string initFile;
 };
 
 /// A kernel attribute: an integer, a float, an integer list or a string.

@@ -57,6 +57,11 @@ public:
   /// or a non-finite value.
   bool loadWeights(const std::string &path, std::string &error,
                    LoadReport *report = nullptr);
+  /// Loads every parameter the plan reads from a file of its own
+  /// (ParamInfo::initFile: a `sparsify` predictor's weights), by name,
+  /// whatever initialize or loadWeights gave it. Fails, naming the file and
+  /// the tensor, as loadWeights does.
+  bool loadParameterFiles(std::string &error);
   /// Writes every parameter by Hugging Face name, whole, to a .safetensors
   /// file or a Hugging Face model directory (with the plan's config.json):
   /// collective over the tensor-parallel group, written by the job's first

@@ -38,9 +38,12 @@ struct SparsifyConfig {
   int64_t block = 64;
   int64_t rows = 64;
   /// "oracle": the up-projection's own pre-activations, computed densely
-  /// (exact: every block with a non-zero ReLU output is live).
+  /// (exact: every block with a non-zero ReLU output is live); else the
+  /// absolute path of a safetensors file holding each layer's trained
+  /// predictor, `<layer>.sparsity_predictor.{weight,bias}`.
   std::string predictor = "oracle";
-  /// A block is live where a score is above it (0 for the oracle: ReLU).
+  /// A block is live where a score is above it: for the oracle a
+  /// pre-activation (0: ReLU), for a predictor a probability in (0, 1).
   double threshold = 0.0;
 };
 

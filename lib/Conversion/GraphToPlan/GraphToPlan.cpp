@@ -120,8 +120,9 @@ private:
             slice.set(key, value);
         t->setAttr("shard", slice.getDictionary(b.getContext()));
       }
-      if (Attribute addedBy = param->getAttr("added_by"))
-        t->setAttr("added_by", addedBy);
+      for (StringRef key : {"added_by", "init_file"})
+        if (Attribute value = param->getAttr(key))
+          t->setAttr(key, value);
       values[param.getResult()] = t;
       return success();
     }
