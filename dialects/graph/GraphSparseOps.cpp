@@ -34,7 +34,10 @@ int64_t rowsOf(RankedTensorType type) {
 
 /// ceil(rows / tile), or dynamic.
 int64_t tilesOf(int64_t rows, int64_t tile) {
-  return isDynamic(rows) ? ShapedType::kDynamic : (rows + tile - 1) / tile;
+  // rows + tile - 1 could overflow for a tile near INT64_MAX.
+  if (isDynamic(rows))
+    return ShapedType::kDynamic;
+  return rows == 0 ? 0 : 1 + (rows - 1) / tile;
 }
 
 /// The rules graph.block_sparse_linear and its gradient share: `x` is the

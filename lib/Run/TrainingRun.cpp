@@ -215,9 +215,10 @@ int train(Job &job, Options options) {
       ok = loadTrainingState(*trainer, options.resume, planFingerprint,
                              progress, error);
     else
-      ok = (options.init.empty() ||
-            trainer->loadWeights(options.init, error, &loaded)) &&
-           trainer->loadParameterFiles(error);
+      ok = options.init.empty() ||
+           trainer->loadWeights(options.init, error, &loaded);
+    // A resumed state's weights skip them as --init does.
+    ok = ok && trainer->loadParameterFiles(error);
   }
   if (ok && !options.resume.empty() && progress.data != dataFingerprint &&
       leader)

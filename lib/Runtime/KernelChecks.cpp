@@ -552,7 +552,7 @@ int64_t rowTiles(const Operand &x, int64_t tile) {
   int64_t rows = 1;
   for (int64_t i = 0; i + 1 < x.rank(); ++i)
     rows *= x.dim(i);
-  return (rows + tile - 1) / tile;
+  return rows == 0 ? 0 : 1 + (rows - 1) / tile; // no overflow near INT64_MAX
 }
 
 std::string checkBlockMask(const KernelCheck &check) {

@@ -44,10 +44,14 @@ constexpr int64_t kColumnChunk = 512;
 /// rows at a time, the mask [tiles, blocks] of `block` features each.
 struct TileGrid {
   int64_t rows, tile, tiles, blocks, block, perGroup;
+  /// The most rows a tile has (a `rows` attribute above the token count
+  /// makes one tile of all of them): what scratch is sized by.
+  int64_t tileRows;
   TileGrid(const View &x, const View &mask, const KernelCall &call)
       : rows(x.rows()), tile(call.intAttr("rows", 1)), tiles(mask.dim(0)),
         blocks(mask.dim(1)), block(call.intAttr("block", 1)),
-        perGroup(std::max<int64_t>(1, kGroupFeatures / block)) {}
+        perGroup(std::max<int64_t>(1, kGroupFeatures / block)),
+        tileRows(std::min(tile, rows)) {}
   int64_t first(int64_t i) const { return i * tile; }
   int64_t count(int64_t i) const { return std::min(tile, rows - i * tile); }
   int64_t groupFeatures() const { return perGroup * block; }
@@ -186,8 +190,8 @@ void sparseColumns(const TileGrid &g, const LiveBlocks &live, const T *a,
   auto tasks = groupTasks(g, live);
   int64_t features = g.groupFeatures();
   int64_t weightsAt = 0, productAt = features * k,
-          inputAt = productAt + g.tile * features,
-          scratch = inputAt + (std::is_same_v<T, float> ? 0 : g.tile * k);
+          inputAt = productAt + g.tileRows * features,
+          scratch = inputAt + (std::is_same_v<T, float> ? 0 : g.tileRows * k);
   parallelTasks(int64_t(tasks.size()), scratch, [&](int64_t t, float *local) {
     auto [i, first] = tasks[t];
     int64_t r0 = g.first(i), m = g.count(i);
@@ -213,8 +217,8 @@ void summedBlocks(const TileGrid &g, const LiveBlocks &live, const T *a,
                   T *result, int64_t width) {
   int64_t chunks = (width + kColumnChunk - 1) / kColumnChunk;
   int64_t features = g.groupFeatures();
-  int64_t accAt = 0, inputAt = g.tile * kColumnChunk,
-          weightsAt = inputAt + g.tile * features,
+  int64_t accAt = 0, inputAt = g.tileRows * kColumnChunk,
+          weightsAt = inputAt + g.tileRows * features,
           scratch = weightsAt + features * kColumnChunk;
   parallelTasks(g.tiles * chunks, scratch, [&](int64_t t, float *local) {
     int64_t i = t / chunks, c0 = t % chunks * kColumnChunk;
