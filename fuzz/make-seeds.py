@@ -108,7 +108,8 @@ write(d, "examples-jsonl", b"\x82" + b'{"context": [2, 100, 200], "completion": 
 write(d, "long-jsonl", b"\x02" + b'{"context": [1, 2, 3, 4, 5, 6, 7, 8, 9], "completion": [10, 11]}\n')
 
 # plan: a 1-layer model, small enough that a step is fast, compiled three
-# ways (AdamW fp32, SGD with LoRA, bf16).
+# ways (AdamW fp32, SGD with LoRA, bf16), and a 1-layer OPT with its MLP
+# block-sparse (sparsify: block masks and block-sparse kernels).
 slapo_import = os.path.join(build, "bin", "slapo-import")
 slapo_opt = os.path.join(build, "bin", "slapo-opt")
 if not os.path.exists(slapo_opt):
@@ -130,6 +131,19 @@ with tempfile.TemporaryDirectory() as tmp:
             subprocess.run([slapo_opt, mlir, *extra, "--compile", "--batch", "1",
                             "--seq", "4", "-o", os.path.join(d, "%s-%s.splan" % (family, name))],
                            check=True)
+    opt = dict(json.load(open(os.path.join(root, "models", "opt-tiny.json"))),
+               num_hidden_layers=1, hidden_size=16, num_attention_heads=2,
+               ffn_dim=32, word_embed_proj_dim=16, vocab_size=32,
+               max_position_embeddings=16, _comment="fuzz seed")
+    path = os.path.join(tmp, "opt.json")
+    json.dump(opt, open(path, "w"))
+    mlir = os.path.join(tmp, "opt.mlir")
+    subprocess.run([slapo_import, "--config", path, "-o", mlir], check=True)
+    write(tmp, "sparsify.sched", "freeze model.decoder.layers.*.{fc1,fc2}.*\n"
+          "sparsify model.decoder.layers.* block=4 rows=2 predictor=oracle\n")
+    subprocess.run([slapo_opt, mlir, "--schedule", os.path.join(tmp, "sparsify.sched"),
+                    "--compile", "--batch", "1", "--seq", "4",
+                    "-o", os.path.join(d, "opt-sparsify.splan")], check=True)
 for name in sorted(os.listdir(corpus)):
     files = os.listdir(os.path.join(corpus, name))
     print("%-12s %3d seeds, %7d bytes" % (name, len(files),
