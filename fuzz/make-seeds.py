@@ -144,6 +144,11 @@ with tempfile.TemporaryDirectory() as tmp:
     subprocess.run([slapo_opt, mlir, "--schedule", os.path.join(tmp, "sparsify.sched"),
                     "--compile", "--batch", "1", "--seq", "4",
                     "-o", os.path.join(d, "opt-sparsify.splan")], check=True)
+    write(tmp, "predictors.sched", "freeze **\n"
+          "sparsify model.decoder.layers.* block=4 rows=2 predictor=train\n")
+    subprocess.run([slapo_opt, mlir, "--schedule", os.path.join(tmp, "predictors.sched"),
+                    "--compile", "--batch", "1", "--seq", "4",
+                    "-o", os.path.join(d, "opt-predictors.splan")], check=True)
 for name in sorted(os.listdir(corpus)):
     files = os.listdir(os.path.join(corpus, name))
     print("%-12s %3d seeds, %7d bytes" % (name, len(files),

@@ -42,6 +42,12 @@ printf '%s\n' 'freeze model.decoder.layers.*.{fc1,fc2}.*' \
   'sparsify model.decoder.layers.* block=2 rows=1 predictor=oracle' > "$out/configs/opt-sparsify.sched"
 compile opt-tiny-sparsify-adamw "$root/models/opt-tiny.json" --schedule "$out/configs/opt-sparsify.sched" \
   --batch 2 --seq 16 --optimizer adamw
+# Predictor training (sparsify predictor=train): the BCE loss, its
+# gradient and the mask statistics on the device.
+printf '%s\n' 'freeze **' \
+  'sparsify model.decoder.layers.* block=2 rows=2 predictor=train' > "$out/configs/opt-predictors.sched"
+compile opt-tiny-predictors-adamw "$root/models/opt-tiny.json" --schedule "$out/configs/opt-predictors.sched" \
+  --batch 2 --seq 16 --optimizer adamw
 
 # Against Hugging Face on the GPU (test/Reference/compare_training.py with
 # --plan): one SGD step in bf16, dropout off as that script sets it.

@@ -104,7 +104,7 @@ else
 fi
 
 # 3. GPU against CPU.
-for plan in gpt2-tiny-adamw opt-tiny-adamw llama-tiny-adamw gpt2-tiny-dropout-adamw opt-tiny-sparsify-adamw; do
+for plan in gpt2-tiny-adamw opt-tiny-adamw llama-tiny-adamw gpt2-tiny-dropout-adamw opt-tiny-sparsify-adamw opt-tiny-predictors-adamw; do
   if [ "$(limit 60)" = 0 ]; then skip "gpu = cpu: $plan"; continue; fi
   # The dropout plan also runs two micro-batches a step (--batch 4), so the
   # replayed graph reads another micro-batch number.

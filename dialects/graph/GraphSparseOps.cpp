@@ -194,3 +194,121 @@ LogicalResult BlockSparseLinearOp::buildAdjoint(OpBuilder &b,
         getBlockAttr(), getSparseAttr());
   return success();
 }
+
+namespace {
+
+/// The rule graph.sigmoid_bce and its gradient share: labels [N, C] for
+/// logits [..., C], or labels of the logits' shape.
+LogicalResult checkBceOperands(ShapeCheck &check,
+                               FailureOr<RankedTensorType> logits,
+                               FailureOr<RankedTensorType> labels,
+                               double scale) {
+  if (failed(logits) || failed(labels))
+    return failure();
+  if (failed(check.sameElementType(*logits, "logits", *labels, "labels")))
+    return failure();
+  if (!std::isfinite(scale))
+    return check.fail("scale must be finite, got ", scale);
+  if (logits->getRank() < 1)
+    return check.fail("logits must have at least one axis");
+  if (*logits == *labels)
+    return success();
+  if (labels->getRank() != 2 ||
+      !dimsAgree(labels->getDimSize(0), rowsOf(*logits)) ||
+      !dimsAgree(labels->getDimSize(1), logits->getShape().back()))
+    return check.fail("labels ", shapeToString(labels->getShape()),
+                      " must be [rows, classes] of logits ",
+                      shapeToString(logits->getShape()), " or its shape");
+  return success();
+}
+
+} // namespace
+
+LogicalResult SigmoidBceOp::inferReturnTypes(MLIRContext *context,
+                                             std::optional<Location> loc,
+                                             Adaptor adaptor,
+                                             SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "sigmoid_bce");
+  if (failed(checkBceOperands(check,
+                              check.tensor(adaptor.getLogits(), "logits"),
+                              check.tensor(adaptor.getLabels(), "labels"),
+                              adaptor.getScaleAttr().getValueAsDouble())))
+    return failure();
+  inferred.push_back(RankedTensorType::get({}, Float32Type::get(context)));
+  return success();
+}
+
+LogicalResult
+SigmoidBceGradOp::inferReturnTypes(MLIRContext *context,
+                                   std::optional<Location> loc, Adaptor adaptor,
+                                   SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "sigmoid_bce_grad");
+  auto logits = check.tensor(adaptor.getLogits(), "logits");
+  if (failed(checkBceOperands(check, logits,
+                              check.tensor(adaptor.getLabels(), "labels"),
+                              adaptor.getScaleAttr().getValueAsDouble())))
+    return failure();
+  inferred.push_back(*logits);
+  return success();
+}
+
+LogicalResult
+MaskAgreementOp::inferReturnTypes(MLIRContext *context,
+                                  std::optional<Location> loc, Adaptor adaptor,
+                                  SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "mask_agreement");
+  auto predicted = check.tensorOfRank(adaptor.getPredicted(), "predicted", 2);
+  auto live = check.tensorOfRank(adaptor.getLive(), "live", 2);
+  if (failed(predicted) || failed(live) ||
+      failed(check.sameElementType(*predicted, "predicted", *live, "live")))
+    return failure();
+  int64_t rows = adaptor.getRowsAttr().getInt();
+  double scale = adaptor.getScaleAttr().getValueAsDouble();
+  if (rows <= 0 || !std::isfinite(scale))
+    return check.fail("rows must be positive and scale finite, got rows = ",
+                      rows, " and scale = ", scale);
+  if (!dimsAgree(predicted->getDimSize(1), live->getDimSize(1)))
+    return check.fail("predicted has ", dimStr(predicted->getDimSize(1)),
+                      " blocks a tile but live has ",
+                      dimStr(live->getDimSize(1)));
+  int64_t tiles = isDynamic(live->getDimSize(0))
+                      ? ShapedType::kDynamic
+                      : tilesOf(live->getDimSize(0), rows);
+  if (!dimsAgree(predicted->getDimSize(0), tiles))
+    return check.fail("predicted has ", dimStr(predicted->getDimSize(0)),
+                      " tiles but the ", dimStr(live->getDimSize(0)),
+                      " rows of live make ", dimStr(tiles), " tiles of ", rows);
+  inferred.push_back(RankedTensorType::get({4}, Float32Type::get(context)));
+  return success();
+}
+
+/// A loss seeds the backward pass (d(loss)/d(loss) = 1); the labels are
+/// data.
+LogicalResult SigmoidBceOp::buildAdjoint(OpBuilder &b,
+                                         ArrayRef<Value> resultGrads,
+                                         ArrayRef<bool> needsGrad,
+                                         SmallVectorImpl<Value> &grads) {
+  grads.assign(getOperation()->getNumOperands(), Value());
+  if (resultGrads[0])
+    return emitOpError("can only be differentiated as a loss itself");
+  if (needsGrad[1])
+    return emitOpError("has labels that depend on a trainable parameter: "
+                       "labels are data and get no gradient");
+  if (needsGrad[0])
+    grads[0] = SigmoidBceGradOp::create(b, getLoc(), getLogits(), getLabels(),
+                                        getScaleAttr());
+  return success();
+}
+
+LogicalResult MaskAgreementOp::buildAdjoint(OpBuilder &, ArrayRef<Value>,
+                                            ArrayRef<bool>,
+                                            SmallVectorImpl<Value> &grads) {
+  grads.assign(getOperation()->getNumOperands(), Value());
+  return success();
+}

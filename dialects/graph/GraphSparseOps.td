@@ -76,4 +76,63 @@ def Graph_BlockSparseLinearGradOp : Graph_ComputeOp<"block_sparse_linear_grad"> 
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Predictor training (`sparsify ... predictor=train`)
+//===----------------------------------------------------------------------===//
+
+def Graph_SigmoidBceOp : Graph_DiffOp<"sigmoid_bce"> {
+  let summary = "scaled mean binary cross-entropy of logits against 0/1 labels";
+  let description = [{
+    `logits [..., C]` against `labels [N, C]` (N = the product of the
+    logits' leading axes: a graph.block_mask with rows = 1) or labels of the
+    logits' own shape: `scale` times the mean over all elements of
+    max(x, 0) - x y + log(1 + exp(-|x|)), the numerically stable
+    -(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))). An f32 scalar. Like
+    graph.cross_entropy it is a loss: it seeds the backward pass (a
+    sparsity predictor's loss, summed over layers by
+    graph-collect-predictor-losses), and the labels get no gradient.
+
+    ```mlir
+    %l = graph.sigmoid_bce %logits, %live {scale = 0.5} : tensor<2x16x16xf32>, tensor<32x16xf32>
+    ```
+  }];
+  let arguments = (ins FloatTensor:$logits, FloatTensor:$labels,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale);
+  let results = (outs 0DTensorOf<[F32]>:$loss);
+  let assemblyFormat = "$logits `,` $labels attr-dict `:` type($logits) `,` type($labels)";
+}
+
+def Graph_SigmoidBceGradOp : Graph_ComputeOp<"sigmoid_bce_grad"> {
+  let summary = "the logits gradient of graph.sigmoid_bce as the loss";
+  let description = [{
+    `scale * (sigmoid(x) - y) / n` for each of the n logits: d(loss)/d(x)
+    with d(loss)/d(loss) = 1.
+  }];
+  let arguments = (ins FloatTensor:$logits, FloatTensor:$labels,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$logits `,` $labels attr-dict `:` type($logits) `,` type($labels)";
+}
+
+def Graph_MaskAgreementOp : Graph_DiffOp<"mask_agreement"> {
+  let summary = "how well a tile mask covers per-row liveness: recall and density";
+  let description = [{
+    `predicted [ceil(N / rows), C]` (a tile mask, graph.block_mask with
+    `rows`) and `live [N, C]` (per-row 0/1 liveness, graph.block_mask with
+    rows = 1) give four f32 numbers, each times `scale`:
+    0. the fraction of (row, block) pairs live and covered: live[r, c] and
+       predicted[r / rows, c] (divided by 1 it is the recall);
+    1. the fraction of (row, block) pairs live;
+    2. the fraction of predicted tiles that are live: what a block-sparse
+       kernel computes;
+    3. the fraction of tiles some row of which is live: the exact
+       ("shadowed") density an oracle mask would give.
+    A measurement: it has no gradient.
+  }];
+  let arguments = (ins FloatTensor:$predicted, FloatTensor:$live,
+                       I64Attr:$rows, DefaultValuedAttr<F64Attr, "1.0">:$scale);
+  let results = (outs 1DTensorOf<[F32]>:$result);
+  let assemblyFormat = "$predicted `,` $live attr-dict `:` type($predicted) `,` type($live)";
+}
+
 #endif // SLAPO_GRAPH_SPARSE_OPS

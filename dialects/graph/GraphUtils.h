@@ -4,6 +4,7 @@
 
 #include "mlir/IR/Operation.h"
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdint>
@@ -12,6 +13,14 @@
 namespace slapo::graph {
 class ModelOp;
 class ParamOp;
+
+/// The marks `sparsify ... predictor=train` puts on each layer's
+/// predictor loss (graph.sigmoid_bce) and statistics
+/// (graph.mask_agreement); graph-collect-predictor-losses gathers them and
+/// moves the statistics mark to the joined tensor, which graph-to-plan
+/// marks with plan.predictor_stats.
+inline constexpr llvm::StringLiteral kPredictorLossAttr = "predictor_loss";
+inline constexpr llvm::StringLiteral kPredictorStatsAttr = "predictor_stats";
 
 /// "[?, 12, 64]" for diagnostics.
 std::string shapeToString(llvm::ArrayRef<int64_t> shape);

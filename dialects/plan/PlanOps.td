@@ -104,4 +104,17 @@ def Plan_LossOp : Plan_Op<"loss"> {
   let assemblyFormat = "$value attr-dict `:` type($value)";
 }
 
+def Plan_PredictorStatsOp : Plan_Op<"predictor_stats"> {
+  let summary = "marks the tensor holding the sparsity predictors' statistics";
+  let description = [{
+    Four f32 numbers a sparsified layer (graph.mask_agreement), in layer
+    order: the fraction of (token, block) pairs live and covered by the
+    predicted tile mask, of pairs live, of tiles predicted, and of tiles
+    an oracle would keep. Written by a `predictor=train` step before its
+    loss.
+  }];
+  let arguments = (ins AnyRankedTensor:$value);
+  let assemblyFormat = "$value attr-dict `:` type($value)";
+}
+
 #endif // SLAPO_PLAN_OPS

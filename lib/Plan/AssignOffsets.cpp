@@ -77,8 +77,9 @@ void assignOffsets(ProgramOp program) {
   int64_t index = 0;
   for (Operation &op : body) {
     auto call = dyn_cast<CallOp>(op);
-    auto loss = dyn_cast<LossOp>(op);
-    if (!call && !loss)
+    // The marks of results read after the step: their tensors live to
+    // the end.
+    if (!call && !isa<LossOp, PredictorStatsOp>(op))
       continue;
     ++index;
     if (call) {

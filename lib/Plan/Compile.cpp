@@ -93,6 +93,8 @@ void buildTrainingStepPipeline(mlir::OpPassManager &pm,
   // written for; before the partition, whose analysis checks the casts.
   if (options.precision == "bf16")
     pm.addPass(createGraphAutocast({/*precision=*/"bf16"}));
+  // After autocast: the sums it adds stay f32.
+  pm.addPass(createGraphCollectPredictorLosses());
   pm.addPass(createGraphPartitionTensorParallel({options.tp}));
   pm.addPass(createGraphGenerateBackward());
   pm.addPass(createGraphApplyOptimizer(

@@ -70,7 +70,7 @@ public:
     std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
     std::vector<flatbuffers::Offset<fb::Param>> params;
     std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
-    int32_t loss = -1;
+    int32_t loss = -1, predictorStats = -1;
 
     for (Operation &op : body) {
       if (auto tensor = dyn_cast<plan::TensorOp>(op)) {
@@ -108,6 +108,11 @@ public:
         if (found == tensors_.end())
           return lossOp.emitOpError("marks a value that is no plan tensor");
         loss = found->second.index;
+      } else if (auto stats = dyn_cast<plan::PredictorStatsOp>(op)) {
+        auto found = tensors_.find(stats.getValue());
+        if (found == tensors_.end())
+          return stats.emitOpError("marks a value that is no plan tensor");
+        predictorStats = found->second.index;
       }
     }
     if (loss < 0)
@@ -181,6 +186,7 @@ public:
     plan.add_input_ids(0);
     plan.add_targets(1);
     plan.add_loss(loss);
+    plan.add_predictor_stats(predictorStats);
     plan.add_arena_bytes(intAttr(p, "arena_bytes"));
     plan.add_memory(memory);
     plan.add_adapters(adapterVector);

@@ -31,6 +31,17 @@ std::string joined(const std::vector<std::string> &objects) {
   return text;
 }
 
+/// The predictor members of a record, with `prefix` ("" or "eval_").
+std::string predictorMembers(const std::optional<PredictorMeans> &m,
+                             const std::string &prefix) {
+  if (!m)
+    return "";
+  return ", \"" + prefix + "predictor_recall\": " + number(m->recall) + ", \"" +
+         prefix + "predictor_density\": " + number(m->density) + ", \"" +
+         prefix + "oracle_density\": " + number(m->oracleDensity) + ", \"" +
+         prefix + "live_fraction\": " + number(m->live);
+}
+
 } // namespace
 
 std::string toJson(const StepRecord &r) {
@@ -39,14 +50,16 @@ std::string toJson(const StepRecord &r) {
                      ", \"lr\": " + number(r.lr);
   if (r.gradNorm)
     text += ", \"grad_norm\": " + number(*r.gradNorm);
-  return text + ", \"tokens_per_s\": " + number(r.tokensPerSecond) + "}";
+  return text + predictorMembers(r.predictor, "") +
+         ", \"tokens_per_s\": " + number(r.tokensPerSecond) + "}";
 }
 
 std::string toJson(const EvalRecord &r) {
   return "{\"step\": " + std::to_string(r.step) +
          ", \"eval_loss\": " + number(r.loss) +
          ", \"eval_perplexity\": " + number(std::exp(r.loss)) +
-         ", \"eval_targets\": " + std::to_string(r.targets) + "}";
+         ", \"eval_targets\": " + std::to_string(r.targets) +
+         predictorMembers(r.predictor, "eval_") + "}";
 }
 
 bool MetricsLog::open(const std::string &where, bool append,

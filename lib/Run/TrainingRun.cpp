@@ -3,6 +3,7 @@
 #include "slapo/Run/TrainingRun.h"
 #include "slapo/Run/DeviceGroups.h"
 #include "slapo/Run/MetricsLog.h"
+#include "slapo/Run/PredictorReport.h"
 #include "slapo/Run/ProcessMemory.h"
 #include "slapo/Run/Reports.h"
 #include "slapo/Run/RunFingerprint.h"
@@ -118,13 +119,24 @@ int train(Job &job, Options options) {
              (options.mergeLora || !options.saveAdapter.empty())) {
     ok = false;
     error = "--save-adapter and --merge-lora take plans compiled for tp 1";
+  } else if (!options.savePredictors.empty() &&
+             (plan->predictorStats < 0 ||
+              !endsWithSafetensors(options.savePredictors))) {
+    ok = false;
+    error = plan->predictorStats < 0
+                ? "--save-predictors: " + options.plan +
+                      " trains no sparsity predictor (compile it with "
+                      "`sparsify ... predictor=train`)"
+                : "--save-predictors writes a .safetensors file, got '" +
+                      options.savePredictors + "'";
   }
   // Where the run will write, checked before it trains.
   for (auto [path, option, eitherForm] :
        {std::tuple{&options.save, "--save", true},
         std::tuple{&options.saveBest, "--save-best", true},
         std::tuple{&options.saveState, "--save-state", false},
-        std::tuple{&options.saveAdapter, "--save-adapter", false}}) {
+        std::tuple{&options.saveAdapter, "--save-adapter", false},
+        std::tuple{&options.savePredictors, "--save-predictors", true}}) {
     bool directory = !eitherForm || !endsWithSafetensors(*path);
     if (std::string bad = badSaveTarget(*path, directory, option, eitherForm);
         ok && !bad.empty()) {
@@ -302,6 +314,11 @@ int train(Job &job, Options options) {
   int64_t skippedSteps = 0;
   trainer->setSkipNonFiniteUpdates(true);
   std::vector<int64_t> ids(size_t(batch * seq)), targets(ids.size());
+  // A predictor-training plan's statistics: of the last evaluation, or
+  // without evaluation data of the last step.
+  std::vector<double> predictorSums;
+  int64_t predictorBatches = 0;
+  std::string predictorData;
   // The evaluation set, whole (or its first --eval-batches batches): the
   // mean loss over every counted target. Keeps the best weights.
   auto evaluate = [&](int64_t afterStep) {
@@ -310,6 +327,7 @@ int train(Job &job, Options options) {
     if (options.evalBatches)
       batches = std::min(batches, options.evalBatches);
     Trainer::Evaluation total;
+    std::vector<double> stats;
     for (int64_t b = 0; b < batches; ++b) {
       evalData->fill(b, batch, seq, ids.data(), targets.data());
       // The last batch's rows past the end would wrap to the start.
@@ -320,17 +338,37 @@ int train(Job &job, Options options) {
           trainer->evaluate(ids.data(), targets.data(), batch);
       total.lossSum += part.lossSum;
       total.targets += part.targets;
+      stats.resize(part.predictorStats.size(), 0.0);
+      for (size_t i = 0; i < stats.size(); ++i)
+        stats[i] += part.predictorStats[i];
+      total.microBatches += part.microBatches;
     }
     if (total.targets == 0) {
       error = options.evalData + ": no target of the evaluation data counts";
       return false;
     }
     double loss = total.lossSum / double(total.targets);
-    metrics.eval({afterStep, loss, total.targets});
+    EvalRecord record{afterStep, loss, total.targets};
+    if (!stats.empty()) {
+      record.predictor = predictorMeans(stats, total.microBatches);
+      predictorSums = stats;
+      predictorBatches = total.microBatches;
+      predictorData = "the evaluation data (" + options.evalData + ")";
+    }
+    metrics.eval(record);
     if (leader) {
       progressLine.breakLine();
-      std::fprintf(stderr, "eval after step %lld: loss %.4f  perplexity %.2f\n",
-                   (long long)afterStep, loss, std::exp(loss));
+      if (record.predictor)
+        std::fprintf(stderr,
+                     "eval after step %lld: predictor loss %.4f  recall "
+                     "%.4f  density %.4f (oracle %.4f)\n",
+                     (long long)afterStep, loss, record.predictor->recall,
+                     record.predictor->density,
+                     record.predictor->oracleDensity);
+      else
+        std::fprintf(stderr,
+                     "eval after step %lld: loss %.4f  perplexity %.2f\n",
+                     (long long)afterStep, loss, std::exp(loss));
     }
     if (!options.saveBest.empty() && loss < bestEval) {
       bestEval = loss;
@@ -368,7 +406,17 @@ int train(Job &job, Options options) {
     std::optional<double> gradNorm;
     if (trainer->hasGradientNorm())
       gradNorm = trainer->gradientNorm();
-    metrics.step({s + 1, loss, lr, tokensPerSecond, gradNorm});
+    StepRecord record{s + 1, loss, lr, tokensPerSecond, gradNorm};
+    if (std::vector<float> stats = trainer->predictorStats(); !stats.empty()) {
+      std::vector<double> sums(stats.begin(), stats.end());
+      record.predictor = predictorMeans(sums, 1);
+      if (!evalData) {
+        predictorSums = std::move(sums);
+        predictorBatches = 1;
+        predictorData = "the last training batch";
+      }
+    }
+    metrics.step(record);
     // A non-finite loss (or gradient norm) would train every later step
     // to nan: the trainer applied no update for it; the run stops, or
     // with --skip-nonfinite-steps goes on past it. Every rank saw the
@@ -457,6 +505,9 @@ int train(Job &job, Options options) {
 
   if (options.profile && leader)
     printProfile(trainer->profile(), options.steps);
+  if (leader && !predictorSums.empty())
+    printPredictorTable(stdout, predictorLayers(trainer->plan()), predictorSums,
+                        predictorBatches, predictorData);
 
   std::ostringstream summary;
   summary << std::setprecision(17) << "\"final_loss\": " << lastLoss
@@ -507,6 +558,8 @@ int train(Job &job, Options options) {
              : trainer->saveWeights(options.save, error, options.saveOptions);
   if (ok && !options.saveAdapter.empty() && trainer->writesFiles())
     ok = saveAdapter(*trainer, options.saveAdapter, error);
+  if (ok && !options.savePredictors.empty() && trainer->writesFiles())
+    ok = savePredictors(*trainer, options.savePredictors, error);
   if (!job.agree(ok, error))
     return stop(error);
   if (!job.agree(metricsOk, metricsError))

@@ -53,6 +53,9 @@ const std::vector<KernelSpec> &kernelCatalog() {
       {"sync", 1, 1, 1, checkSync},
       {"cross_entropy", 2, 2, 1, checkCrossEntropy},
       {"cross_entropy_grad", 2, 2, 1, checkCrossEntropyGrad},
+      {"sigmoid_bce", 2, 2, 1, checkSigmoidBce},
+      {"sigmoid_bce_grad", 2, 2, 1, checkSigmoidBceGrad},
+      {"mask_agreement", 2, 2, 1, checkMaskAgreement},
       {"sgd_update", 1, 1, 1, checkUpdate},
       {"adamw_update", 1, 1, 3, checkUpdate},
   };

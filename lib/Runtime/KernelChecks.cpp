@@ -944,6 +944,54 @@ std::string checkCrossEntropyGrad(const KernelCheck &check) {
 }
 
 //===----------------------------------------------------------------------===//
+// Predictor.cpp
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Logits [..., C] and 0/1 labels [rows, C] or of the logits' shape.
+bool bceOperands(Rules &r, const Operand &logits, const Operand &labels) {
+  if (!(r.minRank(logits, 1) && r.floatAttr("scale", FloatRange::Finite)))
+    return false;
+  if (labels.shape() == logits.shape())
+    return true;
+  int64_t rows = 1;
+  for (int64_t i = 0; i + 1 < logits.rank(); ++i)
+    rows *= logits.dim(i);
+  return r.shapeIs(labels, {rows, logits.dim(-1)},
+                   "[rows, classes] of the logits, or their shape");
+}
+
+} // namespace
+
+std::string checkSigmoidBce(const KernelCheck &check) {
+  Rules r(check, {"logits", "labels"}, {"loss"});
+  return r.outcome(r.floatsExcept({}, {}, {0}) &&
+                   bceOperands(r, r.in(0), r.in(1)) &&
+                   (r.out(0).tensor->numel() == 1 ||
+                    r.fail(r.out(0).str() + " must be one float")));
+}
+
+std::string checkSigmoidBceGrad(const KernelCheck &check) {
+  Rules r(check, {"logits", "labels"}, {"logits grad"});
+  return r.outcome(r.floats() && bceOperands(r, r.in(0), r.in(1)) &&
+                   r.sameShape(r.out(0), r.in(0)));
+}
+
+std::string checkMaskAgreement(const KernelCheck &check) {
+  Rules r(check, {"predicted", "live"}, {"agreement"});
+  Operand predicted = r.in(0), live = r.in(1);
+  if (!(r.floatsExcept({}, {}, {0}) && r.rank(predicted, 2) &&
+        r.rank(live, 2) && r.intAttr("rows", 1, INT64_MAX, true) &&
+        r.floatAttr("scale", FloatRange::Finite) &&
+        r.shapeIs(r.out(0), {4}, "[4]")))
+    return r.problem();
+  int64_t rows = check.call->intAttr("rows", 1);
+  return r.outcome(r.shapeIs(predicted, {rowTiles(live, rows), live.dim(1)},
+                             "[row tiles of live, its blocks]"));
+}
+
+//===----------------------------------------------------------------------===//
 // Optimizers.cpp
 //===----------------------------------------------------------------------===//
 

@@ -55,6 +55,9 @@ std::string checkConcat(const KernelCheck &check);
 std::string checkSync(const KernelCheck &check);
 std::string checkCrossEntropy(const KernelCheck &check);
 std::string checkCrossEntropyGrad(const KernelCheck &check);
+std::string checkSigmoidBce(const KernelCheck &check);
+std::string checkSigmoidBceGrad(const KernelCheck &check);
+std::string checkMaskAgreement(const KernelCheck &check);
 /// sgd_update and adamw_update: in place on the parameter (and moments).
 std::string checkUpdate(const KernelCheck &check);
 

@@ -387,6 +387,15 @@ std::string convert(const fb::Plan &in, Plan &out) {
   if (out.tensors[out.loss].numel() != 1 ||
       out.tensors[out.loss].dtype != DType::F32)
     return "the loss must be one float";
+  out.predictorStats = in.predictor_stats();
+  if (out.predictorStats != -1) {
+    if (!validTensor(out.predictorStats))
+      return "the predictor statistics tensor index is out of range";
+    const TensorInfo &stats = out.tensors[out.predictorStats];
+    if (stats.dtype != DType::F32 || stats.shape.size() != 1 ||
+        stats.numel() == 0 || stats.numel() % 4 != 0)
+      return "the predictor statistics must be 4 f32 numbers a layer";
+  }
   return "";
 }
 

@@ -493,6 +493,16 @@ float Trainer::loss() const {
   return value;
 }
 
+std::vector<float> Trainer::predictorStats() const {
+  if (thePlan->predictorStats < 0)
+    return {};
+  std::vector<float> values(
+      size_t(thePlan->tensors[thePlan->predictorStats].numel()));
+  theBackend->copyToHost(values.data(), data(thePlan->predictorStats),
+                         values.size() * sizeof(float));
+  return values;
+}
+
 float Trainer::step(double lr) {
   ++stepCount;
   learningRate = lr;
@@ -578,12 +588,17 @@ Trainer::Evaluation Trainer::evaluate(const int64_t *ids,
   bool wasTraining = training;
   training = false;
   double lossSum = 0.0;
+  std::vector<double> stats;
   for (int64_t m = 0; m < microBatches; ++m) {
     int64_t index = theGroups.dp->rank() * microBatches + m;
     loadMicroBatch(ids, targets, index);
     runKernels(eval.first, eval.first + eval.count, index);
     int64_t counted = countTargets(targets + index * micro * seq, micro * seq);
     lossSum += double(loss()) * double(counted);
+    std::vector<float> batchStats = predictorStats();
+    stats.resize(batchStats.size(), 0.0);
+    for (size_t i = 0; i < batchStats.size(); ++i)
+      stats[i] += batchStats[i];
   }
   training = wasTraining;
   if (theGroups.dp->size() > 1) {
@@ -591,8 +606,14 @@ Trainer::Evaluation Trainer::evaluate(const int64_t *ids,
     float parts[2] = {float(lossSum), float(lossSum - double(float(lossSum)))};
     sumOverGroup(*theGroups.dp, parts, 2);
     lossSum = double(parts[0]) + double(parts[1]);
+    std::vector<float> shares(stats.begin(), stats.end());
+    sumOverGroup(*theGroups.dp, shares.data(), int64_t(shares.size()));
+    stats.assign(shares.begin(), shares.end());
   }
-  return {lossSum, countTargets(targets, rows * seq)};
+  Evaluation result{lossSum, countTargets(targets, rows * seq)};
+  result.predictorStats = std::move(stats);
+  result.microBatches = microBatches * theGroups.dp->size();
+  return result;
 }
 
 float Trainer::step(const int64_t *ids, const int64_t *targets, int64_t rows,

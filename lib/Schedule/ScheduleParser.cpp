@@ -246,10 +246,11 @@ private:
     }
     const OptionValue &predictor = options["predictor"];
     bool oracle = predictor.text == "oracle";
-    if (!oracle && !predictor.text.ends_with(".safetensors"))
-      return emitError(at(predictor), "predictor must be 'oracle' or a "
-                                      ".safetensors file of trained predictor "
-                                      "weights, got '")
+    bool train = predictor.text == "train";
+    if (!oracle && !train && !predictor.text.ends_with(".safetensors"))
+      return emitError(at(predictor), "predictor must be 'oracle', 'train' or "
+                                      "a .safetensors file of trained "
+                                      "predictor weights, got '")
              << predictor.text << "'";
     // The oracle's threshold is a pre-activation (ReLU: 0); a predictor's
     // is the probability a live block exceeds (0.5).
@@ -264,8 +265,8 @@ private:
                                 "in (0, 1), got '")
                << t.text << "'";
     }
-    std::string predictorPath = "oracle";
-    if (!oracle) {
+    std::string predictorPath = predictor.text.str();
+    if (!oracle && !train) {
       // Relative to the schedule file, as an include would be.
       std::filesystem::path given(predictor.text.str());
       if (given.is_relative())

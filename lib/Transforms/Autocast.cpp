@@ -14,7 +14,9 @@
 //            bias_gelu, sync, layer_norm, rms_norm,
 //            softmax, add_rms_norm,
 //            bias_dropout_add_layer_norm,
-//            cross_entropy
+//            cross_entropy, block_mask,
+//            block_sparse_linear, sigmoid_bce
+//            (f32 loss), mask_agreement (f32)
 //   layout   reshape, transpose, split, concat       16 if any float one
 //                                                    is 16 (concat casts
 //                                                    the rest), else as
@@ -61,7 +63,7 @@ Rule ruleOf(Operation *op) {
             ReluOp, SiluOp, DropoutOp, AddOp, MulOp, ScaleOp, CausalMaskOp,
             BiasGeluOp, SyncOp, LayerNormOp, RmsNormOp, SoftmaxOp,
             CrossEntropyOp, BiasDropoutAddLayerNormOp, AddRmsNormOp,
-            BlockMaskOp, BlockSparseLinearOp>(
+            BlockMaskOp, BlockSparseLinearOp, SigmoidBceOp, MaskAgreementOp>(
           [](Operation *) { return Rule::Compute; })
       .Case<ReshapeOp, TransposeOp, SplitOp, ConcatOp>(
           [](Operation *) { return Rule::Layout; })

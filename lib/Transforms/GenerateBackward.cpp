@@ -43,10 +43,27 @@ LogicalResult generateBackward(ModelOp model) {
     return model.emitOpError("already has a backward pass");
   auto output = cast<OutputOp>(body.getTerminator());
   Value loss = output.getValues().empty() ? Value() : output.getValues()[0];
-  auto lossOp = loss ? loss.getDefiningOp<CrossEntropyOp>() : CrossEntropyOp();
-  if (!lossOp)
-    return model.emitOpError("the first result must be a graph.cross_entropy "
-                             "loss to differentiate");
+  // The loss terms, each seeding the backward pass: the loss itself, or
+  // the terms of a sum of them (graph-collect-predictor-losses).
+  llvm::DenseSet<Operation *> lossTerms;
+  SmallVector<Value> pending;
+  if (loss)
+    pending.push_back(loss);
+  while (!pending.empty()) {
+    Operation *op = pending.pop_back_val().getDefiningOp();
+    if (isa_and_nonnull<CrossEntropyOp, SigmoidBceOp>(op)) {
+      lossTerms.insert(op);
+    } else if (auto sum = dyn_cast_or_null<AddOp>(op)) {
+      pending.append({sum.getLhs(), sum.getRhs()});
+    } else {
+      lossTerms.clear();
+      break;
+    }
+  }
+  if (lossTerms.empty())
+    return model.emitOpError("the first result must be a loss to "
+                             "differentiate: a graph.cross_entropy, a "
+                             "graph.sigmoid_bce or a sum of them");
 
   // Activity: values that depend on a trainable parameter.
   llvm::DenseSet<Value> active;
@@ -97,7 +114,7 @@ LogicalResult generateBackward(ModelOp model) {
     SmallVector<Value> resultGrads;
     for (Value result : op->getResults())
       resultGrads.push_back(grads.lookup(result));
-    bool seeds = op == lossOp.getOperation();
+    bool seeds = lossTerms.contains(op);
     if (!seeds && llvm::all_of(resultGrads, [](Value g) { return !g; }))
       continue;
     SmallVector<bool> needsGrad;

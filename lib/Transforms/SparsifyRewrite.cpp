@@ -123,55 +123,110 @@ Value buildMaskModule(LinearModule up, StringRef name,
   return module.getResult(0);
 }
 
-/// The `sparsity_oracle` module: the up-projection computed densely on
-/// param_refs of its weights, and its live tiles.
+/// The up-projection's pre-activations, computed densely on param_refs of
+/// its weights.
+Value denseScores(OpBuilder &ib, LinearModule up, Value x) {
+  Location loc = up.module.getLoc();
+  Value weight =
+      ParamRefOp::create(ib, loc, up.weight.getType(), getPath(up.weight));
+  Value bias =
+      up.bias ? ParamRefOp::create(ib, loc, up.bias.getType(), getPath(up.bias))
+              : Value();
+  return LinearOp::create(ib, loc, x, weight, bias, false);
+}
+
+/// The tiles of `scores`, `rows` rows at a time, with a pre-activation
+/// above `threshold` (0: ReLU's exact liveness).
+Value liveBlocks(OpBuilder &ib, Location loc, Value scores, int64_t rows,
+                 const SparsifyConfig &config, double threshold) {
+  return BlockMaskOp::create(ib, loc, scores, ib.getI64IntegerAttr(rows),
+                             ib.getI64IntegerAttr(config.block),
+                             ib.getF64FloatAttr(threshold));
+}
+
+/// The `sparsity_oracle` module: the up-projection computed densely and
+/// its live tiles.
 Value buildOracle(LinearModule up, const SparsifyConfig &config) {
   return buildMaskModule(
       up, "sparsity_oracle", [&](OpBuilder &ib, Value arg) -> Value {
-        Location loc = up.module.getLoc();
-        Value weight = ParamRefOp::create(ib, loc, up.weight.getType(),
-                                          getPath(up.weight));
-        Value bias = up.bias ? ParamRefOp::create(ib, loc, up.bias.getType(),
-                                                  getPath(up.bias))
-                             : Value();
-        Value scores = LinearOp::create(ib, loc, arg, weight, bias, false);
-        return BlockMaskOp::create(ib, loc, scores,
-                                   ib.getI64IntegerAttr(config.rows),
-                                   ib.getI64IntegerAttr(config.block),
-                                   ib.getF64FloatAttr(config.threshold));
+        return liveBlocks(ib, up.module.getLoc(), denseScores(ib, up, arg),
+                          config.rows, config, config.threshold);
       });
 }
 
-/// The `sparsity_predictor` module: a linear from the hidden size to one
-/// logit per block (frozen weights the run reads from the predictor file),
-/// a block live where its tile has a logit above log(p / (1 - p)): the
-/// sigmoid's threshold p taken before the sigmoid.
+/// The predictor's logits: a linear from the hidden size to one logit per
+/// block, on `weight [blocks, hidden]` and `bias [blocks]` with zero
+/// initial values, `added_by = "sparsify"` and the attributes `decorate`
+/// adds.
+Value predictorLogits(OpBuilder &ib, LinearModule up, Value x, int64_t ffn,
+                      const SparsifyConfig &config, bool trainable,
+                      function_ref<void(Operation *)> decorate) {
+  Location loc = up.module.getLoc();
+  Type element = up.weight.getType().getElementType();
+  int64_t hidden = up.weight.getType().getDimSize(1);
+  int64_t blocks = ffn / config.block;
+  auto zeros = InitAttr::get(ib.getContext(), InitKind::zeros, APFloat(0.0));
+  auto param = [&](StringRef name, ArrayRef<int64_t> shape) -> Value {
+    Value value = ParamOp::create(
+        ib, loc, RankedTensorType::get(shape, element), name, zeros, trainable);
+    Operation *op = value.getDefiningOp();
+    op->setAttr("added_by", ib.getStringAttr("sparsify"));
+    decorate(op);
+    return value;
+  };
+  Value weight = param("weight", {blocks, hidden});
+  Value bias = param("bias", {blocks});
+  return LinearOp::create(ib, loc, x, weight, bias, false);
+}
+
+/// A block is predicted live where its tile has a logit above
+/// log(p / (1 - p)): the sigmoid's threshold p taken before the sigmoid.
+Value predictedBlocks(OpBuilder &ib, Location loc, Value logits,
+                      const SparsifyConfig &config) {
+  double p = config.threshold;
+  return BlockMaskOp::create(ib, loc, logits, ib.getI64IntegerAttr(config.rows),
+                             ib.getI64IntegerAttr(1),
+                             ib.getF64FloatAttr(std::log(p / (1 - p))));
+}
+
+/// The `sparsity_predictor` module of a trained predictor: its frozen
+/// weights are read from the predictor file.
 Value buildPredictor(LinearModule up, const SparsifyConfig &config,
                      int64_t ffn) {
   return buildMaskModule(
       up, "sparsity_predictor", [&](OpBuilder &ib, Value arg) -> Value {
+        Value logits = predictorLogits(
+            ib, up, arg, ffn, config, /*trainable=*/false, [&](Operation *op) {
+              op->setAttr("init_file", ib.getStringAttr(config.predictor));
+            });
+        return predictedBlocks(ib, up.module.getLoc(), logits, config);
+      });
+}
+
+/// The `sparsity_predictor` module of `predictor=train`: the oracle's mask
+/// for the layers (the step stays exact), and a trainable predictor whose
+/// loss (graph.sigmoid_bce against each token's live blocks) and recall
+/// and density (graph.mask_agreement) graph-collect-predictor-losses
+/// gathers into the model's results.
+Value buildPredictorTraining(LinearModule up, const SparsifyConfig &config,
+                             int64_t ffn) {
+  return buildMaskModule(
+      up, "sparsity_predictor", [&](OpBuilder &ib, Value arg) -> Value {
         Location loc = up.module.getLoc();
-        Type element = up.weight.getType().getElementType();
-        int64_t hidden = up.weight.getType().getDimSize(1);
-        int64_t blocks = ffn / config.block;
-        auto zeros =
-            InitAttr::get(ib.getContext(), InitKind::zeros, APFloat(0.0));
-        auto param = [&](StringRef name, ArrayRef<int64_t> shape) -> Value {
-          Value value =
-              ParamOp::create(ib, loc, RankedTensorType::get(shape, element),
-                              name, zeros, /*trainable=*/false);
-          Operation *op = value.getDefiningOp();
-          op->setAttr("added_by", ib.getStringAttr("sparsify"));
-          op->setAttr("init_file", ib.getStringAttr(config.predictor));
-          return value;
-        };
-        Value weight = param("weight", {blocks, hidden});
-        Value bias = param("bias", {blocks});
-        Value logits = LinearOp::create(ib, loc, arg, weight, bias, false);
-        double p = config.threshold;
-        return BlockMaskOp::create(
-            ib, loc, logits, ib.getI64IntegerAttr(config.rows),
-            ib.getI64IntegerAttr(1), ib.getF64FloatAttr(std::log(p / (1 - p))));
+        Value scores = denseScores(ib, up, arg);
+        // Exact: the threshold is the predictor's probability.
+        Value tiles = liveBlocks(ib, loc, scores, config.rows, config, 0.0);
+        Value tokens = liveBlocks(ib, loc, scores, 1, config, 0.0);
+        Value logits = predictorLogits(ib, up, arg, ffn, config,
+                                       /*trainable=*/true, [](Operation *) {});
+        Operation *loss = SigmoidBceOp::create(ib, loc, logits, tokens,
+                                               ib.getF64FloatAttr(1.0));
+        loss->setAttr(kPredictorLossAttr, ib.getUnitAttr());
+        Operation *stats = MaskAgreementOp::create(
+            ib, loc, predictedBlocks(ib, loc, logits, config), tokens,
+            ib.getI64IntegerAttr(config.rows), ib.getF64FloatAttr(1.0));
+        stats->setAttr(kPredictorStatsAttr, ib.getUnitAttr());
+        return tiles;
       });
 }
 
@@ -181,6 +236,7 @@ LogicalResult sparsifyMlp(GraphModuleOp module, const SparsifyConfig &config,
                           Location at) {
   std::string path = getPath(module);
   bool oracle = config.predictor == "oracle";
+  bool train = config.predictor == "train";
   if (config.block <= 0 || config.rows <= 0 ||
       !std::isfinite(config.threshold) ||
       (!oracle && !(config.threshold > 0.0 && config.threshold < 1.0)))
@@ -232,8 +288,9 @@ LogicalResult sparsifyMlp(GraphModuleOp module, const SparsifyConfig &config,
            << config.block << " does not divide the " << ffn << " features of '"
            << getPath(up) << "'";
 
-  Value mask = oracle ? buildOracle(*upLinear, config)
-                      : buildPredictor(*upLinear, config, ffn);
+  Value mask = oracle  ? buildOracle(*upLinear, config)
+               : train ? buildPredictorTraining(*upLinear, config, ffn)
+                       : buildPredictor(*upLinear, config, ffn);
   makeBlockSparse(*upLinear, mask, config, "out");
   makeBlockSparse(*downLinear, mask, config, "in");
   // Each module's result type is unchanged; the body arguments grew.

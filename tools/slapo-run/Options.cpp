@@ -149,6 +149,10 @@ ParseOutcome parseOptions(int argc, char **argv, Options &o,
                "--save the base weights with the LoRA updates merged in");
   app.add_option("--save-adapter", o.saveAdapter,
                  "write the LoRA adapters as a PEFT adapter directory");
+  app.add_option("--save-predictors", o.savePredictors,
+                 "write the sparsity predictors a `sparsify ... "
+                 "predictor=train` plan trained, as the .safetensors file "
+                 "`predictor=FILE` reads");
   app.add_option("--save-dtype", saveDType,
                  "fp32, bf16 or fp16 for --save (default fp32)")
       ->check(parsedBy(&rt::parseWeightDType, "fp32, bf16 or fp16"));

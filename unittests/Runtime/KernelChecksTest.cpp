@@ -109,6 +109,11 @@ constexpr const char *kSparsify =
     "lora model.decoder.layers.*.self_attn.{q_proj,v_proj} rank=4 alpha=8\n"
     "sparsify model.decoder.layers.* block=16 rows=4 predictor=oracle\n";
 
+/// The OPT frozen, its MLPs' sparsity predictors trained.
+constexpr const char *kPredictorTraining =
+    "freeze **\n"
+    "sparsify model.decoder.layers.* block=16 rows=4 predictor=train\n";
+
 TEST(KernelChecks, PassEveryPlanTheCompilerWrites) {
   const Compiled builds[] = {
       {"gpt2-tiny", "", 1, "adamw"},
@@ -125,6 +130,7 @@ TEST(KernelChecks, PassEveryPlanTheCompilerWrites) {
       {"opt-tiny", "schedules/opt-ckpt.sched", 1, "adamw"},
       {"opt-tiny", "schedules/opt-tp.sched", 2, "adamw"},
       {"opt-tiny", kSparsify, 1, "adamw"},
+      {"opt-tiny", kPredictorTraining, 1, "adamw"},
       {"opt-tiny-postln-proj", "", 1, "adamw"},
       {"llama-tiny", "", 1, "adamw"},
       {"llama-tiny", "schedules/llama-fused.sched", 1, "adamw"},
@@ -141,6 +147,7 @@ TEST(KernelChecks, PassEveryPlanTheCompilerWrites) {
       {"gpt2-tiny", "schedules/gpt2-tp.sched", 2, "adamw", true, "bf16"},
       {"opt-tiny", "schedules/opt-lora.sched", 1, "adamw", false, "bf16"},
       {"opt-tiny", kSparsify, 1, "adamw", false, "bf16"},
+      {"opt-tiny", kPredictorTraining, 1, "sgd", false, "bf16"},
       {"llama-tiny", "schedules/llama-fused.sched", 1, "adamw", false, "bf16"},
       {"llama-tiny", "schedules/llama-ckpt.sched", 1, "sgd", false, "bf16"},
   };

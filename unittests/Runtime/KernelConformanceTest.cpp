@@ -709,6 +709,50 @@ std::vector<double> blockSparseLinearGrad(const Tensor &dy, const Tensor &w,
   return dx;
 }
 
+/// graph.sigmoid_bce: scale times the mean of
+/// -(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))), from torch's
+/// binary_cross_entropy_with_logits formula.
+double sigmoidBce(const Tensor &x, const Tensor &y, double scale) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    double sigmoid = 1.0 / (1.0 + std::exp(-x[i]));
+    sum -= y[i] * std::log(sigmoid) + (1.0 - y[i]) * std::log1p(-sigmoid);
+  }
+  return scale * sum / double(x.numel());
+}
+
+std::vector<double> sigmoidBceGrad(const Tensor &x, const Tensor &y,
+                                   double scale) {
+  std::vector<double> g(x.numel());
+  for (int64_t i = 0; i < x.numel(); ++i)
+    g[i] = scale * (1.0 / (1.0 + std::exp(-x[i])) - y[i]) / double(x.numel());
+  return g;
+}
+
+/// graph.mask_agreement: the fractions of (row, block) pairs live and
+/// covered by their tile's prediction, of pairs live, of tiles predicted
+/// and of tiles some row of which is live, each times `scale`.
+std::vector<double> maskAgreement(const Tensor &predicted, const Tensor &live,
+                                  int64_t rows, double scale) {
+  int64_t n = live.dim(0), blocks = live.dim(1), tiles = predicted.dim(0);
+  double covered = 0, alive = 0, predictedTiles = 0, shadowed = 0;
+  std::vector<bool> anyLive(tiles * blocks, false);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t j = 0; j < blocks; ++j)
+      if (live[r * blocks + j] != 0.0) {
+        alive += 1;
+        covered += predicted[r / rows * blocks + j] != 0.0;
+        anyLive[r / rows * blocks + j] = true;
+      }
+  for (int64_t e = 0; e < tiles * blocks; ++e) {
+    predictedTiles += predicted[e] != 0.0;
+    shadowed += anyLive[e];
+  }
+  double pairs = double(n * blocks), tileBlocks = double(tiles * blocks);
+  return {scale * covered / pairs, scale * alive / pairs,
+          scale * predictedTiles / tileBlocks, scale * shadowed / tileBlocks};
+}
+
 /// torch.matmul over matching batch axes; `transposeB` reads b as [.., N, K].
 std::vector<double> matmul(const Tensor &a, const Tensor &b, bool transposeB) {
   int64_t m = a.dim(-2), k = a.dim(-1), n = transposeB ? b.dim(-2) : b.dim(-1);
@@ -1367,6 +1411,70 @@ void caseBlockSparseLinearGrad(Backend &backend, DType dtype, Random &random) {
         tolerance(dtype, c.out, maxAbs(dy.values) * maxAbs(w.values)),
         "input grad");
   }
+}
+
+/// Logits up to +-12 (sigmoids near 0 and 1, where the loss formula must
+/// not overflow) against random 0/1 labels, as [rows, C] (`flatLabels`)
+/// or of the logits' shape.
+std::pair<Tensor, Tensor> bceInputs(Random &random, DType dtype,
+                                    bool flatLabels) {
+  Tensor x = random.uniform({kBatch, kSeq, kOdd}, dtype, -12.0, 12.0);
+  Tensor y = randomMask(random, kRows, kOdd, dtype);
+  if (!flatLabels)
+    y.shape = x.shape;
+  return {std::move(x), std::move(y)};
+}
+
+void caseSigmoidBce(Backend &backend, DType dtype, Random &random) {
+  for (bool flatLabels : {true, false}) {
+    SCOPED_TRACE(flatLabels ? "labels [rows, C]" : "labels of logits' shape");
+    auto [x, y] = bceInputs(random, dtype, flatLabels);
+    Tensor loss = output({1}, DType::F32);
+    KernelRun run(backend, "sigmoid_bce");
+    run.real("scale", 0.25);
+    ASSERT_TRUE(run.run({&x, &y}, {&loss}));
+    expectClose(loss, {ref::sigmoidBce(x, y, 0.25)},
+                tolerance(DType::F32, x.numel(), 12.0), "loss");
+  }
+}
+
+void caseSigmoidBceGrad(Backend &backend, DType dtype, Random &random) {
+  for (bool flatLabels : {true, false}) {
+    SCOPED_TRACE(flatLabels ? "labels [rows, C]" : "labels of logits' shape");
+    auto [x, y] = bceInputs(random, dtype, flatLabels);
+    Tensor grad = output(x.shape, dtype);
+    KernelRun run(backend, "sigmoid_bce_grad");
+    run.real("scale", 0.25);
+    ASSERT_TRUE(run.run({&x, &y}, {&grad}));
+    expectClose(grad, ref::sigmoidBceGrad(x, y, 0.25),
+                tolerance(dtype, 2, 0.25 / double(x.numel())), "logits grad");
+  }
+}
+
+/// Tiles of 1, 5 (a tail) and all rows, over random liveness and a random
+/// prediction; all-dead liveness gives zeros, not NaN.
+void caseMaskAgreement(Backend &backend, DType dtype, Random &random) {
+  for (int64_t rows : {int64_t(1), int64_t(5), kRows}) {
+    SCOPED_TRACE("rows " + std::to_string(rows));
+    int64_t tiles = (kRows + rows - 1) / rows, blocks = 12;
+    Tensor live = randomMask(random, kRows, blocks, dtype);
+    Tensor predicted = randomMask(random, tiles, blocks, dtype);
+    Tensor out = output({4}, DType::F32);
+    KernelRun run(backend, "mask_agreement");
+    run.integer("rows", rows).real("scale", 0.5);
+    ASSERT_TRUE(run.run({&predicted, &live}, {&out}));
+    expectClose(out, ref::maskAgreement(predicted, live, rows, 0.5),
+                tolerance(DType::F32, kRows * blocks, 1.0), "agreement");
+  }
+  Tensor live = output({kRows, 4}, dtype), predicted = output({1, 4}, dtype);
+  live.values.assign(live.numel(), 0.0);
+  predicted.values.assign(predicted.numel(), 0.0);
+  Tensor out = output({4}, DType::F32);
+  KernelRun run(backend, "mask_agreement");
+  run.integer("rows", kRows);
+  ASSERT_TRUE(run.run({&predicted, &live}, {&out}));
+  for (int64_t i = 0; i < 4; ++i)
+    EXPECT_EQ(out[i], 0.0) << "all dead, number " << i;
 }
 
 void caseMatmul(Backend &backend, DType dtype, Random &random) {
@@ -2338,6 +2446,9 @@ const std::vector<std::pair<std::string, CaseFn>> &conformanceCases() {
       {"concat", caseConcat},
       {"cross_entropy", caseCrossEntropy},
       {"cross_entropy_grad", caseCrossEntropyGrad},
+      {"sigmoid_bce", caseSigmoidBce},
+      {"sigmoid_bce_grad", caseSigmoidBceGrad},
+      {"mask_agreement", caseMaskAgreement},
       {"sgd_update", caseSgdUpdate},
       {"adamw_update", caseAdamwUpdate},
   };

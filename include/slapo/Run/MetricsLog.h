@@ -18,16 +18,26 @@
 
 namespace slapo::run {
 
+/// A predictor-training step's or evaluation's means over the sparsified
+/// layers (PredictorReport.h): the recall of the predicted tile masks, the
+/// fraction of blocks live per token, predicted per tile and live per tile
+/// (the oracle's density).
+struct PredictorMeans {
+  double recall, live, density, oracleDensity;
+};
+
 struct StepRecord {
   int64_t step;
   double loss, lr, tokensPerSecond;
   std::optional<double> gradNorm;
+  std::optional<PredictorMeans> predictor = std::nullopt;
 };
 
 struct EvalRecord {
   int64_t step;
   double loss;
   int64_t targets; // counted targets evaluated
+  std::optional<PredictorMeans> predictor = std::nullopt;
 };
 
 class MetricsLog {

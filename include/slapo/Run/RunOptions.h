@@ -18,6 +18,7 @@ namespace slapo::run {
 struct Options {
   std::string plan, data, init, save, metrics, saveAdapter, initAdapter;
   std::string evalData, saveBest, saveState, resume;
+  std::string savePredictors; // sparsify predictor=train: the predictors' file
   int64_t saveEvery = 0;      // 0: at the end only
   int64_t saveTotalLimit = 0; // 0: keep every saved state
   int64_t evalEvery = 0;      // 0: at the end only

@@ -110,6 +110,10 @@ struct Plan {
   /// The entry function `name`, or null.
   const EntryFunction *entry(const std::string &name) const;
   int32_t inputIds = -1, targets = -1, loss = -1;
+  /// `sparsify ... predictor=train`: 4 f32 a sparsified layer (covered
+  /// live pairs, live pairs, predicted tiles, oracle tiles, as fractions),
+  /// written each step before the loss; -1 otherwise.
+  int32_t predictorStats = -1;
   uint64_t arenaBytes = 0;
   MemoryTotals memory;
   std::vector<AdapterInfo> adapters;

@@ -113,6 +113,10 @@ public:
   struct Evaluation {
     double lossSum = 0.0; // mean loss times counted targets
     int64_t targets = 0;  // targets that count
+    /// predictorStats() summed over the batch's micro-batches (on every
+    /// data-parallel rank), and how many there were.
+    std::vector<double> predictorStats;
+    int64_t microBatches = 0;
   };
   /// Whether the plan has an evaluation entry ("eval_step": plans written
   /// before it was added have none).
@@ -169,6 +173,9 @@ public:
   void writeTensor(int32_t tensor, const float *host);
   /// The loss of the last step run.
   float loss() const;
+  /// A `predictor=train` plan's statistics of the last micro-batch run (4
+  /// a sparsified layer, Plan::predictorStats); empty for other plans.
+  std::vector<float> predictorStats() const;
   const Backend &backend() const { return *theBackend; }
 
   /// Sets how many steps are done (resuming a run): the next step is

@@ -107,7 +107,9 @@ def Sched_SparsifyOp : Sched_Op<"sparsify"> {
     graph.relu, a linear module, frozen) runs graph.block_sparse_linear
     under a mask of live (row tile of `rows` tokens, block of `block`
     features) tiles; `predictor = "oracle"` computes the mask exactly from
-    the up-projection, any other value is the absolute path of the trained
+    the up-projection, `predictor = "train"` uses that mask and trains a
+    predictor beside it (graph-collect-predictor-losses makes its loss the
+    model's), any other value is the absolute path of the trained
     predictors' safetensors file; `threshold` is the score (oracle) or the
     probability (predictor) a live tile exceeds.
   }];

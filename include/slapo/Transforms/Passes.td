@@ -91,6 +91,22 @@ def GraphTestSharding : Pass<"graph-test-sharding", "mlir::ModuleOp"> {
   }];
 }
 
+def GraphCollectPredictorLosses
+    : Pass<"graph-collect-predictor-losses", "mlir::ModuleOp"> {
+  let summary = "Make the sparsity predictors' losses the loss of a flat model";
+  let description = [{
+    For `sparsify ... predictor=train`: the graph.sigmoid_bce of each
+    layer's predictor (marked `predictor_loss`) gets scale 1/L and their
+    sum becomes the model's loss (its first result), so the step trains the
+    predictors; the language-model loss and whatever only it used are
+    erased. Each layer's graph.mask_agreement (`predictor_stats`) is joined
+    in layer order into one [4 L] tensor marked `predictor_stats`, which the
+    plan reports. Every other parameter must be frozen: the predictors
+    learn the frozen model's liveness. A model without predictor losses is
+    left as it is.
+  }];
+}
+
 def GraphGenerateBackward : Pass<"graph-generate-backward", "mlir::ModuleOp"> {
   let summary = "Append the backward pass: gradients of every trainable parameter";
   let description = [{

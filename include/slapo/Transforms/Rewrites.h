@@ -40,7 +40,9 @@ struct SparsifyConfig {
   /// "oracle": the up-projection's own pre-activations, computed densely
   /// (exact: every block with a non-zero ReLU output is live); else the
   /// absolute path of a safetensors file holding each layer's trained
-  /// predictor, `<layer>.sparsity_predictor.{weight,bias}`.
+  /// predictor, `<layer>.sparsity_predictor.{weight,bias}`; or "train":
+  /// the oracle's mask, and a trainable predictor learning it (its loss
+  /// and statistics collected by graph-collect-predictor-losses).
   std::string predictor = "oracle";
   /// A block is live where a score is above it: for the oracle a
   /// pre-activation (0: ReLU), for a predictor a probability in (0, 1).

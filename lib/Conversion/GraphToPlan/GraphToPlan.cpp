@@ -128,6 +128,10 @@ private:
     }
     if (auto output = dyn_cast<graph::OutputOp>(op)) {
       plan::LossOp::create(b, loc, values.lookup(output.getValues()[0]));
+      // Marked at the end, as the loss is, so that they live to the step's
+      // end.
+      if (predictorStats)
+        plan::PredictorStatsOp::create(b, loc, predictorStats);
       return success();
     }
     if (auto reshape = dyn_cast<graph::ReshapeOp>(op)) {
@@ -158,7 +162,11 @@ private:
     auto call = plan::CallOp::create(
         b, loc, b.getStringAttr(op.getName().stripDialect()), ins, outs);
     for (NamedAttribute attr : op.getAttrs())
-      call->setAttr(attr.getName(), attr.getValue());
+      if (attr.getName() != graph::kPredictorLossAttr &&
+          attr.getName() != graph::kPredictorStatsAttr)
+        call->setAttr(attr.getName(), attr.getValue());
+    if (op.hasAttr(graph::kPredictorStatsAttr))
+      predictorStats = outs[0];
     return success();
   }
 
@@ -196,6 +204,7 @@ private:
   plan::ProgramOp program;
   llvm::DenseMap<Value, Value> values;
   llvm::DenseSet<Value> gradValues;
+  Value predictorStats;
 };
 
 struct ConvertGraphToPlanPass
