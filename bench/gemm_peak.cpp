@@ -12,8 +12,7 @@
 namespace {
 
 double seconds(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                       start)
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
 }
 
@@ -26,8 +25,10 @@ int main(int argc, char **argv) {
   using dt = dnnl::memory::data_type;
   using tag = dnnl::memory::format_tag;
   std::printf("[");
-  const int shapes[][3] = {{2048, 512, 512},  {2048, 2048, 512},
-                           {2048, 512, 2048}, {2048, 8192, 512},
+  const int shapes[][3] = {{2048, 512, 512},
+                           {2048, 2048, 512},
+                           {2048, 512, 2048},
+                           {2048, 8192, 512},
                            {2048, 2048, 2048}};
   bool first = true;
   for (const auto &shape : shapes) {
@@ -41,9 +42,9 @@ int main(int argc, char **argv) {
     std::vector<float> fa(size_t(m) * k, 0.5f), fb(size_t(k) * n, 0.25f),
         fc(size_t(m) * n);
     auto run = [&] {
-      matmul.execute(stream, {{DNNL_ARG_SRC, am},
-                              {DNNL_ARG_WEIGHTS, bm},
-                              {DNNL_ARG_DST, cm}});
+      matmul.execute(
+          stream,
+          {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
     };
     run(); // warm-up: primitive creation, caches
     stream.wait();

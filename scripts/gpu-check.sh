@@ -10,7 +10,8 @@
 #   4. one bf16 step of GPT-2 124M and a Llama-3.2-1B shape against Hugging
 #      Face on PyTorch on the same GPU (loss and every gradient);
 #   5. the GPU benchmark (bench/gpu_throughput.py);
-#   6. the block-sparse MLP kernels against dense (bench/block_sparse.py);
+#   6. the block-sparse MLP and attention kernels against dense
+#      (bench/block_sparse.py, with and without --attention);
 # and prints one summary. Each part has its own time limit and the whole a
 # deadline (SLAPO_GPU_CHECK_SECONDS, 450; the build's two 240 s steps do
 # not count against it): a part with 30 s or less left is skipped, saying
@@ -71,7 +72,7 @@ if timeout 240 cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release 
       -DCMAKE_PREFIX_PATH="$prefix/usr" -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" \
       -DSLAPO_CUDA_WERROR=OFF "${nccl[@]}" > "$log/configure.log" 2>&1 \
    && grep -q "the CUDA backend is built" "$log/configure.log" \
-   && timeout 240 ninja -C "$build" slapo-run slapo-runtime-unittests slapo-bench-block-sparse > "$log/build.log" 2>&1; then
+   && timeout 240 ninja -C "$build" slapo-run slapo-runtime-unittests slapo-bench-block-sparse slapo-bench-sparse-attention > "$log/build.log" 2>&1; then
   record "runtime build (sm_${arch:-90})" "ok ($(elapsed))"
 else
   record "runtime build" "FAIL (see below)"
@@ -156,4 +157,12 @@ else
   record "bench/block_sparse.py (cuda)" "FAIL or timed out"
 fi
 cat "$log/block-sparse.log"
+if [ "$(limit 60)" = 0 ]; then skip "bench/block_sparse.py --attention (cuda)"
+elif timeout "$(limit 60)" "$python" "$root/bench/block_sparse.py" --attention --device cuda \
+     --bin "$build/bin" --out "$log/sparse_attention.json" > "$log/sparse-attention.log" 2>&1; then
+  record "bench/block_sparse.py --attention (cuda)" "ran"
+else
+  record "bench/block_sparse.py --attention (cuda)" "FAIL or timed out"
+fi
+cat "$log/sparse-attention.log"
 finish "$failed"

@@ -166,8 +166,9 @@ LogicalResult AttentionOp::buildAdjoint(OpBuilder &b,
                                         SmallVectorImpl<Value> &grads) {
   noGrads(*this, grads);
   auto grad = AttentionGradOp::create(
-      b, getLoc(), getQuery(), getKey(), getValue(), resultGrads[0],
-      getScaleAttr(), getCausalAttr(), getDropoutAttr(), getRngStreamAttr());
+      b, getLoc(), getQuery(), getKey(), getValue(), resultGrads[0], getMask(),
+      getScaleAttr(), getCausalAttr(), getDropoutAttr(), getRngStreamAttr(),
+      getBlockAttr());
   keepTensorParallelMarks(*this, grad);
   for (unsigned i = 0; i < 3; ++i)
     if (needsGrad[i])

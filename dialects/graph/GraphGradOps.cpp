@@ -164,8 +164,12 @@ AttentionGradOp::inferReturnTypes(MLIRContext *context,
     return failure();
   ShapeCheck check(loc, "attention_grad");
   auto query = check.tensorOfRank(adaptor.getQuery(), "query", 4);
+  auto key = check.tensorOfRank(adaptor.getKey(), "key", 4);
   auto grad = check.tensorOfRank(adaptor.getGrad(), "grad", 4);
-  if (failed(query) || failed(grad))
+  if (failed(query) || failed(key) || failed(grad) ||
+      failed(slapo::graph::detail::checkAttentionMask(
+          check, *query, *key, adaptor.getMask(),
+          adaptor.getCausalAttr() != nullptr, adaptor.getBlockAttr())))
     return failure();
   inferred.push_back(adaptor.getQuery().getType());
   inferred.push_back(adaptor.getKey().getType());

@@ -90,16 +90,19 @@ def Graph_AttentionGradOp : Graph_ComputeOp<"attention_grad"> {
     Recomputes the probabilities from `query` and `key` (and the dropout
     mask from `rng_stream`) and returns dq, dk, dv; with grouped-query
     attention dk and dv sum over the query heads sharing a key/value head.
+    Under the forward's block `mask` only its live tiles are computed.
   }];
   let arguments = (ins FloatTensor:$query, FloatTensor:$key, FloatTensor:$value,
-                       FloatTensor:$grad, F64Attr:$scale, UnitAttr:$causal,
+                       FloatTensor:$grad, Optional<FloatTensor>:$mask,
+                       F64Attr:$scale, UnitAttr:$causal,
                        DefaultValuedAttr<F64Attr, "0.0">:$dropout,
-                       OptionalAttr<I64Attr>:$rng_stream);
+                       OptionalAttr<I64Attr>:$rng_stream,
+                       OptionalAttr<I64Attr>:$block);
   let results = (outs FloatTensor:$query_grad, FloatTensor:$key_grad,
                       FloatTensor:$value_grad);
   let assemblyFormat = [{
-    $query `,` $key `,` $value `,` $grad (`causal` $causal^)? attr-dict
-    `:` type($query) `,` type($key) `,` type($value) `,` type($grad)
+    $query `,` $key `,` $value `,` $grad (`mask` $mask^)? (`causal` $causal^)? attr-dict
+    `:` type($query) `,` type($key) `,` type($value) `,` type($grad) (`,` type($mask)^)?
   }];
 }
 

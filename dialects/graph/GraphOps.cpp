@@ -462,6 +462,10 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *context,
   if (dropout &&
       failed(check.probability(dropout.getValueAsDouble(), "dropout")))
     return failure();
+  if (failed(slapo::graph::detail::checkAttentionMask(
+          check, *q, *k, adaptor.getMask(), adaptor.getCausalAttr() != nullptr,
+          adaptor.getBlockAttr())))
+    return failure();
   inferred.push_back(RankedTensorType::get(
       {mergeDims(qs[0], ks[0]), qs[1], qs[2], vs[3]}, q->getElementType()));
   return success();

@@ -236,15 +236,25 @@ def Graph_AttentionOp : Graph_DiffOp<"attention", [ShardingRule]> {
     `h / (H / Hkv)`). Computes `softmax(q k^T * scale + causal mask)`, applies
     dropout with probability `dropout` to the probabilities, and multiplies
     by `v`: the result is `[B, H, T, Dv]`.
+
+    Block-sparse (Long Exposure's sparse attention): with `mask
+    [B, H, ceil(T / block), ceil(S / block)]` (causal self-attention, T =
+    S) the scores are computed only for the (query tile, key tile) pairs
+    of `block` rows and keys where the mask is nonzero, and for the first
+    key tile and the diagonal one, always; the other keys are left out of
+    the softmax (as if their scores were -inf). An all-live mask is dense
+    attention. The mask has no gradient.
   }];
   let arguments = (ins FloatTensor:$query, FloatTensor:$key, FloatTensor:$value,
+                       Optional<FloatTensor>:$mask,
                        F64Attr:$scale, UnitAttr:$causal,
                        DefaultValuedAttr<F64Attr, "0.0">:$dropout,
-                       OptionalAttr<I64Attr>:$rng_stream);
+                       OptionalAttr<I64Attr>:$rng_stream,
+                       OptionalAttr<I64Attr>:$block);
   let results = (outs FloatTensor:$result);
   let assemblyFormat = [{
-    $query `,` $key `,` $value (`causal` $causal^)? attr-dict
-    `:` type($query) `,` type($key) `,` type($value)
+    $query `,` $key `,` $value (`mask` $mask^)? (`causal` $causal^)? attr-dict
+    `:` type($query) `,` type($key) `,` type($value) (`,` type($mask)^)?
   }];
 }
 

@@ -158,6 +158,14 @@ inline LogicalResult verifyAttributes(MLIRContext *context,
   return adaptor.verify(loc ? *loc : UnknownLoc::get(context));
 }
 
+/// The optional block mask of graph.attention and its gradient (query
+/// [B, H, T, D], key [B, Hkv, S, D]): none, or causal self-attention (T = S)
+/// with `block` > 0 and mask [B, H, ceil(T / block), ceil(S / block)] of the
+/// query's element type (GraphSparseOps.cpp).
+LogicalResult checkAttentionMask(ShapeCheck &check, RankedTensorType query,
+                                 RankedTensorType key, Value mask, bool causal,
+                                 IntegerAttr block);
+
 } // namespace slapo::graph::detail
 
 #endif // SLAPO_GRAPH_GRAPHSHAPECHECK_H

@@ -330,14 +330,19 @@ LogicalResult MatmulOp::propagateSharding(ShardingContext &rule) {
 LogicalResult AttentionOp::propagateSharding(ShardingContext &rule) {
   Sharding q = rule.state(getQuery()), k = rule.state(getKey()),
            v = rule.state(getValue());
-  if (q.isReplicated() && k.isReplicated() && v.isReplicated())
+  // A block mask [B, H, ...] is split as the heads are.
+  Sharding m = getMask() ? rule.state(getMask()) : q;
+  if (q.isReplicated() && k.isReplicated() && v.isReplicated() &&
+      m.isReplicated())
     return success();
-  for (const Sharding &s : {q, k, v})
+  for (const Sharding &s : {q, k, v, m})
     if (!(s.isSharded() && s.axis == 1))
-      return rule.refuse(s.isReplicated() ? q : s,
-                         "needs query, key and value all split by heads "
-                         "(axis 1), but one is " +
-                             describe(s));
+      return rule.refuse(
+          s.isReplicated() ? q : s,
+          std::string(getMask() ? "needs query, key, value and its "
+                                  "block mask"
+                                : "needs query, key and value") +
+              " all split by heads (axis 1), but one is " + describe(s));
   rule.set(getResult(), q);
   return success();
 }

@@ -85,6 +85,36 @@ LogicalResult checkSparseLinear(ShapeCheck &check, RankedTensorType x,
 
 } // namespace
 
+LogicalResult slapo::graph::detail::checkAttentionMask(ShapeCheck &check,
+                                                       RankedTensorType query,
+                                                       RankedTensorType key,
+                                                       Value mask, bool causal,
+                                                       IntegerAttr block) {
+  if (!mask)
+    return block ? check.fail("block is the tile of a mask, but there is none")
+                 : success();
+  auto type = check.tensorOfRank(mask, "mask", 4);
+  if (failed(type) ||
+      failed(check.sameElementType(query, "query", *type, "mask")))
+    return failure();
+  int64_t tile = signedOr(block, 0);
+  if (tile <= 0)
+    return check.fail("a block mask needs a positive block, got ", tile);
+  auto qs = query.getShape(), ks = key.getShape();
+  if (!causal || !dimsAgree(qs[2], ks[2]))
+    return check.fail("a block mask takes causal self-attention (T = S), "
+                      "not query ",
+                      shapeToString(qs), " against key ", shapeToString(ks));
+  int64_t expected[] = {qs[0], qs[1], tilesOf(qs[2], tile),
+                        tilesOf(ks[2], tile)};
+  for (int64_t d = 0; d < 4; ++d)
+    if (!dimsAgree(type->getDimSize(d), expected[d]))
+      return check.fail("mask ", shapeToString(type->getShape()),
+                        " must be [B, H, T / ", tile, ", S / ", tile,
+                        "] = ", shapeToString(expected));
+  return success();
+}
+
 LogicalResult BlockMaskOp::inferReturnTypes(MLIRContext *context,
                                             std::optional<Location> loc,
                                             Adaptor adaptor,
@@ -197,6 +227,12 @@ LogicalResult BlockSparseLinearOp::buildAdjoint(OpBuilder &b,
 
 namespace {
 
+/// A `scale` attribute's value: while parsing its default (1) is not filled
+/// in yet.
+double scaleOf(FloatAttr scale) {
+  return scale ? scale.getValueAsDouble() : 1.0;
+}
+
 /// The rule graph.sigmoid_bce and its gradient share: labels [N, C] for
 /// logits [..., C], or labels of the logits' shape.
 LogicalResult checkBceOperands(ShapeCheck &check,
@@ -234,7 +270,7 @@ LogicalResult SigmoidBceOp::inferReturnTypes(MLIRContext *context,
   if (failed(checkBceOperands(check,
                               check.tensor(adaptor.getLogits(), "logits"),
                               check.tensor(adaptor.getLabels(), "labels"),
-                              adaptor.getScaleAttr().getValueAsDouble())))
+                              scaleOf(adaptor.getScaleAttr()))))
     return failure();
   inferred.push_back(RankedTensorType::get({}, Float32Type::get(context)));
   return success();
@@ -250,7 +286,7 @@ SigmoidBceGradOp::inferReturnTypes(MLIRContext *context,
   auto logits = check.tensor(adaptor.getLogits(), "logits");
   if (failed(checkBceOperands(check, logits,
                               check.tensor(adaptor.getLabels(), "labels"),
-                              adaptor.getScaleAttr().getValueAsDouble())))
+                              scaleOf(adaptor.getScaleAttr()))))
     return failure();
   inferred.push_back(*logits);
   return success();
@@ -269,7 +305,7 @@ MaskAgreementOp::inferReturnTypes(MLIRContext *context,
       failed(check.sameElementType(*predicted, "predicted", *live, "live")))
     return failure();
   int64_t rows = adaptor.getRowsAttr().getInt();
-  double scale = adaptor.getScaleAttr().getValueAsDouble();
+  double scale = scaleOf(adaptor.getScaleAttr());
   if (rows <= 0 || !std::isfinite(scale))
     return check.fail("rows must be positive and scale finite, got rows = ",
                       rows, " and scale = ", scale);

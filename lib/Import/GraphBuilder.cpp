@@ -189,10 +189,11 @@ Value GraphBuilder::mul(Value a, Value c) {
 }
 
 Value GraphBuilder::attention(Value q, Value k, Value v, double scale) {
-  return AttentionOp::create(b, location, q, k, v, b.getF64FloatAttr(scale),
-                             /*causal=*/b.getUnitAttr(),
-                             b.getF64FloatAttr(cfg.attentionDropout),
-                             /*rng_stream=*/IntegerAttr());
+  return AttentionOp::create(
+      b, location, q, k, v, /*mask=*/Value(), b.getF64FloatAttr(scale),
+      /*causal=*/b.getUnitAttr(), b.getF64FloatAttr(cfg.attentionDropout),
+      /*rng_stream=*/IntegerAttr(),
+      /*block=*/IntegerAttr());
 }
 
 Value GraphBuilder::splitHeads(Value x, int64_t heads) {

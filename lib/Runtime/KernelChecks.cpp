@@ -712,21 +712,44 @@ std::string checkSoftmaxGrad(const KernelCheck &check) {
 // Attention.cpp
 //===----------------------------------------------------------------------===//
 
+namespace {
+
+/// Block-sparse attention's optional mask, input `index`: causal
+/// self-attention (T = S) under a [B, H, ceil(T / block), ceil(S / block)]
+/// tile mask.
+bool attentionMask(const KernelCheck &check, Rules &r, const Operand &q,
+                   const Operand &k, size_t index) {
+  if (r.numIns() <= index)
+    return true;
+  Operand mask = r.in(index);
+  if (!(r.rank(mask, 4) && r.intAttr("block", 1, INT64_MAX, true)))
+    return false;
+  if (!r.has("causal") || q.dim(2) != k.dim(2))
+    return r.fail("a block mask takes causal self-attention (T = S), not " +
+                  q.str() + " against " + k.str());
+  int64_t block = check.call->intAttr("block", 1);
+  auto tiles = [&](int64_t n) { return n == 0 ? 0 : 1 + (n - 1) / block; };
+  return r.shapeIs(mask, {q.dim(0), q.dim(1), tiles(q.dim(2)), tiles(k.dim(2))},
+                   "[B, H, query tiles, key tiles]");
+}
+
+} // namespace
+
 std::string checkAttention(const KernelCheck &check) {
-  Rules r(check, {"query", "key", "value"});
+  Rules r(check, {"query", "key", "value", "mask"});
   Operand q = r.in(0), k = r.in(1), v = r.in(2);
   return r.outcome(
-      attentionOperands(r, q, k, v) &&
+      attentionOperands(r, q, k, v) && attentionMask(check, r, q, k, 3) &&
       r.shapeIs(r.out(0), withLast(q.shape(), v.dim(3)), "[B, H, T, Dv]") &&
       r.workspace(probabilityBytes(q, k), "B * H * T * S floats"));
 }
 
 std::string checkAttentionGrad(const KernelCheck &check) {
-  Rules r(check, {"query", "key", "value", "grad"},
+  Rules r(check, {"query", "key", "value", "grad", "mask"},
           {"query grad", "key grad", "value grad"});
   Operand q = r.in(0), k = r.in(1), v = r.in(2);
   return r.outcome(
-      attentionOperands(r, q, k, v) &&
+      attentionOperands(r, q, k, v) && attentionMask(check, r, q, k, 4) &&
       r.shapeIs(r.in(3), withLast(q.shape(), v.dim(3)), "[B, H, T, Dv]") &&
       r.sameShape(r.out(0), q) && r.sameShape(r.out(1), k) &&
       r.sameShape(r.out(2), v) &&

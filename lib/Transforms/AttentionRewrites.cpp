@@ -16,6 +16,11 @@ using namespace mlir;
 namespace slapo::graph {
 
 LogicalResult decomposeAttention(AttentionOp attention, Location at) {
+  if (attention.getMask())
+    return emitError(at, "the attention of '")
+           << getPath(attention->getParentOp())
+           << "' is block-sparse: its decomposition would compute every "
+           << "score";
   int64_t heads = attention.getQuery().getType().getDimSize(1);
   int64_t kvHeads = attention.getKey().getType().getDimSize(1);
   if (heads != kvHeads)
@@ -67,9 +72,10 @@ bool fuseAttention(MatmulOp out) {
   OpBuilder b(out);
   auto attention = AttentionOp::create(
       b, out.getLoc(), scores.getLhs(), scores.getRhs(), out.getRhs(),
-      scale.getFactorAttr(), mask ? b.getUnitAttr() : UnitAttr(),
+      /*mask=*/Value(), scale.getFactorAttr(),
+      mask ? b.getUnitAttr() : UnitAttr(),
       dropout ? dropout.getProbabilityAttr() : b.getF64FloatAttr(0.0),
-      IntegerAttr());
+      IntegerAttr(), /*block=*/IntegerAttr());
   out.getResult().replaceAllUsesWith(attention.getResult());
   for (Operation *op : chain)
     op->erase();

@@ -944,6 +944,11 @@ struct AttentionSpec {
   bool causal = false;
   DropoutSpec dropout;
   int64_t microBatch = 0;
+  /// Block-sparse attention: [B, H, T / block, S / block], a (query tile,
+  /// key tile) pair computed where it is nonzero, the first key tile and
+  /// the diagonal one always; null for dense attention.
+  const Tensor *tileMask = nullptr;
+  int64_t block = 0;
 };
 
 /// Attention of q [B, H, T, D] over k [B, Hkv, S, D], v [B, Hkv, S, Dv],
@@ -1015,10 +1020,19 @@ private:
         double dot = 0.0;
         for (int64_t e = 0; e < d; ++e)
           dot += q[(bh * t + i) * d + e] * k[(kvOf(bh) * s + j) * d + e];
-        bool masked = spec.causal && !visible(i, j, t, s);
+        bool masked =
+            (spec.causal && !visible(i, j, t, s)) || !liveTile(bh, i, j);
         scores[i * s + j] = masked ? -kInf : spec.scale * dot;
       }
     return softmax(scores, s);
+  }
+  bool liveTile(int64_t bh, int64_t i, int64_t j) const {
+    if (!spec.tileMask)
+      return true;
+    int64_t it = i / spec.block, jt = j / spec.block;
+    const Tensor &m = *spec.tileMask;
+    return jt == 0 || jt == it ||
+           m[(bh * m.dim(2) + it) * m.dim(3) + jt] != 0.0;
   }
   std::vector<double> maskOf(int64_t bh) const {
     uint64_t first = uint64_t(spec.microBatch * b * h * t * s + bh * t * s);
@@ -1677,6 +1691,8 @@ struct AttentionVariant {
   int64_t b, h, hkv, t, s, d, dv;
   bool causal;
   double dropout;
+  int64_t block = 0; // block-sparse: tiles of `block` rows and keys
+  int64_t tiles(int64_t n) const { return (n + block - 1) / block; }
 };
 
 const std::vector<AttentionVariant> &attentionVariants() {
@@ -1691,6 +1707,12 @@ const std::vector<AttentionVariant> &attentionVariants() {
        0.0},
       {"causal, T beyond a row block", 1, 2, 1, 70, 70, kHeadDim, kHeadDim,
        true, 0.0},
+      // Tiles of 64, a device's tile: 200 rows make 4 (the last a tail),
+      // with 3 pairs a mask can drop besides the first and diagonal ones.
+      {"block-sparse causal GQA", 1, kHeads, kKvHeads, 200, 200, kHeadDim,
+       kHeadDim, true, 0.0, 64},
+      {"block-sparse with dropout", 1, 2, 1, 200, 200, kHeadDim, kHeadDim, true,
+       0.2, 64},
   };
   return variants;
 }
@@ -1709,11 +1731,70 @@ KernelRun attentionRun(Backend &backend, const char *kernel,
   run.scalars.step = spec.dropout.step;
   run.scalars.microBatch = spec.microBatch;
   run.workspaceFloats = uint64_t(2 * c.b * c.h * c.t * c.s);
+  if (c.block)
+    run.integer("block", c.block);
   return run;
 }
 
-ref::AttentionSpec attentionSpec(const AttentionVariant &c) {
+/// A random tile mask [B, H, T / block, S / block] for variant `c` (about
+/// half the pairs live), or an empty tensor for dense attention.
+Tensor attentionMask(Random &random, const AttentionVariant &c, DType dtype) {
+  if (!c.block)
+    return Tensor{};
+  Tensor mask =
+      randomMask(random, c.b * c.h * c.tiles(c.t), c.tiles(c.s), dtype);
+  mask.shape = {c.b, c.h, c.tiles(c.t), c.tiles(c.s)};
+  return mask;
+}
+
+ref::AttentionSpec attentionSpec(const AttentionVariant &c, const Tensor &mask);
+
+/// Under an all-live mask of the kernel's own 64-row tiles, block-sparse
+/// attention (forward with `gradient` false, else backward) is dense
+/// attention bit for bit.
+void expectAllLiveIsDense(Backend &backend, DType dtype, Random &random,
+                          bool gradient) {
+  AttentionVariant dense = attentionVariants()[4]; // T = 70: two row blocks
+  AttentionVariant sparse = dense;
+  sparse.block = 64;
+  Tensor q = random.uniform({dense.b, dense.h, dense.t, dense.d}, dtype);
+  Tensor k = random.uniform({dense.b, dense.hkv, dense.s, dense.d}, dtype);
+  Tensor v = random.uniform({dense.b, dense.hkv, dense.s, dense.dv}, dtype);
+  Tensor dout = random.uniform({dense.b, dense.h, dense.t, dense.dv}, dtype);
+  Tensor ones = output({dense.b, dense.h, 2, 2}, dtype);
+  ones.values.assign(ones.numel(), 1.0);
+  std::vector<const Tensor *> ins{&q, &k, &v};
+  if (gradient)
+    ins.push_back(&dout);
+  auto run = [&](const AttentionVariant &c, std::vector<const Tensor *> in) {
+    std::vector<Tensor> outs;
+    if (gradient)
+      outs = {output(q.shape, dtype), output(k.shape, dtype),
+              output(v.shape, dtype)};
+    else
+      outs = {output({c.b, c.h, c.t, c.dv}, dtype)};
+    std::vector<Tensor *> outPointers;
+    for (Tensor &t : outs)
+      outPointers.push_back(&t);
+    EXPECT_TRUE(attentionRun(backend, gradient ? "attention_grad" : "attention",
+                             c, attentionSpec(c, ones))
+                    .run(in, outPointers));
+    return outs;
+  };
+  std::vector<Tensor> want = run(dense, ins);
+  ins.push_back(&ones);
+  std::vector<Tensor> got = run(sparse, ins);
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_EQ(got[i].values, want[i].values) << "result " << i;
+}
+
+ref::AttentionSpec attentionSpec(const AttentionVariant &c,
+                                 const Tensor &mask) {
   ref::AttentionSpec spec;
+  if (c.block) {
+    spec.tileMask = &mask;
+    spec.block = c.block;
+  }
   spec.scale = 0.3; // not 1 / sqrt(D), so that a kernel ignoring it shows
   spec.causal = c.causal;
   spec.dropout = {c.dropout, 1234, 3, 5};
@@ -1734,14 +1815,19 @@ void caseAttention(Backend &backend, DType dtype, Random &random) {
     Tensor k = random.uniform({c.b, c.hkv, c.s, c.d}, dtype);
     Tensor v = random.uniform({c.b, c.hkv, c.s, c.dv}, dtype);
     Tensor out = output({c.b, c.h, c.t, c.dv}, dtype);
-    ref::AttentionSpec spec = attentionSpec(c);
-    ASSERT_TRUE(
-        attentionRun(backend, "attention", c, spec).run({&q, &k, &v}, {&out}));
+    Tensor mask = attentionMask(random, c, dtype);
+    ref::AttentionSpec spec = attentionSpec(c, mask);
+    std::vector<const Tensor *> ins{&q, &k, &v};
+    if (c.block)
+      ins.push_back(&mask);
+    ASSERT_TRUE(attentionRun(backend, "attention", c, spec).run(ins, {&out}));
     double scale =
         maxAbs(v.values) * scoreScale(q, k, spec.scale) / (1.0 - c.dropout);
     expectClose(out, ref::Attention(q, k, v, spec).forward(),
                 tolerance(dtype, c.d + c.s, scale), "result");
   }
+  SCOPED_TRACE("all live: dense");
+  expectAllLiveIsDense(backend, dtype, random, /*gradient=*/false);
 }
 
 void caseAttentionGrad(Backend &backend, DType dtype, Random &random) {
@@ -1753,9 +1839,13 @@ void caseAttentionGrad(Backend &backend, DType dtype, Random &random) {
     Tensor dout = random.uniform({c.b, c.h, c.t, c.dv}, dtype);
     Tensor dq = output(q.shape, dtype), dk = output(k.shape, dtype),
            dv = output(v.shape, dtype);
-    ref::AttentionSpec spec = attentionSpec(c);
+    Tensor mask = attentionMask(random, c, dtype);
+    ref::AttentionSpec spec = attentionSpec(c, mask);
+    std::vector<const Tensor *> ins{&q, &k, &v, &dout};
+    if (c.block)
+      ins.push_back(&mask);
     ASSERT_TRUE(attentionRun(backend, "attention_grad", c, spec)
-                    .run({&q, &k, &v, &dout}, {&dq, &dk, &dv}));
+                    .run(ins, {&dq, &dk, &dv}));
     ref::Attention::Grads want = ref::Attention(q, k, v, spec).backward(dout);
     // dP = dO V^T sums Dv terms; dS, dQ and dK sum over S (or T and the
     // heads sharing a key/value head) further, each through the scores.
@@ -1776,6 +1866,8 @@ void caseAttentionGrad(Backend &backend, DType dtype, Random &random) {
                 tolerance(dtype, k2, maxAbs(dout.values) * keep * scores),
                 "value grad");
   }
+  SCOPED_TRACE("all live: dense");
+  expectAllLiveIsDense(backend, dtype, random, /*gradient=*/true);
 }
 
 void caseRope(Backend &backend, DType dtype, Random &random) {

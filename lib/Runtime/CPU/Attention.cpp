@@ -6,6 +6,13 @@
 // parallel, each with single-threaded GEMMs. Kernels are templates on the
 // element type (see Element.h); a bf16 head is computed on float copies.
 //
+// Block-sparse attention (a fourth input, the mask [B, H, T / block,
+// S / block]): query rows are taken `block` at a time and each row block
+// computes only its live key tiles (the first and the diagonal one always):
+// every GEMM runs over the key spans of those tiles, and a dead tile's
+// probabilities are 0. Without a mask a row block's one span is all its
+// visible keys, the same GEMMs as before masks existed.
+//
 //===----------------------------------------------------------------------===//
 
 #include "../FastMath.h"
@@ -45,37 +52,95 @@ struct RowBlock {
   int64_t first, end, keys; // rows [first, end) see keys [0, keys)
 };
 
-RowBlock rowBlock(int64_t first, const Shapes &sh, bool causal) {
-  int64_t end = std::min(sh.t, first + kRowBlock);
+RowBlock rowBlock(int64_t first, const Shapes &sh, bool causal,
+                  int64_t rows = kRowBlock) {
+  int64_t end = std::min(sh.t, first + rows);
   int64_t shift = sh.s - sh.t; // keys before the first query (none here)
   return {first, end, causal ? std::min(sh.s, end + shift) : sh.s};
 }
 
-/// P[first:end, 0:keys] = softmax(mask(scale * Q K^T)) of one head; `p` is
-/// the head's [t, s] matrix.
+/// Keys [start, start + size) of a row block.
+struct Span {
+  int64_t start, size;
+};
+
+/// A block-sparse attention's mask [B, H, T / block, S / block] (null
+/// `live` without one).
+template <class T> struct TileMask {
+  const T *live = nullptr;
+  int64_t block = kRowBlock, queryTiles = 0, keyTiles = 0;
+
+  TileMask(const KernelContext &c, size_t input) {
+    if (c.ins.size() <= input)
+      return;
+    live = as<T>(c.ins[input]);
+    block = c.call->intAttr("block", kRowBlock);
+    queryTiles = c.ins[input].dim(2);
+    keyTiles = c.ins[input].dim(3);
+  }
+
+  /// The key spans row block `block` of head `bh` computes: its visible
+  /// keys whole, or their live tiles (the first and the diagonal always),
+  /// adjacent tiles merged.
+  std::vector<Span> spans(int64_t bh, const RowBlock &rows) const {
+    if (!live)
+      return {{0, rows.keys}};
+    std::vector<Span> spans;
+    int64_t tile = rows.first / block;
+    const T *flags = live + (bh * queryTiles + tile) * keyTiles;
+    for (int64_t j = 0; j * block < rows.keys; ++j) {
+      if (!(j == 0 || j == tile || float(flags[j]) != 0.0f))
+        continue;
+      int64_t start = j * block, size = std::min(block, rows.keys - start);
+      if (!spans.empty() && spans.back().start + spans.back().size == start)
+        spans.back().size += size;
+      else
+        spans.push_back({start, size});
+    }
+    return spans;
+  }
+};
+
+/// P[first:end, 0:keys] = softmax(mask(scale * Q K^T)) of one head over
+/// its key `spans` (0 elsewhere); `p` is the head's [t, s] matrix.
 void blockProbabilities(const float *q, const float *k, float *p,
                         const Shapes &sh, const RowBlock &block, float scale,
-                        bool causal) {
+                        bool causal, const std::vector<Span> &spans) {
   int64_t rows = block.end - block.first;
   float *pb = p + block.first * sh.s;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, block.keys, sh.d,
-              scale, q + block.first * sh.d, sh.d, k, sh.d, 0.0f, pb, sh.s);
+  bool whole = spans.size() == 1 && spans[0].size == block.keys;
+  if (!whole)
+    for (int64_t i = 0; i < rows; ++i)
+      std::fill_n(pb + i * sh.s, block.keys, 0.0f);
+  for (const Span &span : spans)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, span.size, sh.d,
+                scale, q + block.first * sh.d, sh.d, k + span.start * sh.d,
+                sh.d, 0.0f, pb + span.start, sh.s);
   int64_t shift = sh.s - sh.t;
   for (int64_t i = block.first; i < block.end; ++i) {
     float *row = p + i * sh.s;
     int64_t visible = causal ? std::min(sh.s, i + shift + 1) : sh.s;
     float max = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < visible; ++j)
-      max = std::max(max, row[j]);
+    for (const Span &span : spans)
+      for (int64_t j = span.start;
+           j < std::min(visible, span.start + span.size); ++j)
+        max = std::max(max, row[j]);
     float sum = 0.0f;
+    for (const Span &span : spans) {
+      int64_t end = std::min(visible, span.start + span.size);
 #pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < visible; ++j)
-      sum += (row[j] = vexp(row[j] - max));
+      for (int64_t j = span.start; j < end; ++j)
+        sum += (row[j] = vexp(row[j] - max));
+    }
     float inv = 1.0f / sum;
-    for (int64_t j = 0; j < visible; ++j)
-      row[j] *= inv;
-    for (int64_t j = visible; j < block.keys; ++j)
-      row[j] = 0.0f;
+    for (const Span &span : spans) {
+      int64_t end = std::min(visible, span.start + span.size);
+      for (int64_t j = span.start; j < end; ++j)
+        row[j] *= inv;
+      for (int64_t j = std::max(visible, span.start);
+           j < span.start + span.size; ++j)
+        row[j] = 0.0f;
+    }
   }
 }
 
@@ -106,6 +171,7 @@ template <class T> void attention(KernelContext &c) {
   float rate = c.training ? float(c.call->floatAttr("dropout", 0.0)) : 0.0f;
   int64_t stream = c.call->intAttr("rng_stream", 0);
   T *out = as<T>(c.outs[0]);
+  TileMask<T> mask(c, 3);
   int64_t qSize = sh.t * sh.d, kSize = sh.s * sh.d, vSize = sh.s * sh.dv;
   int64_t oSize = sh.t * sh.dv;
   int64_t scratch = widen ? qSize + kSize + vSize + oSize : 0;
@@ -134,15 +200,18 @@ template <class T> void attention(KernelContext &c) {
       oh = outh;
     }
     float *p = c.workspace + bh * sh.t * sh.s;
-    for (int64_t first = 0; first < sh.t; first += kRowBlock) {
-      RowBlock block = rowBlock(first, sh, causal);
-      blockProbabilities(qh, kh, p, sh, block, scale, causal);
+    for (int64_t first = 0; first < sh.t; first += mask.block) {
+      RowBlock block = rowBlock(first, sh, causal, mask.block);
+      std::vector<Span> spans = mask.spans(bh, block);
+      blockProbabilities(qh, kh, p, sh, block, scale, causal, spans);
       if (rate > 0.0f)
         applyDropout(p, bh, sh, block, rate, c, stream);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                  block.end - block.first, sh.dv, block.keys, 1.0f,
-                  p + first * sh.s, sh.s, vh, sh.dv, 0.0f, oh + first * sh.dv,
-                  sh.dv);
+      for (size_t n = 0; n < spans.size(); ++n)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                    block.end - block.first, sh.dv, spans[n].size, 1.0f,
+                    p + first * sh.s + spans[n].start, sh.s,
+                    vh + spans[n].start * sh.dv, sh.dv, n ? 1.0f : 0.0f,
+                    oh + first * sh.dv, sh.dv);
     }
     if constexpr (widen)
       fromFloat(oh, oSize, outh);
@@ -160,6 +229,7 @@ template <class T> void attentionGrad(KernelContext &c) {
   float rate = c.training ? float(c.call->floatAttr("dropout", 0.0)) : 0.0f;
   int64_t stream = c.call->intAttr("rng_stream", 0);
   T *dq = as<T>(c.outs[0]), *dk = as<T>(c.outs[1]), *dv = as<T>(c.outs[2]);
+  TileMask<T> mask(c, 4);
   std::memset(dk, 0, c.outs[1].numel() * sizeof(T));
   std::memset(dv, 0, c.outs[2].numel() * sizeof(T));
   int64_t area = sh.t * sh.s;
@@ -214,11 +284,12 @@ template <class T> void attentionGrad(KernelContext &c) {
         dqh = dqOut;
       }
       float *p = c.workspace + bh * area, *dp = dpBase + bh * area;
-      for (int64_t first = 0; first < sh.t; first += kRowBlock) {
-        RowBlock block = rowBlock(first, sh, causal);
+      for (int64_t first = 0; first < sh.t; first += mask.block) {
+        RowBlock block = rowBlock(first, sh, causal, mask.block);
         int64_t rows = block.end - first, keys = block.keys;
         float *pb = p + first * sh.s, *dpb = dp + first * sh.s;
-        blockProbabilities(qh, kh, p, sh, block, scale, causal);
+        std::vector<Span> spans = mask.spans(bh, block);
+        blockProbabilities(qh, kh, p, sh, block, scale, causal, spans);
         // dV += dropout(P)^T dO
         const float *pd = pb;
         if (rate > 0.0f) {
@@ -227,31 +298,43 @@ template <class T> void attentionGrad(KernelContext &c) {
           applyDropout(dp, bh, sh, block, rate, c, stream);
           pd = dpb;
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, keys, sh.dv, rows,
-                    1.0f, pd, sh.s, doh + first * sh.dv, sh.dv, 1.0f, dvh,
-                    sh.dv);
+        for (const Span &span : spans)
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, span.size, sh.dv,
+                      rows, 1.0f, pd + span.start, sh.s, doh + first * sh.dv,
+                      sh.dv, 1.0f, dvh + span.start * sh.dv, sh.dv);
         // dP = dropout'(dO V^T); dS = P * (dP - rowsum(dP * P))
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, sh.dv,
-                    1.0f, doh + first * sh.dv, sh.dv, vh, sh.dv, 0.0f, dpb,
-                    sh.s);
+        for (const Span &span : spans)
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, span.size,
+                      sh.dv, 1.0f, doh + first * sh.dv, sh.dv,
+                      vh + span.start * sh.dv, sh.dv, 0.0f, dpb + span.start,
+                      sh.s);
         if (rate > 0.0f)
           applyDropout(dp, bh, sh, block, rate, c, stream);
         for (int64_t i = 0; i < rows; ++i) {
           float *dpi = dpb + i * sh.s;
           const float *pi = pb + i * sh.s;
           double dot = 0.0;
-          for (int64_t j = 0; j < keys; ++j)
-            dot += double(dpi[j]) * pi[j];
+          for (const Span &span : spans)
+            for (int64_t j = span.start; j < span.start + span.size; ++j)
+              dot += double(dpi[j]) * pi[j];
           float fdot = float(dot);
+          for (const Span &span : spans) {
+            int64_t end = span.start + span.size;
 #pragma omp simd
-          for (int64_t j = 0; j < keys; ++j)
-            dpi[j] = pi[j] * (dpi[j] - fdot);
+            for (int64_t j = span.start; j < end; ++j)
+              dpi[j] = pi[j] * (dpi[j] - fdot);
+          }
         }
         // dQ = scale dS K;  dK += scale dS^T Q
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, sh.d, keys,
-                    scale, dpb, sh.s, kh, sh.d, 0.0f, dqh + first * sh.d, sh.d);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, keys, sh.d, rows,
-                    scale, dpb, sh.s, qh + first * sh.d, sh.d, 1.0f, dkh, sh.d);
+        for (size_t n = 0; n < spans.size(); ++n)
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, sh.d,
+                      spans[n].size, scale, dpb + spans[n].start, sh.s,
+                      kh + spans[n].start * sh.d, sh.d, n ? 1.0f : 0.0f,
+                      dqh + first * sh.d, sh.d);
+        for (const Span &span : spans)
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, span.size, sh.d,
+                      rows, scale, dpb + span.start, sh.s, qh + first * sh.d,
+                      sh.d, 1.0f, dkh + span.start * sh.d, sh.d);
       }
       if constexpr (widen)
         fromFloat(dqh, qSize, dqOut);

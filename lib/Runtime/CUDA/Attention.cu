@@ -58,9 +58,13 @@ struct Attn {
   float scale;
   bool causal;
   bool dropout; // a dropout probability above 0 (training is the device's)
+  /// Block-sparse attention: the mask [B, H, T / 64, S / 64] of (query
+  /// tile, key tile) pairs, of the activations' type; null for dense.
+  const void *tiles = nullptr;
+  int64_t queryTiles = 0, keyTiles = 0;
 };
 
-Attn attnOf(const KernelContext &c) {
+Attn attnOf(const KernelContext &c, size_t maskInput) {
   const View &q = c.ins[0], &k = c.ins[1], &v = c.ins[2];
   Attn a;
   a.batch = q.dim(0);
@@ -75,6 +79,12 @@ Attn attnOf(const KernelContext &c) {
   a.scale = float(c.call->floatAttr("scale", 1.0));
   a.causal = c.call->has("causal");
   a.dropout = c.call->floatAttr("dropout", 0.0) > 0.0;
+  if (c.ins.size() > maskInput) {
+    const View &tiles = c.ins[maskInput];
+    a.tiles = tiles.data;
+    a.queryTiles = tiles.dim(2);
+    a.keyTiles = tiles.dim(3);
+  }
   return a;
 }
 
@@ -158,6 +168,20 @@ __device__ __forceinline__ int tileKeys(const Attn &a, int64_t row,
                            : a.s;
   end -= first;
   return end < 0 ? 0 : end > kTile ? kTile : int(end);
+}
+
+/// Whether the tiled kernels compute the (query tile at r0, key tile at j0)
+/// pair of head `bh`: always without a mask, and under one the first key
+/// tile, the diagonal one and the live ones.
+template <class T>
+__device__ __forceinline__ bool tileLive(const Attn &a, int64_t bh, int64_t r0,
+                                         int64_t j0) {
+  if (!a.tiles)
+    return true;
+  int64_t it = r0 / kTile, jt = j0 / kTile;
+  const T *live = static_cast<const T *>(a.tiles);
+  return jt == 0 || jt == it ||
+         toFloat(live[(bh * a.queryTiles + it) * a.keyTiles + jt]) != 0.0f;
 }
 
 /// The query head and first row of this block of a tiled query-side
@@ -322,6 +346,8 @@ __global__ void __launch_bounds__(kTileThreads, 2)
   int64_t keyEnd = keysSeen(a, smaller(a.t, r0 + kTile));
   int dots = roundUp4(a.d);
   for (int64_t j0 = 0; j0 < keyEnd; j0 += kTile) {
+    if (!tileLive<T>(a, bh, r0, j0))
+      continue;      // the whole block skips it
     __syncthreads(); // the last tile's V and P are read
     loadTile<kDim>(sKV, kh, j0, a.s, a.d);
     __syncthreads();
@@ -440,6 +466,8 @@ __global__ void __launch_bounds__(kTileThreads, 1)
   int64_t keyEnd = keysSeen(a, smaller(a.t, r0 + kTile));
   int dots = roundUp4(a.d), dvDots = roundUp4(a.dv);
   for (int64_t j0 = 0; j0 < keyEnd; j0 += kTile) {
+    if (!tileLive<T>(a, bh, r0, j0))
+      continue;      // the whole block skips it
     __syncthreads(); // the last tile's K and dS are read
     loadTile<kDim>(sK, kh, j0, a.s, a.d);
     loadTile<kDim>(sV, vh, j0, a.s, a.dv);
@@ -522,6 +550,8 @@ __global__ void __launch_bounds__(kTileThreads, 1)
     int64_t bh = b * a.heads + g * a.group + hh;
     const T *qh = q + bh * a.t * a.d, *oh = dout + bh * a.t * a.dv;
     for (int64_t i0 = firstRow; i0 < a.t; i0 += kTile) {
+      if (!tileLive<T>(a, bh, i0, j0))
+        continue;      // the whole block skips it
       __syncthreads(); // the last tile's Q, dO and dS are read
       loadTile<kDim>(sQ, qh, i0, a.t, a.d);
       loadTile<kDim>(sO, oh, i0, a.t, a.dv);
@@ -894,6 +924,17 @@ int rowBytes(const Attn &a, int64_t floats, int limit, const char *name) {
   return int(bytes);
 }
 
+/// The row kernels (head sizes above 128, or too little shared memory for
+/// the tiles) compute dense attention only.
+void refuseMaskedRows(const Attn &a, const char *name) {
+  if (a.tiles)
+    refuse(name, "block-sparse attention runs on the tiled kernels, which "
+                 "take head sizes up to 128 and their shared memory (head "
+                 "sizes " +
+                     std::to_string(a.d) + " and " + std::to_string(a.dv) +
+                     ")");
+}
+
 /// Pointers and context of one attention call's launches.
 template <class T> struct Operands {
   const T *q, *k, *v, *dout;
@@ -923,6 +964,7 @@ void launchForward(const Attn &a, const Operands<T> &x, T *out) {
         return true;
       }))
     return;
+  refuseMaskedRows(a, name);
   int bytes = rowBytes(a, a.d + a.dv + kRowThreads + 32, limit, name);
   static std::atomic<uint64_t> raised{0};
   launch(rowForwardKernel<T, kStats>, raised, limit, a.batch * a.heads * a.t,
@@ -947,6 +989,7 @@ void launchGradQuery(const Attn &a, const Operands<T> &x, T *dq) {
         return true;
       }))
     return;
+  refuseMaskedRows(a, name);
   int bytes = rowBytes(a, 2 * a.d + a.dv + kRowThreads, limit, name);
   static std::atomic<uint64_t> raised{0};
   launch(rowGradQueryKernel<T>, raised, limit, a.batch * a.heads * a.t,
@@ -972,6 +1015,7 @@ void launchGradKeyValue(const Attn &a, const Operands<T> &x, T *dk, T *dv) {
         return true;
       }))
     return;
+  refuseMaskedRows(a, name);
   int bytes = rowBytes(a, 2 * a.d + 2 * a.dv + 2 * kRowThreads, limit, name);
   static std::atomic<uint64_t> raised{0};
   launch(rowGradKeyValueKernel<T>, raised, limit, a.batch * a.kvHeads * a.s,
@@ -981,8 +1025,21 @@ void launchGradKeyValue(const Attn &a, const Operands<T> &x, T *dk, T *dv) {
 
 } // namespace
 
+/// A mask's tiles are the kernels' 64-row tiles.
+static void checkTileBlock(const KernelContext &c, const Attn &a,
+                           const char *name) {
+  int64_t block = c.call->intAttr("block", kTile);
+  if (a.tiles && block != kTile)
+    refuse(name, "block-sparse attention on cuda takes tiles of " +
+                     std::to_string(kTile) +
+                     " rows (the kernels' tile), "
+                     "not " +
+                     std::to_string(block));
+}
+
 template <class T> void attention(KernelContext &c) {
-  Attn a = attnOf(c);
+  Attn a = attnOf(c, 3);
+  checkTileBlock(c, a, "attention");
   if (c.outs[0].numel() == 0 || a.s == 0)
     return; // the loader refuses empty axes
   Operands<T> x{as<T>(c.ins[0]), as<T>(c.ins[1]), as<T>(c.ins[2]), nullptr,
@@ -991,7 +1048,8 @@ template <class T> void attention(KernelContext &c) {
 }
 
 template <class T> void attentionGrad(KernelContext &c) {
-  Attn a = attnOf(c);
+  Attn a = attnOf(c, 4);
+  checkTileBlock(c, a, "attention_grad");
   if (c.ins[0].numel() == 0 || c.ins[1].numel() == 0)
     return; // the loader refuses empty axes
   // L and D of every query row, [B H T] each, in the workspace (the plan

@@ -34,3 +34,31 @@ graph.model @dynamic(%s: tensor<?x?x4xf32>) -> tensor<?x4xf32> {
   %m = graph.block_mask %s {rows = 64, cols = 1, threshold = 0.5 : f64} : tensor<?x?x4xf32>
   graph.output %m : tensor<?x4xf32>
 }
+
+// -----
+
+// Predictor training: the loss against per-row labels and the agreement of
+// a tile mask with them.
+// CHECK-LABEL: graph.model @predictor(
+graph.model @predictor(%logits: tensor<2x6x4xf32>, %live: tensor<12x4xf32>, %tiles: tensor<3x4xf32>) -> tensor<f32> {
+  // CHECK: graph.sigmoid_bce %{{.*}}, %{{.*}} {scale = 5.000000e-01 : f64} : tensor<2x6x4xf32>, tensor<12x4xf32>
+  %l = graph.sigmoid_bce %logits, %live {scale = 0.5 : f64} : tensor<2x6x4xf32>, tensor<12x4xf32>
+  // CHECK: graph.sigmoid_bce_grad
+  %g = graph.sigmoid_bce_grad %logits, %live : tensor<2x6x4xf32>, tensor<12x4xf32>
+  // CHECK: graph.mask_agreement %{{.*}}, %{{.*}} {rows = 4 : i64} : tensor<3x4xf32>, tensor<12x4xf32>
+  %a = graph.mask_agreement %tiles, %live {rows = 4} : tensor<3x4xf32>, tensor<12x4xf32>
+  graph.output %l : tensor<f32>
+}
+
+// -----
+
+// Block-sparse attention: a mask of (query tile, key tile) pairs, 70 rows
+// in tiles of 64 making 2 of each; its gradient takes the same mask.
+// CHECK-LABEL: graph.model @attention(
+graph.model @attention(%q: tensor<1x4x70x8xf32>, %k: tensor<1x2x70x8xf32>, %m: tensor<1x4x2x2xf32>) -> tensor<1x4x70x8xf32> {
+  // CHECK: %[[A:.*]] = graph.attention %{{.*}}, %{{.*}}, %{{.*}} mask %{{.*}} causal {block = 64 : i64, scale = 1.250000e-01 : f64} : tensor<1x4x70x8xf32>, tensor<1x2x70x8xf32>, tensor<1x2x70x8xf32>, tensor<1x4x2x2xf32>
+  %a = graph.attention %q, %k, %k mask %m causal {block = 64, scale = 0.125 : f64} : tensor<1x4x70x8xf32>, tensor<1x2x70x8xf32>, tensor<1x2x70x8xf32>, tensor<1x4x2x2xf32>
+  // CHECK: graph.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %[[A]] mask %{{.*}} causal {block = 64 : i64, scale = 1.250000e-01 : f64} : tensor<1x4x70x8xf32>, tensor<1x2x70x8xf32>, tensor<1x2x70x8xf32>, tensor<1x4x70x8xf32>, tensor<1x4x2x2xf32>
+  %dq, %dk, %dv = graph.attention_grad %q, %k, %k, %a mask %m causal {block = 64, scale = 0.125 : f64} : tensor<1x4x70x8xf32>, tensor<1x2x70x8xf32>, tensor<1x2x70x8xf32>, tensor<1x4x70x8xf32>, tensor<1x4x2x2xf32>
+  graph.output %dq : tensor<1x4x70x8xf32>
+}

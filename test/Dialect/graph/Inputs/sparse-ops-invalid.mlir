@@ -85,3 +85,51 @@ graph.model @m(%dy: tensor<16x8xf32>, %w: tensor<16x8xf32>, %m: tensor<4x4xf32>)
   %g = graph.block_sparse_linear_grad %dy, %w mask %m {rows = 4, block = 4, sparse = "out"} : tensor<16x8xf32>, tensor<16x8xf32>, tensor<4x4xf32>
   graph.output %g : tensor<16x8xf32>
 }
+
+// -----
+
+graph.model @m(%logits: tensor<2x6x4xf32>, %live: tensor<10x4xf32>) -> tensor<f32> {
+  // expected-error @+1 {{'graph.sigmoid_bce' op labels [10, 4] must be [rows, classes] of logits [2, 6, 4] or its shape}}
+  %l = graph.sigmoid_bce %logits, %live : tensor<2x6x4xf32>, tensor<10x4xf32>
+  graph.output %l : tensor<f32>
+}
+
+// -----
+
+graph.model @m(%tiles: tensor<2x4xf32>, %live: tensor<12x4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'graph.mask_agreement' op predicted has 2 tiles but the 12 rows of live make 3 tiles of 4}}
+  %a = graph.mask_agreement %tiles, %live {rows = 4} : tensor<2x4xf32>, tensor<12x4xf32>
+  graph.output %a : tensor<4xf32>
+}
+
+// -----
+
+graph.model @m(%q: tensor<1x4x70x8xf32>, %m: tensor<1x4x2x3xf32>) -> tensor<1x4x70x8xf32> {
+  // expected-error @+1 {{'graph.attention' op mask [1, 4, 2, 3] must be [B, H, T / 64, S / 64] = [1, 4, 2, 2]}}
+  %a = graph.attention %q, %q, %q mask %m causal {block = 64, scale = 0.125 : f64} : tensor<1x4x70x8xf32>, tensor<1x4x70x8xf32>, tensor<1x4x70x8xf32>, tensor<1x4x2x3xf32>
+  graph.output %a : tensor<1x4x70x8xf32>
+}
+
+// -----
+
+graph.model @m(%q: tensor<1x4x70x8xf32>, %m: tensor<1x4x2x2xf32>) -> tensor<1x4x70x8xf32> {
+  // expected-error @+1 {{'graph.attention' op a block mask takes causal self-attention (T = S), not query [1, 4, 70, 8] against key [1, 4, 70, 8]}}
+  %a = graph.attention %q, %q, %q mask %m {block = 64, scale = 0.125 : f64} : tensor<1x4x70x8xf32>, tensor<1x4x70x8xf32>, tensor<1x4x70x8xf32>, tensor<1x4x2x2xf32>
+  graph.output %a : tensor<1x4x70x8xf32>
+}
+
+// -----
+
+graph.model @m(%q: tensor<1x4x70x8xf32>, %m: tensor<1x4x2x2xf32>) -> tensor<1x4x70x8xf32> {
+  // expected-error @+1 {{'graph.attention' op a block mask needs a positive block, got 0}}
+  %a = graph.attention %q, %q, %q mask %m causal {scale = 0.125 : f64} : tensor<1x4x70x8xf32>, tensor<1x4x70x8xf32>, tensor<1x4x70x8xf32>, tensor<1x4x2x2xf32>
+  graph.output %a : tensor<1x4x70x8xf32>
+}
+
+// -----
+
+graph.model @m(%q: tensor<1x4x70x8xf32>) -> tensor<1x4x70x8xf32> {
+  // expected-error @+1 {{'graph.attention' op block is the tile of a mask, but there is none}}
+  %a = graph.attention %q, %q, %q causal {block = 64, scale = 0.125 : f64} : tensor<1x4x70x8xf32>, tensor<1x4x70x8xf32>, tensor<1x4x70x8xf32>
+  graph.output %a : tensor<1x4x70x8xf32>
+}
