@@ -55,9 +55,11 @@ std::string toJson(const StepRecord &r) {
 }
 
 std::string toJson(const EvalRecord &r) {
+  // A predictor's loss is no language model's: it has no perplexity.
   return "{\"step\": " + std::to_string(r.step) +
          ", \"eval_loss\": " + number(r.loss) +
-         ", \"eval_perplexity\": " + number(std::exp(r.loss)) +
+         (r.predictor ? std::string()
+                      : ", \"eval_perplexity\": " + number(std::exp(r.loss))) +
          ", \"eval_targets\": " + std::to_string(r.targets) +
          predictorMembers(r.predictor, "eval_") + "}";
 }

@@ -606,9 +606,11 @@ Trainer::Evaluation Trainer::evaluate(const int64_t *ids,
     float parts[2] = {float(lossSum), float(lossSum - double(float(lossSum)))};
     sumOverGroup(*theGroups.dp, parts, 2);
     lossSum = double(parts[0]) + double(parts[1]);
-    std::vector<float> shares(stats.begin(), stats.end());
-    sumOverGroup(*theGroups.dp, shares.data(), int64_t(shares.size()));
-    stats.assign(shares.begin(), shares.end());
+    if (!stats.empty()) {
+      std::vector<float> shares(stats.begin(), stats.end());
+      sumOverGroup(*theGroups.dp, shares.data(), int64_t(shares.size()));
+      stats.assign(shares.begin(), shares.end());
+    }
   }
   Evaluation result{lossSum, countTargets(targets, rows * seq)};
   result.predictorStats = std::move(stats);

@@ -73,14 +73,21 @@ LogicalResult collect(ModelOp model) {
   }
   if (losses.empty())
     return success();
+  bool trainsPredictor = false;
   for (ParamOp param : body.getOps<ParamOp>()) {
     auto addedBy = param->getAttrOfType<StringAttr>("added_by");
-    if (param.getTrainable() && !(addedBy && addedBy.getValue() == "sparsify"))
+    bool predictor = addedBy && addedBy.getValue() == "sparsify";
+    if (param.getTrainable() && !predictor)
       return emitError(param.getLoc(), "'")
              << param.getName() << "' is trainable, but sparsify "
              << "predictor=train trains the predictors alone, on the frozen "
              << "model's liveness: freeze it (e.g. `freeze *` first)";
+    trainsPredictor = trainsPredictor || (predictor && param.getTrainable());
   }
+  if (!trainsPredictor)
+    return model.emitError("sparsify predictor=train: every predictor is "
+                           "frozen (a `freeze` after the sparsify line?), so "
+                           "the step would train nothing");
   auto output = cast<OutputOp>(body.getTerminator());
   OpBuilder b(output);
   Location loc = output.getLoc();

@@ -219,13 +219,15 @@ Value buildPredictorTraining(LinearModule up, const SparsifyConfig &config,
         Value tokens = liveBlocks(ib, loc, scores, 1, config, 0.0);
         Value logits = predictorLogits(ib, up, arg, ffn, config,
                                        /*trainable=*/true, [](Operation *) {});
-        Operation *loss = SigmoidBceOp::create(ib, loc, logits, tokens,
-                                               ib.getF64FloatAttr(1.0));
-        loss->setAttr(kPredictorLossAttr, ib.getUnitAttr());
+        // The statistics before the loss: the evaluation entry runs the
+        // kernels up to the loss's, and must compute them too.
         Operation *stats = MaskAgreementOp::create(
             ib, loc, predictedBlocks(ib, loc, logits, config), tokens,
             ib.getI64IntegerAttr(config.rows), ib.getF64FloatAttr(1.0));
         stats->setAttr(kPredictorStatsAttr, ib.getUnitAttr());
+        Operation *loss = SigmoidBceOp::create(ib, loc, logits, tokens,
+                                               ib.getF64FloatAttr(1.0));
+        loss->setAttr(kPredictorLossAttr, ib.getUnitAttr());
         return tiles;
       });
 }

@@ -117,6 +117,19 @@ mlir::LogicalResult verifySchedule(mlir::ModuleOp original,
     if (auto size = config.getAs<mlir::IntegerAttr>("vocab_size"))
       vocab = size.getInt();
   }
+  // A predictor-training step's loss is its predictors', not the model's.
+  bool trainsPredictors = false;
+  scheduled.walk([&](graph::GraphModuleOp module) {
+    if (auto sparsified =
+            module->getAttrOfType<mlir::DictionaryAttr>("sparsified"))
+      if (auto predictor = sparsified.getAs<mlir::StringAttr>("predictor"))
+        trainsPredictors |= predictor.getValue() == "train";
+  });
+  if (trainsPredictors)
+    return scheduled.emitError(
+        "--verify compares the scheduled model's loss and gradients with "
+        "the model's, but sparsify predictor=train makes the loss the "
+        "predictors': verify the schedule with predictor=oracle");
   std::string error;
   auto reference = compileAndLoad(original, seq, error);
   if (!reference)

@@ -23,7 +23,7 @@ constexpr int64_t kChunk = 4096; // elements summed by one task
 /// -(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))) without overflow.
 inline double bce(float x, float y) {
   return std::max(x, 0.0f) - double(x) * y +
-         std::log1p(std::exp(-std::fabs(x)));
+         std::log1p(std::exp(-std::fabs(double(x))));
 }
 
 } // namespace
