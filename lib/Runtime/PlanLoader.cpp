@@ -235,9 +235,17 @@ std::string convert(const fb::Plan &in, Plan &out) {
     if (info.bytes != elements * elementBytes)
       return "tensor '" + info.name + "' claims " + std::to_string(info.bytes) +
              " bytes for " + std::to_string(info.numel()) + " elements";
-    if (info.offset % 4 != 0 || info.offset > out.arenaBytes ||
+    if (info.offset > out.arenaBytes ||
         info.bytes > out.arenaBytes - info.offset)
       return "tensor '" + info.name + "' lies outside the arena";
+    // Kernels read a tensor through pointers of its element type: an int64
+    // at an offset of 4 would be a misaligned access. The writer aligns
+    // every tensor to 64 bytes.
+    if (info.offset % std::max<uint64_t>(4, elementBytes) != 0)
+      return "tensor '" + info.name + "' at offset " +
+             std::to_string(info.offset) + " is not aligned to its " +
+             std::to_string(std::max<uint64_t>(4, elementBytes)) +
+             "-byte elements";
     if (info.offset + info.bytes > out.arenaBytes - out.memory.workspace)
       return "tensor '" + info.name +
              "' overlaps the kernels' workspace at the end of the arena";
