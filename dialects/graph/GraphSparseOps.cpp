@@ -135,12 +135,24 @@ LogicalResult BlockMaskOp::inferReturnTypes(MLIRContext *context,
   double threshold = adaptor.getThresholdAttr().getValueAsDouble();
   if (!std::isfinite(threshold))
     return check.fail("threshold must be finite, got ", threshold);
+  // One column a block (a predictor's logits) may be dynamic: an
+  // attention's key tiles are until the sequence is.
   int64_t features = scores->getShape().back();
-  if (isDynamic(features) || features % cols != 0)
+  if (isDynamic(features) ? cols != 1 : features % cols != 0)
     return check.fail("cols ", cols, " does not divide the ", dimStr(features),
                       " score columns");
+  int64_t blocks = isDynamic(features) ? features : features / cols;
+  if (adaptor.getKeepShape()) {
+    if (rows != 1)
+      return check.fail("keep_shape keeps every row: rows must be 1, got ",
+                        rows);
+    SmallVector<int64_t> shape(scores->getShape());
+    shape.back() = blocks;
+    inferred.push_back(RankedTensorType::get(shape, scores->getElementType()));
+    return success();
+  }
   inferred.push_back(
-      RankedTensorType::get({tilesOf(rowsOf(*scores), rows), features / cols},
+      RankedTensorType::get({tilesOf(rowsOf(*scores), rows), blocks},
                             scores->getElementType()));
   return success();
 }
@@ -233,12 +245,25 @@ double scaleOf(FloatAttr scale) {
   return scale ? scale.getValueAsDouble() : 1.0;
 }
 
+/// `causal` pairs: a tensor whose last two axes are (query tile, key tile)
+/// of one causal self-attention, so they agree.
+LogicalResult checkCausalPairs(ShapeCheck &check, RankedTensorType type,
+                               StringRef name) {
+  auto shape = type.getShape();
+  if (shape.size() < 2 || !dimsAgree(shape[shape.size() - 2], shape.back()))
+    return check.fail("causal pairs need ", name,
+                      " [..., query tiles, key tiles] with as many of each, "
+                      "got ",
+                      shapeToString(shape));
+  return success();
+}
+
 /// The rule graph.sigmoid_bce and its gradient share: labels [N, C] for
-/// logits [..., C], or labels of the logits' shape.
+/// logits [..., C], or labels of the logits' shape (with `causal`, only).
 LogicalResult checkBceOperands(ShapeCheck &check,
                                FailureOr<RankedTensorType> logits,
-                               FailureOr<RankedTensorType> labels,
-                               double scale) {
+                               FailureOr<RankedTensorType> labels, double scale,
+                               bool causal) {
   if (failed(logits) || failed(labels))
     return failure();
   if (failed(check.sameElementType(*logits, "logits", *labels, "labels")))
@@ -247,6 +272,13 @@ LogicalResult checkBceOperands(ShapeCheck &check,
     return check.fail("scale must be finite, got ", scale);
   if (logits->getRank() < 1)
     return check.fail("logits must have at least one axis");
+  if (causal) {
+    if (*logits != *labels)
+      return check.fail("causal labels must have the logits' shape ",
+                        shapeToString(logits->getShape()), ", got ",
+                        shapeToString(labels->getShape()));
+    return checkCausalPairs(check, *logits, "logits");
+  }
   if (*logits == *labels)
     return success();
   if (labels->getRank() != 2 ||
@@ -267,10 +299,10 @@ LogicalResult SigmoidBceOp::inferReturnTypes(MLIRContext *context,
   if (failed(verifyAttributes(context, loc, adaptor)))
     return failure();
   ShapeCheck check(loc, "sigmoid_bce");
-  if (failed(checkBceOperands(check,
-                              check.tensor(adaptor.getLogits(), "logits"),
-                              check.tensor(adaptor.getLabels(), "labels"),
-                              scaleOf(adaptor.getScaleAttr()))))
+  if (failed(checkBceOperands(
+          check, check.tensor(adaptor.getLogits(), "logits"),
+          check.tensor(adaptor.getLabels(), "labels"),
+          scaleOf(adaptor.getScaleAttr()), adaptor.getCausal())))
     return failure();
   inferred.push_back(RankedTensorType::get({}, Float32Type::get(context)));
   return success();
@@ -284,9 +316,9 @@ SigmoidBceGradOp::inferReturnTypes(MLIRContext *context,
     return failure();
   ShapeCheck check(loc, "sigmoid_bce_grad");
   auto logits = check.tensor(adaptor.getLogits(), "logits");
-  if (failed(checkBceOperands(check, logits,
-                              check.tensor(adaptor.getLabels(), "labels"),
-                              scaleOf(adaptor.getScaleAttr()))))
+  if (failed(checkBceOperands(
+          check, logits, check.tensor(adaptor.getLabels(), "labels"),
+          scaleOf(adaptor.getScaleAttr()), adaptor.getCausal())))
     return failure();
   inferred.push_back(*logits);
   return success();
@@ -299,16 +331,31 @@ MaskAgreementOp::inferReturnTypes(MLIRContext *context,
   if (failed(verifyAttributes(context, loc, adaptor)))
     return failure();
   ShapeCheck check(loc, "mask_agreement");
-  auto predicted = check.tensorOfRank(adaptor.getPredicted(), "predicted", 2);
-  auto live = check.tensorOfRank(adaptor.getLive(), "live", 2);
-  if (failed(predicted) || failed(live) ||
-      failed(check.sameElementType(*predicted, "predicted", *live, "live")))
-    return failure();
   int64_t rows = adaptor.getRowsAttr().getInt();
   double scale = scaleOf(adaptor.getScaleAttr());
   if (rows <= 0 || !std::isfinite(scale))
     return check.fail("rows must be positive and scale finite, got rows = ",
                       rows, " and scale = ", scale);
+  if (adaptor.getCausal()) {
+    auto predicted = check.tensor(adaptor.getPredicted(), "predicted");
+    auto live = check.tensor(adaptor.getLive(), "live");
+    if (failed(predicted) || failed(live) ||
+        failed(check.sameElementType(*predicted, "predicted", *live, "live")) ||
+        failed(checkCausalPairs(check, *live, "live")))
+      return failure();
+    if (rows != 1 || *predicted != *live)
+      return check.fail("causal masks are compared pair by pair: rows must "
+                        "be 1 and the shapes equal, got rows = ",
+                        rows, ", ", shapeToString(predicted->getShape()),
+                        " and ", shapeToString(live->getShape()));
+    inferred.push_back(RankedTensorType::get({4}, Float32Type::get(context)));
+    return success();
+  }
+  auto predicted = check.tensorOfRank(adaptor.getPredicted(), "predicted", 2);
+  auto live = check.tensorOfRank(adaptor.getLive(), "live", 2);
+  if (failed(predicted) || failed(live) ||
+      failed(check.sameElementType(*predicted, "predicted", *live, "live")))
+    return failure();
   if (!dimsAgree(predicted->getDimSize(1), live->getDimSize(1)))
     return check.fail("predicted has ", dimStr(predicted->getDimSize(1)),
                       " blocks a tile but live has ",
@@ -338,13 +385,82 @@ LogicalResult SigmoidBceOp::buildAdjoint(OpBuilder &b,
                        "labels are data and get no gradient");
   if (needsGrad[0])
     grads[0] = SigmoidBceGradOp::create(b, getLoc(), getLogits(), getLabels(),
-                                        getScaleAttr());
+                                        getScaleAttr(), getCausalAttr());
   return success();
 }
 
 LogicalResult MaskAgreementOp::buildAdjoint(OpBuilder &, ArrayRef<Value>,
                                             ArrayRef<bool>,
                                             SmallVectorImpl<Value> &grads) {
+  grads.assign(getOperation()->getNumOperands(), Value());
+  return success();
+}
+
+LogicalResult TileMeanOp::inferReturnTypes(MLIRContext *context,
+                                           std::optional<Location> loc,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "tile_mean");
+  auto input = check.tensorOfRank(adaptor.getInput(), "input", 3);
+  if (failed(input))
+    return failure();
+  int64_t block = adaptor.getBlockAttr().getInt();
+  if (block <= 0)
+    return check.fail("block must be positive, got ", block);
+  auto shape = input->getShape();
+  inferred.push_back(RankedTensorType::get(
+      {shape[0], tilesOf(shape[1], block), shape[2]}, input->getElementType()));
+  return success();
+}
+
+/// The predictor's input is a constant of its training: nothing passes.
+LogicalResult TileMeanOp::buildAdjoint(OpBuilder &, ArrayRef<Value>,
+                                       ArrayRef<bool>,
+                                       SmallVectorImpl<Value> &grads) {
+  grads.assign(getOperation()->getNumOperands(), Value());
+  return success();
+}
+
+LogicalResult AttentionBlockMaskOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &inferred) {
+  if (failed(verifyAttributes(context, loc, adaptor)))
+    return failure();
+  ShapeCheck check(loc, "attention_block_mask");
+  auto query = check.tensorOfRank(adaptor.getQuery(), "query", 4);
+  auto key = check.tensorOfRank(adaptor.getKey(), "key", 4);
+  if (failed(query) || failed(key) ||
+      failed(check.sameElementType(*query, "query", *key, "key")))
+    return failure();
+  int64_t block = adaptor.getBlockAttr().getInt();
+  double scale = adaptor.getScaleAttr().getValueAsDouble(),
+         threshold = adaptor.getThresholdAttr().getValueAsDouble();
+  if (block <= 0 || !std::isfinite(scale) || !(threshold >= 0.0) ||
+      !(threshold < 1.0))
+    return check.fail("needs a positive block, a finite scale and a "
+                      "threshold probability in [0, 1), got block = ",
+                      block, ", scale = ", scale, ", threshold = ", threshold);
+  auto qs = query->getShape(), ks = key->getShape();
+  bool grouped =
+      isDynamic(qs[1]) || isDynamic(ks[1]) || (ks[1] > 0 && qs[1] % ks[1] == 0);
+  if (!dimsAgree(qs[0], ks[0]) || !grouped || !dimsAgree(qs[2], ks[2]) ||
+      !dimsAgree(qs[3], ks[3]))
+    return check.fail("query ", shapeToString(qs), " and key ",
+                      shapeToString(ks),
+                      " must be [B, H, T, D] and [B, Hkv, T, D] with H a "
+                      "multiple of Hkv");
+  int64_t tiles = tilesOf(qs[2], block);
+  inferred.push_back(RankedTensorType::get({qs[0], qs[1], tiles, tiles},
+                                           query->getElementType()));
+  return success();
+}
+
+LogicalResult
+AttentionBlockMaskOp::buildAdjoint(OpBuilder &, ArrayRef<Value>, ArrayRef<bool>,
+                                   SmallVectorImpl<Value> &grads) {
+  // A comparison: piecewise constant.
   grads.assign(getOperation()->getNumOperands(), Value());
   return success();
 }

@@ -19,15 +19,17 @@ def Graph_BlockMaskOp : Graph_DiffOp<"block_mask", [ShardingRule]> {
     is above `threshold`, else 0. With the up-projection's pre-activations
     as scores, cols = the block and threshold 0 it is the exact (oracle)
     liveness of a ReLU MLP's blocks; with a predictor's logits (one column
-    a block, cols = 1) it is the predicted one. The mask is a constant of
-    the step: it has no gradient.
+    a block, cols = 1) it is the predicted one. With `keep_shape` (rows =
+    1) the result keeps the scores' leading axes, `[..., F / cols]` (the
+    same elements): an attention predictor's `[B, H, T / block, S / block]`
+    mask. The mask is a constant of the step: it has no gradient.
 
     ```mlir
     %m = graph.block_mask %h {rows = 16, cols = 16, threshold = 0.0} : tensor<2x16x64xf32>
     ```
   }];
   let arguments = (ins FloatTensor:$scores, I64Attr:$rows, I64Attr:$cols,
-                       F64Attr:$threshold);
+                       F64Attr:$threshold, UnitAttr:$keep_shape);
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$scores attr-dict `:` type($scores)";
 }
@@ -92,12 +94,18 @@ def Graph_SigmoidBceOp : Graph_DiffOp<"sigmoid_bce"> {
     sparsity predictor's loss, summed over layers by
     graph-collect-predictor-losses), and the labels get no gradient.
 
+    With `causal` the last two axes are the (query tile, key tile) pairs of
+    a causal attention (labels of the logits' shape, the two axes equal):
+    only the pairs with key tile <= query tile are in the mean, the others
+    are never computed.
+
     ```mlir
     %l = graph.sigmoid_bce %logits, %live {scale = 0.5} : tensor<2x16x16xf32>, tensor<32x16xf32>
     ```
   }];
   let arguments = (ins FloatTensor:$logits, FloatTensor:$labels,
-                       DefaultValuedAttr<F64Attr, "1.0">:$scale);
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale,
+                       UnitAttr:$causal);
   let results = (outs 0DTensorOf<[F32]>:$loss);
   let assemblyFormat = "$logits `,` $labels attr-dict `:` type($logits) `,` type($labels)";
 }
@@ -106,10 +114,12 @@ def Graph_SigmoidBceGradOp : Graph_ComputeOp<"sigmoid_bce_grad"> {
   let summary = "the logits gradient of graph.sigmoid_bce as the loss";
   let description = [{
     `scale * (sigmoid(x) - y) / n` for each of the n logits: d(loss)/d(x)
-    with d(loss)/d(loss) = 1.
+    with d(loss)/d(loss) = 1. With `causal`, n counts the causal pairs and
+    the others get 0.
   }];
   let arguments = (ins FloatTensor:$logits, FloatTensor:$labels,
-                       DefaultValuedAttr<F64Attr, "1.0">:$scale);
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale,
+                       UnitAttr:$causal);
   let results = (outs FloatTensor:$result);
   let assemblyFormat = "$logits `,` $labels attr-dict `:` type($logits) `,` type($labels)";
 }
@@ -128,11 +138,62 @@ def Graph_MaskAgreementOp : Graph_DiffOp<"mask_agreement"> {
     3. the fraction of tiles some row of which is live: the exact
        ("shadowed") density an oracle mask would give.
     A measurement: it has no gradient.
+
+    With `causal` (rows = 1) both are attention masks of one shape
+    `[..., T / block, S / block]` (the last two axes equal), and only the
+    causal pairs (key tile <= query tile) count; the first key tile and the
+    diagonal count as predicted, since block-sparse attention computes them
+    always. Number 2 is then the fraction of the causal tiles the kernel
+    computes.
   }];
   let arguments = (ins FloatTensor:$predicted, FloatTensor:$live,
-                       I64Attr:$rows, DefaultValuedAttr<F64Attr, "1.0">:$scale);
+                       I64Attr:$rows, DefaultValuedAttr<F64Attr, "1.0">:$scale,
+                       UnitAttr:$causal);
   let results = (outs 1DTensorOf<[F32]>:$result);
   let assemblyFormat = "$predicted `,` $live attr-dict `:` type($predicted) `,` type($live)";
+}
+
+//===----------------------------------------------------------------------===//
+// Attention sparsity (`sparsify PATH.self_attn`)
+//===----------------------------------------------------------------------===//
+
+def Graph_TileMeanOp : Graph_DiffOp<"tile_mean"> {
+  let summary = "the mean of each tile of `block` positions: [B, T, D] -> [B, ceil(T / block), D]";
+  let description = [{
+    Row i of batch b is the mean of x[b, i * block .. min(T, (i + 1) *
+    block)): the pooled positions an attention predictor scores. The
+    predictor reads the hidden states as constants: no gradient passes.
+
+    ```mlir
+    %p = graph.tile_mean %x {block = 16} : tensor<2x64x32xf32>
+    ```
+  }];
+  let arguments = (ins FloatTensor:$input, I64Attr:$block);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Graph_AttentionBlockMaskOp : Graph_DiffOp<"attention_block_mask"> {
+  let summary = "the (query tile, key tile) pairs of causal attention some probability of which exceeds a threshold";
+  let description = [{
+    `q [B, H, T, D]` and `k [B, Hkv, T, D]` (H a multiple of Hkv, as
+    graph.attention) give `[B, H, ceil(T / block), ceil(T / block)]`:
+    element (b, h, i, j) is 1 when some query of tile i attends to some key
+    of tile j (j <= i) with a probability softmax(q k^T * scale + causal
+    mask) above `threshold`, and always for the first key tile and the
+    diagonal (block-sparse attention computes them anyway); the tiles
+    above the diagonal are 0. The exact ("oracle") liveness of an
+    attention's tiles: threshold 0 makes every causal tile live (dense). A
+    constant of the step: no gradient.
+
+    ```mlir
+    %m = graph.attention_block_mask %q, %k {block = 16, scale = 0.25, threshold = 0.01} : tensor<2x4x64x16xf32>, tensor<2x4x64x16xf32>
+    ```
+  }];
+  let arguments = (ins FloatTensor:$query, FloatTensor:$key, I64Attr:$block,
+                       F64Attr:$scale, F64Attr:$threshold);
+  let results = (outs FloatTensor:$result);
+  let assemblyFormat = "$query `,` $key attr-dict `:` type($query) `,` type($key)";
 }
 
 #endif // SLAPO_GRAPH_SPARSE_OPS

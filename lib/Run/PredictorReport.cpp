@@ -8,7 +8,7 @@ namespace slapo::run {
 
 namespace {
 
-constexpr const char *kPredictorWeight = ".sparsity_predictor.weight";
+constexpr const char *kPredictorModule = ".sparsity_predictor.";
 
 bool isTrainedPredictor(const rt::ParamInfo &param) {
   return param.addedBy == "sparsify" && param.trainable;
@@ -16,14 +16,18 @@ bool isTrainedPredictor(const rt::ParamInfo &param) {
 
 } // namespace
 
+// A predictor's owner is the module sparsify named: a layer for its MLP, a
+// self_attn for an attention.
 std::vector<std::string> predictorLayers(const rt::Plan &plan) {
   std::vector<std::string> layers;
-  std::string suffix = kPredictorWeight;
-  for (const rt::ParamInfo &param : plan.params)
-    if (isTrainedPredictor(param) && param.name.size() > suffix.size() &&
-        param.name.compare(param.name.size() - suffix.size(), suffix.size(),
-                           suffix) == 0)
-      layers.push_back(param.name.substr(0, param.name.size() - suffix.size()));
+  for (const rt::ParamInfo &param : plan.params) {
+    size_t at = param.name.rfind(kPredictorModule);
+    if (!isTrainedPredictor(param) || at == std::string::npos || at == 0)
+      continue;
+    std::string owner = param.name.substr(0, at);
+    if (layers.empty() || layers.back() != owner)
+      layers.push_back(owner);
+  }
   return layers;
 }
 

@@ -56,6 +56,8 @@ const std::vector<KernelSpec> &kernelCatalog() {
       {"sigmoid_bce", 2, 2, 1, checkSigmoidBce},
       {"sigmoid_bce_grad", 2, 2, 1, checkSigmoidBceGrad},
       {"mask_agreement", 2, 2, 1, checkMaskAgreement},
+      {"tile_mean", 1, 1, 1, checkTileMean},
+      {"attention_block_mask", 2, 2, 1, checkAttentionBlockMask},
       {"sgd_update", 1, 1, 1, checkUpdate},
       {"adamw_update", 1, 1, 3, checkUpdate},
   };

@@ -548,11 +548,16 @@ std::string checkLinearGradWeight(const KernelCheck &check) {
 }
 
 /// ceil(rows / tile) of a [..., D] tensor's rows, taken `tile` at a time.
+/// ceil(n / tile) without overflow near INT64_MAX.
+int64_t tilesOf(int64_t n, int64_t tile) {
+  return n == 0 ? 0 : 1 + (n - 1) / tile;
+}
+
 int64_t rowTiles(const Operand &x, int64_t tile) {
   int64_t rows = 1;
   for (int64_t i = 0; i + 1 < x.rank(); ++i)
     rows *= x.dim(i);
-  return rows == 0 ? 0 : 1 + (rows - 1) / tile; // no overflow near INT64_MAX
+  return tilesOf(rows, tile);
 }
 
 std::string checkBlockMask(const KernelCheck &check) {
@@ -568,6 +573,11 @@ std::string checkBlockMask(const KernelCheck &check) {
   if (scores.dim(-1) % cols != 0)
     return r.outcome(r.fail("attribute 'cols' (" + std::to_string(cols) +
                             ") does not divide " + scores.str()));
+  if (r.has("keep_shape"))
+    return r.outcome(
+        (rows == 1 || r.fail("keep_shape needs attribute 'rows' = 1")) &&
+        r.shapeIs(r.out(0), withLast(scores.shape(), scores.dim(-1) / cols),
+                  "the scores' leading axes, column blocks"));
   return r.outcome(r.shapeIs(r.out(0),
                              {rowTiles(scores, rows), scores.dim(-1) / cols},
                              "[row tiles, column blocks]"));
@@ -728,9 +738,10 @@ bool attentionMask(const KernelCheck &check, Rules &r, const Operand &q,
     return r.fail("a block mask takes causal self-attention (T = S), not " +
                   q.str() + " against " + k.str());
   int64_t block = check.call->intAttr("block", 1);
-  auto tiles = [&](int64_t n) { return n == 0 ? 0 : 1 + (n - 1) / block; };
-  return r.shapeIs(mask, {q.dim(0), q.dim(1), tiles(q.dim(2)), tiles(k.dim(2))},
-                   "[B, H, query tiles, key tiles]");
+  return r.shapeIs(
+      mask,
+      {q.dim(0), q.dim(1), tilesOf(q.dim(2), block), tilesOf(k.dim(2), block)},
+      "[B, H, query tiles, key tiles]");
 }
 
 } // namespace
@@ -973,9 +984,20 @@ std::string checkCrossEntropyGrad(const KernelCheck &check) {
 namespace {
 
 /// Logits [..., C] and 0/1 labels [rows, C] or of the logits' shape.
+/// `causal` pairs: the last two axes (query tiles, key tiles) agree.
+bool causalPairs(Rules &r, const Operand &x) {
+  return r.minRank(x, 2) &&
+         (x.dim(-1) == x.dim(-2) ||
+          r.fail("causal pairs need [..., query tiles, key tiles] with as "
+                 "many of each, got " +
+                 x.str()));
+}
+
 bool bceOperands(Rules &r, const Operand &logits, const Operand &labels) {
   if (!(r.minRank(logits, 1) && r.floatAttr("scale", FloatRange::Finite)))
     return false;
+  if (r.has("causal"))
+    return causalPairs(r, logits) && r.sameShape(labels, logits);
   if (labels.shape() == logits.shape())
     return true;
   int64_t rows = 1;
@@ -1004,6 +1026,12 @@ std::string checkSigmoidBceGrad(const KernelCheck &check) {
 std::string checkMaskAgreement(const KernelCheck &check) {
   Rules r(check, {"predicted", "live"}, {"agreement"});
   Operand predicted = r.in(0), live = r.in(1);
+  if (r.has("causal"))
+    return r.outcome(r.floatsExcept({}, {}, {0}) && causalPairs(r, live) &&
+                     r.sameShape(predicted, live) &&
+                     r.intAttr("rows", 1, 1, true) &&
+                     r.floatAttr("scale", FloatRange::Finite) &&
+                     r.shapeIs(r.out(0), {4}, "[4]"));
   if (!(r.floatsExcept({}, {}, {0}) && r.rank(predicted, 2) &&
         r.rank(live, 2) && r.intAttr("rows", 1, INT64_MAX, true) &&
         r.floatAttr("scale", FloatRange::Finite) &&
@@ -1012,6 +1040,41 @@ std::string checkMaskAgreement(const KernelCheck &check) {
   int64_t rows = check.call->intAttr("rows", 1);
   return r.outcome(r.shapeIs(predicted, {rowTiles(live, rows), live.dim(1)},
                              "[row tiles of live, its blocks]"));
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionSparsity.cpp
+//===----------------------------------------------------------------------===//
+
+std::string checkTileMean(const KernelCheck &check) {
+  Rules r(check, {"input"});
+  Operand x = r.in(0);
+  if (!(r.floats() && r.rank(x, 3) && r.intAttr("block", 1, INT64_MAX, true)))
+    return r.problem();
+  int64_t block = check.call->intAttr("block", 1);
+  return r.outcome(r.shapeIs(r.out(0),
+                             {x.dim(0), tilesOf(x.dim(1), block), x.dim(2)},
+                             "[B, tiles of T, D]"));
+}
+
+std::string checkAttentionBlockMask(const KernelCheck &check) {
+  Rules r(check, {"query", "key"}, {"mask"});
+  Operand q = r.in(0), k = r.in(1);
+  if (!(r.floats() && r.rank(q, 4) && r.rank(k, 4) &&
+        r.sameDim(q, 0, k, 0, "the batch") &&
+        r.sameDim(q, 2, k, 2, "the sequence length") &&
+        r.sameDim(q, 3, k, 3, "the head size") &&
+        r.intAttr("block", 1, INT64_MAX, true) &&
+        r.floatAttr("scale", FloatRange::Finite, true) &&
+        r.floatAttr("threshold", FloatRange::BelowOne, true)))
+    return r.problem();
+  if (q.dim(1) % k.dim(1) != 0)
+    return r.outcome(r.fail("the query heads of " + q.str() +
+                            " are not a multiple of the key heads of " +
+                            k.str()));
+  int64_t tiles = tilesOf(q.dim(2), check.call->intAttr("block", 1));
+  return r.outcome(r.shapeIs(r.out(0), {q.dim(0), q.dim(1), tiles, tiles},
+                             "[B, H, query tiles, key tiles]"));
 }
 
 //===----------------------------------------------------------------------===//

@@ -58,6 +58,8 @@ std::string checkCrossEntropyGrad(const KernelCheck &check);
 std::string checkSigmoidBce(const KernelCheck &check);
 std::string checkSigmoidBceGrad(const KernelCheck &check);
 std::string checkMaskAgreement(const KernelCheck &check);
+std::string checkTileMean(const KernelCheck &check);
+std::string checkAttentionBlockMask(const KernelCheck &check);
 /// sgd_update and adamw_update: in place on the parameter (and moments).
 std::string checkUpdate(const KernelCheck &check);
 

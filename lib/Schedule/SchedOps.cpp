@@ -342,16 +342,21 @@ SparsifyOp::apply(transform::TransformRewriter &, transform::TransformResults &,
   config.rows = int64_t(getRows());
   config.predictor = getPredictor().str();
   config.threshold = getThreshold().convertToDouble();
-  return editModules(*this, getRoot(), getPath(), state,
-                     [&](graph::GraphModuleOp module) -> LogicalResult {
-                       std::string path = graph::getPath(module);
-                       if (std::optional<Location> earlier =
-                               earlierSelection<SparsifyOp>(*this, path))
-                         return mlir::emitDefiniteFailure(*this, "module '")
-                                << path << "' is already sparsified"
-                                << lineOf(earlier, getLoc());
-                       return graph::sparsifyMlp(module, config, getLoc());
-                     });
+  config.rank = int64_t(getRank());
+  config.live = getLive().convertToDouble();
+  return editModules(
+      *this, getRoot(), getPath(), state,
+      [&](graph::GraphModuleOp module) -> LogicalResult {
+        std::string path = graph::getPath(module);
+        if (std::optional<Location> earlier =
+                earlierSelection<SparsifyOp>(*this, path))
+          return mlir::emitDefiniteFailure(*this, "module '")
+                 << path << "' is already sparsified"
+                 << lineOf(earlier, getLoc());
+        return graph::holdsAttention(module)
+                   ? graph::sparsifyAttention(module, config, getLoc())
+                   : graph::sparsifyMlp(module, config, getLoc());
+      });
 }
 
 DiagnosedSilenceableFailure ShardOp::apply(transform::TransformRewriter &,

@@ -72,7 +72,7 @@ const PrimitiveSpec *findPrimitive(llvm::StringRef name) {
       {"replace", {"attention"}, {"attention"}},
       {"sync", {"forward", "backward"}, {}},
       {"sparsify",
-       {"block", "rows", "predictor", "threshold"},
+       {"block", "rows", "predictor", "threshold", "rank", "live"},
        {"block", "predictor"}},
   };
   for (const PrimitiveSpec &spec : specs)
@@ -265,6 +265,20 @@ private:
                                 "in (0, 1), got '")
                << t.text << "'";
     }
+    int64_t rank = 0;
+    if (options.count("rank")) {
+      const OptionValue &r = options["rank"];
+      if (r.text.getAsInteger(10, rank) || rank <= 0)
+        return emitError(at(r), "rank must be a positive integer, got '")
+               << r.text << "'";
+    }
+    double live = -1.0;
+    if (options.count("live")) {
+      const OptionValue &l = options["live"];
+      if (l.text.getAsDouble(live) || !(live > 0.0 && live < 1.0))
+        return emitError(at(l), "live is a probability in (0, 1), got '")
+               << l.text << "'";
+    }
     std::string predictorPath = predictor.text.str();
     if (!oracle && !train) {
       // Relative to the schedule file, as an include would be.
@@ -278,10 +292,11 @@ private:
                << "from the schedule's directory)";
       predictorPath = std::filesystem::absolute(given, code).string();
     }
-    sched::SparsifyOp::create(b, loc, root, path, b.getI64IntegerAttr(block),
-                              b.getI64IntegerAttr(rows),
-                              b.getStringAttr(predictorPath),
-                              b.getF64FloatAttr(threshold));
+    sched::SparsifyOp::create(
+        b, loc, root, path, b.getI64IntegerAttr(block),
+        b.getI64IntegerAttr(rows), b.getStringAttr(predictorPath),
+        b.getF64FloatAttr(threshold), b.getI64IntegerAttr(rank),
+        b.getF64FloatAttr(live));
     return success();
   }
 

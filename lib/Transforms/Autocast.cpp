@@ -63,7 +63,8 @@ Rule ruleOf(Operation *op) {
             ReluOp, SiluOp, DropoutOp, AddOp, MulOp, ScaleOp, CausalMaskOp,
             BiasGeluOp, SyncOp, LayerNormOp, RmsNormOp, SoftmaxOp,
             CrossEntropyOp, BiasDropoutAddLayerNormOp, AddRmsNormOp,
-            BlockMaskOp, BlockSparseLinearOp, SigmoidBceOp, MaskAgreementOp>(
+            BlockMaskOp, BlockSparseLinearOp, SigmoidBceOp, MaskAgreementOp,
+            TileMeanOp, AttentionBlockMaskOp>(
           [](Operation *) { return Rule::Compute; })
       .Case<ReshapeOp, TransposeOp, SplitOp, ConcatOp>(
           [](Operation *) { return Rule::Layout; })

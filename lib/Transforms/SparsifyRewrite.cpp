@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "SparsifyModules.h"
 #include "slapo/Transforms/Rewrites.h"
 
 #include "graph/GraphUtils.h"
@@ -103,24 +104,12 @@ void makeBlockSparse(LinearModule layer, Value mask,
 }
 
 /// A module named `name` before `up`, on up's input, whose body `build`
-/// fills (given a builder at the body's end and the input argument) and
-/// returns the mask of.
+/// fills and returns the mask of.
 Value buildMaskModule(LinearModule up, StringRef name,
                       function_ref<Value(OpBuilder &, Value)> build) {
-  Location loc = up.module.getLoc();
-  Value x = up.module->getOperand(0);
-  // The body first, so that the module gets the mask's inferred type.
-  Block *body = new Block();
-  Value arg = body->addArgument(x.getType(), loc);
-  OpBuilder ib(up.module.getContext()); // the block has no region yet
-  ib.setInsertionPointToEnd(body);
-  Value mask = build(ib, arg);
-  OutputOp::create(ib, loc, mask);
-  OpBuilder b(up.module);
-  auto module = GraphModuleOp::create(b, loc, TypeRange{mask.getType()}, name,
-                                      ValueRange{x});
-  module.getBody().push_back(body);
-  return module.getResult(0);
+  return buildModuleBefore(
+      up.module, name, ValueRange{up.module->getOperand(0)},
+      [&](OpBuilder &ib, ValueRange args) { return build(ib, args[0]); });
 }
 
 /// The up-projection's pre-activations, computed densely on param_refs of
@@ -141,7 +130,7 @@ Value liveBlocks(OpBuilder &ib, Location loc, Value scores, int64_t rows,
                  const SparsifyConfig &config, double threshold) {
   return BlockMaskOp::create(ib, loc, scores, ib.getI64IntegerAttr(rows),
                              ib.getI64IntegerAttr(config.block),
-                             ib.getF64FloatAttr(threshold));
+                             ib.getF64FloatAttr(threshold), nullptr);
 }
 
 /// The `sparsity_oracle` module: the up-projection computed densely and
@@ -167,26 +156,22 @@ Value predictorLogits(OpBuilder &ib, LinearModule up, Value x, int64_t ffn,
   int64_t blocks = ffn / config.block;
   auto zeros = InitAttr::get(ib.getContext(), InitKind::zeros, APFloat(0.0));
   auto param = [&](StringRef name, ArrayRef<int64_t> shape) -> Value {
-    Value value = ParamOp::create(
-        ib, loc, RankedTensorType::get(shape, element), name, zeros, trainable);
-    Operation *op = value.getDefiningOp();
-    op->setAttr("added_by", ib.getStringAttr("sparsify"));
-    decorate(op);
-    return value;
+    return predictorParam(ib, loc, name, RankedTensorType::get(shape, element),
+                          zeros, trainable, decorate);
   };
   Value weight = param("weight", {blocks, hidden});
   Value bias = param("bias", {blocks});
   return LinearOp::create(ib, loc, x, weight, bias, false);
 }
 
-/// A block is predicted live where its tile has a logit above
-/// log(p / (1 - p)): the sigmoid's threshold p taken before the sigmoid.
+/// A block is predicted live where its tile has a logit above the
+/// sigmoid's threshold.
 Value predictedBlocks(OpBuilder &ib, Location loc, Value logits,
                       const SparsifyConfig &config) {
-  double p = config.threshold;
   return BlockMaskOp::create(ib, loc, logits, ib.getI64IntegerAttr(config.rows),
                              ib.getI64IntegerAttr(1),
-                             ib.getF64FloatAttr(std::log(p / (1 - p))));
+                             ib.getF64FloatAttr(logitOf(config.threshold)),
+                             nullptr);
 }
 
 /// The `sparsity_predictor` module of a trained predictor: its frozen
@@ -223,10 +208,11 @@ Value buildPredictorTraining(LinearModule up, const SparsifyConfig &config,
         // kernels up to the loss's, and must compute them too.
         Operation *stats = MaskAgreementOp::create(
             ib, loc, predictedBlocks(ib, loc, logits, config), tokens,
-            ib.getI64IntegerAttr(config.rows), ib.getF64FloatAttr(1.0));
+            ib.getI64IntegerAttr(config.rows), ib.getF64FloatAttr(1.0),
+            UnitAttr());
         stats->setAttr(kPredictorStatsAttr, ib.getUnitAttr());
-        Operation *loss = SigmoidBceOp::create(ib, loc, logits, tokens,
-                                               ib.getF64FloatAttr(1.0));
+        Operation *loss = SigmoidBceOp::create(
+            ib, loc, logits, tokens, ib.getF64FloatAttr(1.0), UnitAttr());
         loss->setAttr(kPredictorLossAttr, ib.getUnitAttr());
         return tiles;
       });
@@ -244,6 +230,10 @@ LogicalResult sparsifyMlp(GraphModuleOp module, const SparsifyConfig &config,
       (!oracle && !(config.threshold > 0.0 && config.threshold < 1.0)))
     return emitError(at, "sparsify needs block > 0, rows > 0 and a finite "
                          "threshold (for a predictor, a probability)");
+  if (config.rank || config.live >= 0)
+    return emitError(at, "rank= and live= are options of an attention's "
+                         "sparsify, and '")
+           << path << "' is no attention";
   if (module->hasAttr("sparsified"))
     return emitError(at, "module '") << path << "' is already sparsified";
   Block &body = module.getBody().front();

@@ -22,7 +22,8 @@
 namespace slapo::run {
 
 /// The sparsified layers of a predictor-training plan, in the order of
-/// its statistics ("model.decoder.layers.0", ...).
+/// its statistics ("model.decoder.layers.0", or "....self_attn" for an
+/// attention's predictor).
 std::vector<std::string> predictorLayers(const rt::Plan &plan);
 
 /// The statistics summed over `batches` micro-batches (4 a layer, as

@@ -101,7 +101,7 @@ def Sched_ReplaceOp : Sched_Op<"replace"> {
 }
 
 def Sched_SparsifyOp : Sched_Op<"sparsify"> {
-  let summary = "compute the ReLU feed-forward of the matched modules block-sparse";
+  let summary = "compute the ReLU feed-forward or the attention of the matched modules block-sparse";
   let description = [{
     The feed-forward directly in each matched module (a linear module,
     graph.relu, a linear module, frozen) runs graph.block_sparse_linear
@@ -112,10 +112,19 @@ def Sched_SparsifyOp : Sched_Op<"sparsify"> {
     model's), any other value is the absolute path of the trained
     predictors' safetensors file; `threshold` is the score (oracle) or the
     probability (predictor) a live tile exceeds.
+
+    A module holding a causal graph.attention instead gets a mask of live
+    (query tile, key tile) pairs of `block` positions (rows = block): the
+    oracle's from the attention probabilities above `threshold`, a
+    predictor's from `rank`-a-head projections of pooled positions
+    (rank 0: the default, 16); predictor=train learns the pairs some
+    probability of which is above `live` (negative: the default, 0.01).
   }];
   let arguments = (ins TransformHandleTypeInterface:$root, StrAttr:$path,
                        I64Attr:$block, I64Attr:$rows, StrAttr:$predictor,
-                       F64Attr:$threshold);
+                       F64Attr:$threshold,
+                       DefaultValuedAttr<I64Attr, "0">:$rank,
+                       DefaultValuedAttr<F64Attr, "-1.0">:$live);
   let assemblyFormat = "$path `in` $root attr-dict `:` type($root)";
 }
 

@@ -47,6 +47,13 @@ struct SparsifyConfig {
   /// A block is live where a score is above it: for the oracle a
   /// pre-activation (0: ReLU), for a predictor a probability in (0, 1).
   double threshold = 0.0;
+  /// Attention only: the rank of the predictor's per-head query and key
+  /// projections (0: not given, 16).
+  int64_t rank = 0;
+  /// Attention with predictor=train only: a (query tile, key tile) pair is
+  /// live, for the predictor's labels, where some probability exceeds it
+  /// (negative: not given, 0.01).
+  double live = -1.0;
 };
 
 /// `sparsify`: the ReLU feed-forward directly in `module` (a linear module,
@@ -57,6 +64,18 @@ struct SparsifyConfig {
 mlir::LogicalResult sparsifyMlp(GraphModuleOp module,
                                 const SparsifyConfig &config,
                                 mlir::Location at);
+
+/// `sparsify` on an attention module: the causal graph.attention directly
+/// in `module` takes a block mask of (query tile, key tile) pairs of
+/// `config.block` positions, made by a `sparsity_oracle` (the exact
+/// probabilities) or `sparsity_predictor` module beside it.
+mlir::LogicalResult sparsifyAttention(GraphModuleOp module,
+                                      const SparsifyConfig &config,
+                                      mlir::Location at);
+
+/// Whether `module` holds a graph.attention directly (the attention form of
+/// `sparsify`).
+bool holdsAttention(GraphModuleOp module);
 
 /// Replaces `linear` (which has a bias) by `wrap(linear without bias) +
 /// bias` and returns the sum.

@@ -251,7 +251,8 @@ template <class T> void blockMask(KernelContext &c) {
   int64_t rows = scores.rows(), width = scores.dim(-1);
   int64_t tile = c.call->intAttr("rows", 1), cols = c.call->intAttr("cols", 1);
   float threshold = float(c.call->floatAttr("threshold", 0.0));
-  int64_t tiles = c.outs[0].dim(0), blocks = c.outs[0].dim(1);
+  // keep_shape: the same elements under the scores' leading axes.
+  int64_t tiles = c.outs[0].rows(), blocks = c.outs[0].dim(-1);
 #pragma omp parallel for
   for (int64_t i = 0; i < tiles; ++i) {
     int64_t r1 = std::min(rows, (i + 1) * tile);

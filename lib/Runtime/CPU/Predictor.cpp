@@ -26,40 +26,111 @@ inline double bce(float x, float y) {
          std::log1p(std::exp(-std::fabs(double(x))));
 }
 
+/// With `causal`, the elements of a tensor whose last two axes are
+/// (query tile, key tile), `tiles` each, that count: key tile <= query
+/// tile. Without, every element.
+struct CausalPairs {
+  bool causal;
+  int64_t tiles;
+  CausalPairs(KernelContext &c, const View &v)
+      : causal(c.call->has("causal")), tiles(causal ? v.dim(-1) : 1) {}
+  int64_t keyTile(int64_t i) const { return i % tiles; }
+  int64_t queryTile(int64_t i) const { return i / tiles % tiles; }
+  bool counts(int64_t i) const { return !causal || keyTile(i) <= queryTile(i); }
+  /// The number of elements of `n` that count.
+  int64_t counted(int64_t n) const {
+    return causal ? n / (tiles * tiles) * (tiles * (tiles + 1) / 2) : n;
+  }
+};
+
 } // namespace
 
 template <class T> void sigmoidBce(KernelContext &c) {
   const T *x = as<T>(c.ins[0]), *y = as<T>(c.ins[1]);
   int64_t n = c.ins[0].numel();
+  CausalPairs pairs(c, c.ins[0]);
   int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> partial(chunks, 0.0);
 #pragma omp parallel for
   for (int64_t k = 0; k < chunks; ++k) {
     double sum = 0.0;
     for (int64_t i = k * kChunk, e = std::min(n, i + kChunk); i < e; ++i)
-      sum += bce(float(x[i]), float(y[i]));
+      if (pairs.counts(i))
+        sum += bce(float(x[i]), float(y[i]));
     partial[k] = sum;
   }
   double total = 0.0;
   for (double p : partial)
     total += p;
   double scale = c.call->floatAttr("scale", 1.0);
-  c.outs[0].f32()[0] = n ? float(scale * total / double(n)) : 0.0f;
+  int64_t counted = pairs.counted(n);
+  c.outs[0].f32()[0] = counted ? float(scale * total / double(counted)) : 0.0f;
 }
 
 template <class T> void sigmoidBceGrad(KernelContext &c) {
   const T *x = as<T>(c.ins[0]), *y = as<T>(c.ins[1]);
   T *g = as<T>(c.outs[0]);
   int64_t n = c.ins[0].numel();
-  float factor = n ? float(c.call->floatAttr("scale", 1.0) / double(n)) : 0.0f;
+  CausalPairs pairs(c, c.ins[0]);
+  int64_t counted = pairs.counted(n);
+  float factor =
+      counted ? float(c.call->floatAttr("scale", 1.0) / double(counted)) : 0.0f;
 #pragma omp parallel for
   for (int64_t i = 0; i < n; ++i) {
     float sigmoid = 1.0f / (1.0f + std::exp(-float(x[i])));
-    g[i] = T((sigmoid - float(y[i])) * factor);
+    g[i] = pairs.counts(i) ? T((sigmoid - float(y[i])) * factor) : T(0.0f);
   }
 }
 
+namespace {
+
+/// mask_agreement with `causal`: two attention masks of one shape, pair by
+/// pair over the causal pairs; the first key tile and the diagonal are
+/// computed always, so they count as predicted.
+template <class T> void causalMaskAgreement(KernelContext &c) {
+  const T *predicted = as<T>(c.ins[0]), *live = as<T>(c.ins[1]);
+  CausalPairs pairs(c, c.ins[1]);
+  int64_t n = c.ins[1].numel();
+  int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> covered(chunks), alive(chunks), computed(chunks);
+#pragma omp parallel for
+  for (int64_t k = 0; k < chunks; ++k) {
+    double cov = 0, liv = 0, comp = 0;
+    for (int64_t i = k * kChunk, e = std::min(n, i + kChunk); i < e; ++i) {
+      if (!pairs.counts(i))
+        continue;
+      int64_t key = pairs.keyTile(i);
+      bool p =
+          key == 0 || key == pairs.queryTile(i) || float(predicted[i]) != 0.0f;
+      bool l = float(live[i]) != 0.0f;
+      cov += l && p;
+      liv += l;
+      comp += p;
+    }
+    covered[k] = cov;
+    alive[k] = liv;
+    computed[k] = comp;
+  }
+  double sums[3] = {0, 0, 0};
+  for (int64_t k = 0; k < chunks; ++k) {
+    sums[0] += covered[k];
+    sums[1] += alive[k];
+    sums[2] += computed[k];
+  }
+  double scale = c.call->floatAttr("scale", 1.0);
+  double counted = double(pairs.counted(n));
+  float *out = c.outs[0].f32();
+  // Per pair, the tiles some row of which is live are the live pairs.
+  double fractions[4] = {sums[0], sums[1], sums[2], sums[1]};
+  for (int i = 0; i < 4; ++i)
+    out[i] = counted ? float(scale * fractions[i] / counted) : 0.0f;
+}
+
+} // namespace
+
 template <class T> void maskAgreement(KernelContext &c) {
+  if (c.call->has("causal"))
+    return causalMaskAgreement<T>(c);
   const View &predictedView = c.ins[0], &liveView = c.ins[1];
   const T *predicted = as<T>(predictedView), *live = as<T>(liveView);
   int64_t rows = c.call->intAttr("rows", 1);

@@ -156,7 +156,7 @@ template <class T> void blockMask(KernelContext &c) {
     return;
   blockMaskKernel<T><<<blocksFor(count), kThreads, 0, streamOf(c)>>>(
       as<T>(scores), as<T>(mask), scores.rows(), scores.dim(-1),
-      c.call->intAttr("rows", 1), c.call->intAttr("cols", 1), mask.dim(1),
+      c.call->intAttr("rows", 1), c.call->intAttr("cols", 1), mask.dim(-1),
       count, float(c.call->floatAttr("threshold", 0.0)));
   SLAPO_CUDA_LAUNCHED();
 }
