@@ -109,10 +109,11 @@ constexpr const char *kSparsify =
     "lora model.decoder.layers.*.self_attn.{q_proj,v_proj} rank=4 alpha=8\n"
     "sparsify model.decoder.layers.* block=16 rows=4 predictor=oracle\n";
 
-/// The OPT frozen, its MLPs' sparsity predictors trained.
+/// The OPT frozen, its MLPs' and attentions' sparsity predictors trained.
 constexpr const char *kPredictorTraining =
     "freeze **\n"
-    "sparsify model.decoder.layers.* block=16 rows=4 predictor=train\n";
+    "sparsify model.decoder.layers.* block=16 rows=4 predictor=train\n"
+    "sparsify model.decoder.layers.*.self_attn block=4 predictor=train\n";
 
 TEST(KernelChecks, PassEveryPlanTheCompilerWrites) {
   const Compiled builds[] = {
