@@ -2493,6 +2493,87 @@ void caseAdamwUpdate(Backend &backend, DType dtype, Random &random) {
 //===----------------------------------------------------------------------===//
 // The suite
 //===----------------------------------------------------------------------===//
+// Attention sparsity: tile_mean, attention_block_mask
+//===----------------------------------------------------------------------===//
+
+/// graph.tile_mean in float64: each tile of `block` positions (the last
+/// one shorter) averaged.
+void caseTileMean(Backend &backend, DType dtype, Random &random) {
+  int64_t block = 5, tiles = (kSeq + block - 1) / block;
+  Tensor x = random.uniform({kBatch, kSeq, kHidden}, dtype);
+  Tensor out = output({kBatch, tiles, kHidden}, dtype);
+  KernelRun run(backend, "tile_mean");
+  run.integer("block", block);
+  ASSERT_TRUE(run.run({&x}, {&out}));
+  std::vector<double> want(size_t(kBatch * tiles * kHidden), 0.0);
+  for (int64_t b = 0; b < kBatch; ++b)
+    for (int64_t i = 0; i < tiles; ++i) {
+      int64_t t0 = i * block, t1 = std::min(kSeq, t0 + block);
+      for (int64_t d = 0; d < kHidden; ++d) {
+        double sum = 0.0;
+        for (int64_t t = t0; t < t1; ++t)
+          sum += x.values[(b * kSeq + t) * kHidden + d];
+        want[(b * tiles + i) * kHidden + d] = sum / double(t1 - t0);
+      }
+    }
+  expectClose(out, want, dtype == DType::F32 ? 1e-6 : 1e-2, "tile means");
+}
+
+/// graph.attention_block_mask in float64: a causal pair of tiles is live
+/// when some probability on it exceeds the threshold; the first key tile
+/// and the diagonal always, nothing above the diagonal. GQA: head h reads
+/// key head h / (H / Hkv).
+void caseAttentionBlockMask(Backend &backend, DType dtype, Random &random) {
+  int64_t block = 4, tiles = (kSeq + block - 1) / block;
+  double scale = 4.0; // peaked probabilities: some pairs dead
+  for (double threshold : {0.0, 0.12}) {
+    SCOPED_TRACE("threshold " + std::to_string(threshold));
+    Tensor q = random.uniform({kBatch, kHeads, kSeq, kHeadDim}, dtype);
+    Tensor k = random.uniform({kBatch, kKvHeads, kSeq, kHeadDim}, dtype);
+    Tensor mask = output({kBatch, kHeads, tiles, tiles}, dtype);
+    KernelRun run(backend, "attention_block_mask");
+    run.integer("block", block)
+        .real("scale", scale)
+        .real("threshold", threshold);
+    ASSERT_TRUE(run.run({&q, &k}, {&mask}));
+    std::vector<double> want(size_t(kBatch * kHeads * tiles * tiles), 0.0);
+    int64_t dead = 0;
+    for (int64_t b = 0; b < kBatch; ++b)
+      for (int64_t h = 0; h < kHeads; ++h) {
+        int64_t kh = h / (kHeads / kKvHeads);
+        double *row0 = want.data() + (b * kHeads + h) * tiles * tiles;
+        for (int64_t t = 0; t < kSeq; ++t) {
+          std::vector<double> scores(size_t(t + 1));
+          double top = -INFINITY, total = 0.0;
+          for (int64_t j = 0; j <= t; ++j) {
+            double dot = 0.0;
+            for (int64_t d = 0; d < kHeadDim; ++d)
+              dot += q.values[((b * kHeads + h) * kSeq + t) * kHeadDim + d] *
+                     k.values[((b * kKvHeads + kh) * kSeq + j) * kHeadDim + d];
+            scores[j] = dot * scale;
+            top = std::max(top, scores[j]);
+          }
+          for (double v : scores)
+            total += std::exp(v - top);
+          for (int64_t j = 0; j <= t; ++j)
+            if (threshold <= 0.0 ||
+                std::exp(scores[j] - top) / total > threshold)
+              row0[t / block * tiles + j / block] = 1.0;
+        }
+        for (int64_t i = 0; i < tiles; ++i) {
+          row0[i * tiles] = row0[i * tiles + i] = 1.0;
+          for (int64_t j = 1; j < i; ++j)
+            dead += row0[i * tiles + j] == 0.0;
+        }
+      }
+    // The case means something: at 0.12 some causal pairs are dead, at 0
+    // none is.
+    EXPECT_EQ(dead > 0, threshold > 0.0);
+    expectClose(mask, want, 0.0, "mask");
+  }
+}
+
+//===----------------------------------------------------------------------===//
 
 using CaseFn = void (*)(Backend &, DType, Random &);
 
@@ -2505,6 +2586,8 @@ const std::vector<std::pair<std::string, CaseFn>> &conformanceCases() {
       {"linear", caseLinear},
       {"linear_grad_weight", caseLinearGradWeight},
       {"block_mask", caseBlockMask},
+      {"tile_mean", caseTileMean},
+      {"attention_block_mask", caseAttentionBlockMask},
       {"block_sparse_linear", caseBlockSparseLinear},
       {"block_sparse_linear_grad", caseBlockSparseLinearGrad},
       {"matmul", caseMatmul},
